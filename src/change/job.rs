@@ -1,0 +1,228 @@
+//! The `change` job: two rasters in, flags and a change raster out.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ndarray::Array2;
+use serde::Serialize;
+
+use super::evidence::{FlagContext, SceneRef, flags_from_detection};
+use super::{ChangeCode, ChangeOptions, detect};
+use crate::align::{Resampling, common_grid, read_on_grid};
+use crate::compute::Backend;
+use crate::error::{Error, Result};
+use crate::export::raster::write_codes;
+use crate::export::{VectorFormat, write_flags};
+use crate::flags::{FlagSet, stable_id};
+use crate::io::plots::{PlotFields, PlotRegistry};
+use crate::io::{BandSelection, Raster};
+use crate::progress::Progress;
+use crate::raster::{BandRole, BandStack, Grid};
+use crate::spectral::dark_object::subtract_dark_object;
+
+/// What the user asked for.
+#[derive(Debug, Clone)]
+pub struct ChangeRequest {
+    /// Earlier raster.
+    pub before: PathBuf,
+    /// Later raster.
+    pub after: PathBuf,
+    /// Band mapping and scaling.
+    pub bands: BandSelection,
+    /// Optional plot registry: only changes inside plots are kept.
+    pub plots: Option<PathBuf>,
+    /// Registry field names.
+    pub plot_fields: PlotFields,
+    /// Flag output.
+    pub out: PathBuf,
+    /// Flag output format (else from the extension).
+    pub format: Option<VectorFormat>,
+    /// Optional change raster output.
+    pub change_raster: Option<PathBuf>,
+    /// Replace existing outputs.
+    pub overwrite: bool,
+    /// Detector settings.
+    pub options: ChangeOptions,
+}
+
+/// What the job found, for the terminal and `--json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeSummary {
+    /// The analysis grid.
+    pub grid: Grid,
+    /// False when the inputs had no georeferencing and were compared pixel by pixel.
+    pub georeferenced: bool,
+    /// Pixels valid on both dates.
+    pub valid_pixels: usize,
+    /// Pixels changed (any kind, after the minimum mapping unit).
+    pub changed_pixels: usize,
+    /// Threshold applied to the RMS change.
+    pub threshold_rms: f32,
+    /// Otsu's cut before the floor.
+    pub otsu_rms: Option<f32>,
+    /// Share of pixels used as invariant for normalization.
+    pub invariant_fraction: f64,
+    /// Flags by kind.
+    pub flags_by_kind: BTreeMap<String, usize>,
+    /// Flags written.
+    pub flags: usize,
+    /// Outputs written.
+    pub outputs: Vec<PathBuf>,
+    /// Backend that ran the kernels.
+    pub backend: String,
+    /// Non-fatal problems.
+    pub warnings: Vec<String>,
+}
+
+/// The change raster's legend.
+pub const CHANGE_PALETTE: [(u8, [i16; 3], &str); 6] = [
+    (0, [0, 0, 0], "no change"),
+    (ChangeCode::Construction as u8, [228, 26, 28], "construction"),
+    (ChangeCode::Earthworks as u8, [255, 127, 0], "earthworks"),
+    (ChangeCode::VegetationLoss as u8, [166, 86, 40], "vegetation_loss"),
+    (ChangeCode::Other as u8, [55, 126, 184], "other change"),
+    (ChangeCode::NoData as u8, [255, 255, 255], "nodata"),
+];
+
+/// Runs the job. Outputs are checked before any work and written atomically at the end.
+pub fn run_change(backend: &dyn Backend, req: &ChangeRequest, progress: &dyn Progress) -> Result<ChangeSummary> {
+    let format = crate::export::resolve_format(&req.out, req.format)?;
+    check_outputs(req)?;
+    progress.stage("reading inputs");
+    let before = Raster::open(&req.before)?;
+    let after = Raster::open(&req.after)?;
+    let map_before = before.band_map(&req.bands, &[BandRole::Blue, BandRole::Green, BandRole::Red])?;
+    let map_after = after.band_map(&req.bands, &map_before.roles())?;
+    // Compare only what both dates have, in the same order.
+    let roles = map_before.roles();
+    let map_after = crate::io::BandMap {
+        bands: roles
+            .iter()
+            .map(|r| *map_after.bands.iter().find(|b| b.role == *r).expect("checked by band_map"))
+            .collect(),
+        origin: map_after.origin,
+        surface_reflectance: map_after.surface_reflectance,
+    };
+    let mut warnings = Vec::new();
+    let grid = common_grid(&before, &after)?;
+    let georeferenced = before.info().georeferenced;
+    if !georeferenced {
+        warnings.push("inputs have no georeferencing: compared on their pixel grid; areas are in pixels".to_string());
+    }
+    progress.stage("aligning");
+    let mut stack_before = read_on_grid(&before, &map_before, &grid, Resampling::Bilinear)?;
+    let mut stack_after = read_on_grid(&after, &map_after, &grid, Resampling::Bilinear)?;
+    scale(backend, &mut stack_before, &map_before)?;
+    scale(backend, &mut stack_after, &map_after)?;
+    if !map_before.surface_reflectance {
+        warnings.push(
+            "inputs are digital numbers, not surface reflectance: haze removed by dark-object subtraction".into(),
+        );
+        subtract_dark_object(backend, &mut stack_before)?;
+        subtract_dark_object(backend, &mut stack_after)?;
+    }
+    for (stack, path) in [(&stack_before, &req.before), (&stack_after, &req.after)] {
+        if stack.valid_count() == 0 {
+            return Err(Error::input(
+                path,
+                "all pixels are nodata over the area both inputs cover; nothing to compare",
+            ));
+        }
+    }
+    let both_valid =
+        stack_before.valid.iter().zip(stack_after.valid.iter()).filter(|(a, b)| **a != 0 && **b != 0).count();
+    if both_valid == 0 {
+        return Err(Error::NoOverlap {
+            a: req.before.clone(),
+            b: req.after.clone(),
+            detail: "their valid pixels never coincide (nodata covers one wherever the other has data)".into(),
+        });
+    }
+    let (region_keys, plots) = match &req.plots {
+        Some(path) => {
+            let registry = PlotRegistry::open(path, &req.plot_fields)?;
+            warnings.extend(registry.warnings.iter().map(|w| format!("{}: {w}", path.display())));
+            (registry.rasterize(&grid)?, Some(registry.plots))
+        }
+        None => (Array2::from_elem((grid.height, grid.width), 1u32), None),
+    };
+    progress.stage("detecting change");
+    let pixel_area = georeferenced.then(|| grid.transform.pixel_area());
+    let min_pixels = req.options.min_region_pixels(pixel_area);
+    let keys_for_detect = req.plots.as_ref().map(|_| &region_keys);
+    let detection = detect(backend, &stack_before, &stack_after, keys_for_detect, min_pixels, &req.options)?;
+
+    progress.stage("vectorizing");
+    let scene = |r: &Raster, p: &Path| SceneRef {
+        id: p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+        date: r.info().acquired,
+        path: p.display().to_string(),
+    };
+    let (sb, sa) = (scene(&before, &req.before), scene(&after, &req.after));
+    let scan_id = stable_id(
+        "change",
+        &[
+            &sb.id,
+            &sa.id,
+            &sb.date.map(|d| d.to_string()).unwrap_or_default(),
+            &sa.date.map(|d| d.to_string()).unwrap_or_default(),
+        ],
+    );
+    let ctx = FlagContext {
+        before: &sb,
+        after: &sa,
+        plots: plots.as_deref(),
+        has_swir: stack_before.has_swir(),
+        scan_id: &scan_id,
+        region_keys: &region_keys,
+    };
+    let flags = flags_from_detection(&detection, &grid, &ctx)?;
+    let mut flags_by_kind = BTreeMap::new();
+    for f in &flags {
+        *flags_by_kind.entry(f.kind.name().to_string()).or_insert(0) += 1;
+    }
+    progress.stage("writing");
+    let mut outputs = Vec::new();
+    let count = flags.len();
+    write_flags(&req.out, format, &FlagSet { flags, crs_wkt: grid.crs_wkt.clone() }, req.overwrite)?;
+    outputs.push(req.out.clone());
+    if let Some(path) = &req.change_raster {
+        write_codes(path, &grid, detection.codes.view(), &CHANGE_PALETTE, req.overwrite)?;
+        outputs.push(path.clone());
+    }
+    let changed_pixels = detection.codes.iter().filter(|c| **c != 0 && **c != ChangeCode::NoData as u8).count();
+    Ok(ChangeSummary {
+        grid,
+        georeferenced,
+        valid_pixels: detection.valid_pixels,
+        changed_pixels,
+        threshold_rms: detection.threshold,
+        otsu_rms: detection.otsu_threshold,
+        invariant_fraction: detection.normalization.invariant_fraction,
+        flags_by_kind,
+        flags: count,
+        outputs,
+        backend: backend.name(),
+        warnings,
+    })
+}
+
+fn scale(backend: &dyn Backend, stack: &mut BandStack, map: &crate::io::BandMap) -> Result<()> {
+    let gains: Vec<f32> = map.bands.iter().map(|b| b.scale as f32).collect();
+    let offsets: Vec<f32> = map.bands.iter().map(|b| b.offset as f32).collect();
+    backend.linear(stack, &gains, &offsets)
+}
+
+fn check_outputs(req: &ChangeRequest) -> Result<()> {
+    if req.overwrite {
+        return Ok(());
+    }
+    let mut paths = vec![req.out.clone()];
+    paths.extend(req.change_raster.iter().cloned());
+    for p in paths {
+        if p.exists() {
+            return Err(Error::OutputExists { path: p });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,108 @@
+//! Automatic thresholds on change statistics.
+
+use ndarray::ArrayView2;
+use rayon::prelude::*;
+
+use crate::compute::Backend;
+use crate::error::Result;
+
+/// Bins of the histogram Otsu's method searches.
+const OTSU_BINS: usize = 512;
+/// Bins of the first pass that finds where the long tail starts.
+const RANGE_BINS: usize = 4096;
+/// Quantile above which values are lumped into the last bin, so a few clouds or saturated pixels cannot
+/// squeeze the whole distribution into the first bins.
+const TAIL_QUANTILE: f64 = 0.999;
+
+/// Otsu's threshold (1979) on the finite values: the cut that maximises the between-class variance.
+/// `None` when fewer than two distinct values exist.
+pub fn otsu(backend: &dyn Backend, values: ArrayView2<f32>) -> Result<Option<f32>> {
+    let (lo, hi) = finite_range(values);
+    if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
+        return Ok(None);
+    }
+    let coarse = backend.histogram(values, lo, hi, RANGE_BINS)?;
+    let total: u64 = coarse.iter().sum();
+    let mut seen = 0u64;
+    let mut tail = hi;
+    for (i, c) in coarse.iter().enumerate() {
+        seen += c;
+        if seen as f64 >= TAIL_QUANTILE * total as f64 {
+            tail = lo + (i + 1) as f32 * (hi - lo) / RANGE_BINS as f32;
+            break;
+        }
+    }
+    let hist = backend.histogram(values, lo, tail, OTSU_BINS)?;
+    // The cut lies at the upper edge of the last bin of the lower class.
+    Ok(otsu_on_histogram(&hist).map(|bin| lo + (bin as f32 + 1.0) * (tail - lo) / OTSU_BINS as f32))
+}
+
+/// The last bin of the lower class at Otsu's cut. Where empty bins make several cuts equally good (two
+/// well separated modes), the middle of that plateau is taken rather than its first bin.
+pub fn otsu_on_histogram(hist: &[u64]) -> Option<usize> {
+    let total: f64 = hist.iter().map(|c| *c as f64).sum();
+    if total == 0.0 {
+        return None;
+    }
+    let sum_all: f64 = hist.iter().enumerate().map(|(i, c)| i as f64 * *c as f64).sum();
+    let (mut w0, mut sum0) = (0.0f64, 0.0f64);
+    let mut between = vec![f64::NEG_INFINITY; hist.len()];
+    for (i, c) in hist.iter().enumerate() {
+        w0 += *c as f64;
+        sum0 += i as f64 * *c as f64;
+        let w1 = total - w0;
+        if w0 == 0.0 || w1 == 0.0 {
+            continue;
+        }
+        let m0 = sum0 / w0;
+        let m1 = (sum_all - sum0) / w1;
+        between[i] = w0 * w1 * (m0 - m1) * (m0 - m1);
+    }
+    let best = between.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    if !best.is_finite() {
+        return None;
+    }
+    let first = between.iter().position(|b| *b == best)?;
+    let last = first + between[first..].iter().take_while(|b| **b == best).count() - 1;
+    Some((first + last) / 2)
+}
+
+/// Smallest and largest finite value.
+pub fn finite_range(values: ArrayView2<f32>) -> (f32, f32) {
+    let v = values.as_standard_layout();
+    v.as_slice()
+        .expect("standard layout")
+        .par_chunks(1 << 16)
+        .map(|c| {
+            c.iter()
+                .filter(|x| x.is_finite())
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), x| (lo.min(*x), hi.max(*x)))
+        })
+        .reduce(|| (f32::INFINITY, f32::NEG_INFINITY), |a, b| (a.0.min(b.0), a.1.max(b.1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compute::CpuBackend;
+    use ndarray::Array2;
+
+    #[test]
+    fn otsu_splits_two_modes_between_them() {
+        // 900 pixels around 0.02 (stable ground) and 100 around 0.30 (change).
+        let mut v = Array2::<f32>::zeros((10, 100));
+        for (i, x) in v.iter_mut().enumerate() {
+            let jitter = ((i * 7919) % 100) as f32 / 100.0 * 0.02;
+            *x = if i % 10 == 0 { 0.29 + jitter } else { 0.01 + jitter };
+        }
+        v[[0, 1]] = f32::NAN;
+        let t = otsu(&CpuBackend::new(), v.view()).unwrap().unwrap();
+        assert!(t > 0.03 && t < 0.29, "threshold {t}");
+    }
+
+    #[test]
+    fn constant_input_has_no_threshold() {
+        let v = Array2::<f32>::from_elem((4, 4), 0.5);
+        assert_eq!(otsu(&CpuBackend::new(), v.view()).unwrap(), None);
+    }
+}

@@ -1,0 +1,98 @@
+//! The raw command line, as clap parses it. Resolution into run settings happens in `config`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// jingtu: surveillance of development and idle bare ground on contaminated land from satellite and
+/// drone imagery.
+#[derive(Debug, Parser)]
+#[command(name = "jingtu", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands (CONTRACT.md).
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build the bundled demo area and run the main job on it.
+    Demo(DemoArgs),
+    /// Compare two rasters of the same place (satellite or drone orthomosaic).
+    Change(ChangeArgs),
+    /// Show what the engine sees in a raster or a plot file.
+    Inspect(InspectArgs),
+}
+
+/// Options every command shares.
+#[derive(Debug, Args, Clone, Default)]
+pub struct CommonArgs {
+    /// Band mapping override, e.g. blue=1,green=2,red=3,nir=4,swir1=5,swir2=6.
+    #[arg(long, value_name = "NAME=INDEX,...", global = true)]
+    pub bands: Option<String>,
+    /// Sensor profile: sentinel2-l2a, landsat-tm, landsat8-c2l2, gaofen, drone-rgb, drone-ms.
+    #[arg(long, value_name = "PROFILE", global = true)]
+    pub sensor: Option<String>,
+    /// Where per-pixel work runs: auto, gpu or cpu.
+    #[arg(long, value_name = "auto|gpu|cpu", global = true)]
+    pub backend: Option<String>,
+    /// Settings file (TOML): detector thresholds, registry field names, backend.
+    #[arg(long, value_name = "FILE.toml", global = true)]
+    pub config: Option<PathBuf>,
+    /// Output format: gpkg, geojson, shp, fgb or csv (default: from the extension).
+    #[arg(long, value_name = "FORMAT", global = true)]
+    pub format: Option<String>,
+    /// Replace existing outputs.
+    #[arg(long, global = true)]
+    pub overwrite: bool,
+    /// Print nothing but errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Machine-readable progress and summary on stdout, one JSON object per line.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// `jingtu demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Folder for the demo data and results.
+    #[arg(long, value_name = "DIR", default_value = "jingtu-demo")]
+    pub out: PathBuf,
+    /// Shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `jingtu change`.
+#[derive(Debug, Args)]
+pub struct ChangeArgs {
+    /// The earlier raster.
+    pub before: PathBuf,
+    /// The later raster.
+    pub after: PathBuf,
+    /// Plot registry: keep only changes inside plots, each flag carrying its plot_id.
+    #[arg(long, value_name = "VECTOR")]
+    pub plots: Option<PathBuf>,
+    /// Flags output (.gpkg, .geojson, .shp, .fgb, .csv).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Also write the per-pixel change raster (GeoTIFF, UInt8: 0 none, 1 construction, 2 earthworks,
+    /// 3 vegetation_loss, 4 other change, 255 nodata).
+    #[arg(long, value_name = "FILE.tif")]
+    pub change_raster: Option<PathBuf>,
+    /// Shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `jingtu inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A raster or a vector file.
+    pub path: PathBuf,
+    /// Shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}

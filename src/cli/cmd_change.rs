@@ -1,0 +1,60 @@
+//! `jingtu change BEFORE AFTER --out FILE`.
+
+use std::fmt::Write;
+
+use super::Outcome;
+use super::args::ChangeArgs;
+use super::config::Settings;
+use super::output::print_summary;
+use crate::change::job::{ChangeRequest, run_change};
+
+pub fn run(args: &ChangeArgs, settings: &Settings) -> anyhow::Result<Outcome> {
+    let backend = super::backend(settings)?;
+    let request = ChangeRequest {
+        before: args.before.clone(),
+        after: args.after.clone(),
+        bands: settings.bands.clone(),
+        plots: args.plots.clone(),
+        plot_fields: settings.config.plots.clone(),
+        out: args.out.clone(),
+        format: settings.format,
+        change_raster: args.change_raster.clone(),
+        overwrite: settings.overwrite,
+        options: settings.config.change.clone(),
+    };
+    let progress = super::progress(settings);
+    let summary = run_change(backend.as_ref(), &request, progress.as_ref())?;
+    for w in &summary.warnings {
+        progress.warn(w);
+    }
+    drop(progress);
+    print_summary(settings.json, settings.quiet, &summary, || {
+        let mut s = String::new();
+        let g = &summary.grid;
+        let (px, _) = g.transform.pixel_size();
+        let _ = writeln!(
+            s,
+            "compared {} x {} pixels at {px:.2} {} ({} valid on both dates)",
+            g.width,
+            g.height,
+            if summary.georeferenced { "m" } else { "px" },
+            summary.valid_pixels
+        );
+        let _ = writeln!(
+            s,
+            "change threshold {:.4} RMS reflectance (Otsu {}), {:.0}% of pixels used as invariant for normalization",
+            summary.threshold_rms,
+            summary.otsu_rms.map_or("n/a".into(), |t| format!("{t:.4}")),
+            summary.invariant_fraction * 100.0
+        );
+        let _ = writeln!(s, "{} changed pixels; {} flags:", summary.changed_pixels, summary.flags);
+        for (kind, n) in &summary.flags_by_kind {
+            let _ = writeln!(s, "  {kind:<16} {n}");
+        }
+        for o in &summary.outputs {
+            let _ = writeln!(s, "wrote {}", o.display());
+        }
+        s
+    });
+    Ok(Outcome::Done)
+}

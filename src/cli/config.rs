@@ -1,0 +1,123 @@
+//! Settings resolved from the command line and the config file (which the command line overrides).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::args::CommonArgs;
+use crate::change::ChangeOptions;
+use crate::compute::BackendChoice;
+use crate::error::{Error, Result};
+use crate::export::VectorFormat;
+use crate::io::BandSelection;
+use crate::io::plots::PlotFields;
+use crate::io::sensor::{Sensor, parse_band_overrides};
+
+/// The config file (`--config FILE.toml`). Every table is optional.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConfigFile {
+    /// `auto`, `gpu` or `cpu`.
+    pub backend: Option<BackendChoice>,
+    /// Detector settings.
+    pub change: ChangeOptions,
+    /// Registry field names.
+    pub plots: PlotFields,
+    /// Reflectance scale applied to every band, overriding file metadata and profiles.
+    pub reflectance_scale: Option<f64>,
+    /// Reflectance offset applied after the scale.
+    pub reflectance_offset: Option<f64>,
+}
+
+impl ConfigFile {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<ConfigFile> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        toml::from_str(&text).map_err(|e| Error::input(path, format!("invalid config: {}", e.message())))
+    }
+}
+
+/// Everything a command needs from the shared options.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Band mapping.
+    pub bands: BandSelection,
+    /// Backend choice.
+    pub backend: BackendChoice,
+    /// Explicit output format.
+    pub format: Option<VectorFormat>,
+    /// Replace outputs.
+    pub overwrite: bool,
+    /// Quiet.
+    pub quiet: bool,
+    /// JSON lines on stdout.
+    pub json: bool,
+    /// The config file's content (defaults when none).
+    pub config: ConfigFile,
+}
+
+impl Settings {
+    /// Resolves the shared options; command-line values win over the config file.
+    pub fn resolve(common: &CommonArgs) -> Result<Settings> {
+        let config = match &common.config {
+            Some(p) => ConfigFile::load(p)?,
+            None => ConfigFile::default(),
+        };
+        let sensor = common.sensor.as_deref().map(str::parse::<Sensor>).transpose().map_err(Error::Usage)?;
+        let overrides =
+            common.bands.as_deref().map(parse_band_overrides).transpose().map_err(Error::Usage)?.unwrap_or_default();
+        let scaling = match (config.reflectance_scale, config.reflectance_offset) {
+            (None, None) => None,
+            (s, o) => Some((s.unwrap_or(1.0), o.unwrap_or(0.0))),
+        };
+        let backend = match &common.backend {
+            Some(b) => b.parse().map_err(Error::Usage)?,
+            None => config.backend.unwrap_or_default(),
+        };
+        let format = common.format.as_deref().map(str::parse::<VectorFormat>).transpose().map_err(Error::Usage)?;
+        Ok(Settings {
+            bands: BandSelection { sensor, overrides, scaling },
+            backend,
+            format,
+            overwrite: common.overwrite,
+            quiet: common.quiet,
+            json: common.json,
+            config,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_file_overrides_defaults_and_rejects_typos() {
+        let c: ConfigFile =
+            toml::from_str("backend = \"cpu\"\n[change]\nmin_area_m2 = 900.0\n[plots]\nplot_id = \"地块编号\"\n")
+                .unwrap();
+        assert_eq!(c.backend, Some(BackendChoice::Cpu));
+        assert_eq!(c.change.min_area_m2, 900.0);
+        assert_eq!(c.change.min_pixels, ChangeOptions::default().min_pixels);
+        assert_eq!(c.plots.plot_id, "地块编号");
+        assert!(toml::from_str::<ConfigFile>("bakend = \"cpu\"").is_err());
+    }
+
+    #[test]
+    fn command_line_wins_over_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "backend = \"gpu\"\n").unwrap();
+        let common = CommonArgs {
+            config: Some(path),
+            backend: Some("cpu".into()),
+            sensor: Some("landsat-tm".into()),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&common).unwrap();
+        assert_eq!(s.backend, BackendChoice::Cpu);
+        assert_eq!(s.bands.sensor, Some(Sensor::LandsatTm));
+        let bad = CommonArgs { sensor: Some("spot".into()), ..Default::default() };
+        assert!(Settings::resolve(&bad).unwrap_err().to_string().contains("unknown sensor"));
+    }
+}

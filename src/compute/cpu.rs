@@ -1,0 +1,316 @@
+//! The reference backend: rayon over row blocks, scalar functions from `spectral`.
+
+use ndarray::parallel::prelude::*;
+use ndarray::{Array2, Array3, ArrayView2, Axis};
+use rayon::prelude::*;
+
+use super::{Backend, PairMoments};
+use crate::error::Result;
+use crate::raster::{BandRole, BandStack};
+use crate::spectral::classes::classify_pixel;
+use crate::spectral::indices::{Pixel, pixel_indices};
+use crate::spectral::{ClassRules, IndexStack, LandClass};
+
+/// Rows per parallel task: big enough to amortise scheduling, small enough to balance two to 64 cores.
+const ROW_BLOCK: usize = 16;
+/// Pixels per partial sum in reductions; fixed so that sums are the same on every machine.
+const REDUCE_CHUNK: usize = 1 << 16;
+
+/// Runs every kernel on the CPU with rayon.
+#[derive(Debug, Default)]
+pub struct CpuBackend;
+
+impl CpuBackend {
+    /// The CPU backend.
+    pub fn new() -> Self {
+        CpuBackend
+    }
+}
+
+/// Band planes of a stack as slices, NaN-filled where a role is absent.
+struct Planes<'a> {
+    blue: Option<&'a [f32]>,
+    green: Option<&'a [f32]>,
+    red: Option<&'a [f32]>,
+    nir: Option<&'a [f32]>,
+    swir1: Option<&'a [f32]>,
+}
+
+impl<'a> Planes<'a> {
+    fn of(stack: &'a BandStack) -> Self {
+        let n = stack.height() * stack.width();
+        let all = stack.data.as_slice().expect("band stacks are in standard layout");
+        let plane = |role| stack.index_of(role).map(|i| &all[i * n..(i + 1) * n]);
+        Planes {
+            blue: plane(BandRole::Blue),
+            green: plane(BandRole::Green),
+            red: plane(BandRole::Red),
+            nir: plane(BandRole::Nir),
+            swir1: plane(BandRole::Swir1),
+        }
+    }
+
+    #[inline]
+    fn pixel(&self, i: usize) -> Pixel {
+        let get = |p: Option<&[f32]>| p.map_or(f32::NAN, |p| p[i]);
+        Pixel {
+            blue: get(self.blue),
+            green: get(self.green),
+            red: get(self.red),
+            nir: get(self.nir),
+            swir1: get(self.swir1),
+        }
+    }
+}
+
+impl Backend for CpuBackend {
+    fn name(&self) -> String {
+        format!("cpu ({} threads)", rayon::current_num_threads())
+    }
+
+    fn linear(&self, stack: &mut BandStack, gains: &[f32], offsets: &[f32]) -> Result<()> {
+        let (bands, h, w) = stack.data.dim();
+        assert!(gains.len() == bands && offsets.len() == bands, "one gain and offset per band");
+        let n = h * w;
+        let valid = stack.valid.as_slice_mut().expect("standard layout");
+        let data = stack.data.as_slice_mut().expect("standard layout");
+        valid.par_chunks_mut(ROW_BLOCK * w.max(1)).enumerate().for_each(|(chunk, vrow)| {
+            let start = chunk * ROW_BLOCK * w.max(1);
+            for (k, v) in vrow.iter_mut().enumerate() {
+                let i = start + k;
+                if *v == 0 {
+                    continue;
+                }
+                for b in 0..bands {
+                    let x = data[b * n + i] * gains[b] + offsets[b];
+                    if !x.is_finite() {
+                        *v = 0;
+                    }
+                }
+            }
+        });
+        let valid = &*valid;
+        data.par_chunks_mut(n.max(1)).enumerate().for_each(|(b, plane)| {
+            plane.par_chunks_mut(ROW_BLOCK * w.max(1)).enumerate().for_each(|(chunk, rows)| {
+                let start = chunk * ROW_BLOCK * w.max(1);
+                for (k, x) in rows.iter_mut().enumerate() {
+                    *x = if valid[start + k] != 0 { *x * gains[b] + offsets[b] } else { f32::NAN };
+                }
+            });
+        });
+        Ok(())
+    }
+
+    fn indices(&self, stack: &BandStack) -> Result<IndexStack> {
+        let (h, w) = (stack.height(), stack.width());
+        let planes = Planes::of(stack);
+        let valid = stack.valid.as_slice().expect("standard layout");
+        let mut out = Array3::<f32>::zeros((7, h, w));
+        out.axis_chunks_iter_mut(Axis(1), ROW_BLOCK).into_par_iter().enumerate().for_each(|(chunk, mut block)| {
+            let rows = block.dim().1;
+            for r in 0..rows {
+                for c in 0..w {
+                    let i = (chunk * ROW_BLOCK + r) * w + c;
+                    let values = if valid[i] != 0 { pixel_indices(&planes.pixel(i)) } else { [f32::NAN; 7] };
+                    for (k, v) in values.iter().enumerate() {
+                        block[[k, r, c]] = *v;
+                    }
+                }
+            }
+        });
+        Ok(IndexStack { data: out })
+    }
+
+    fn classify(&self, stack: &BandStack, indices: &IndexStack, rules: &ClassRules) -> Result<Array2<u8>> {
+        let (h, w) = (stack.height(), stack.width());
+        let planes = Planes::of(stack);
+        let valid = stack.valid.as_slice().expect("standard layout");
+        let idx = indices.data.as_slice().expect("standard layout");
+        let n = h * w;
+        let mut out = Array2::<u8>::zeros((h, w));
+        out.as_slice_mut().expect("standard layout").par_chunks_mut(ROW_BLOCK * w.max(1)).enumerate().for_each(
+            |(chunk, rows)| {
+                let start = chunk * ROW_BLOCK * w.max(1);
+                for (k, out) in rows.iter_mut().enumerate() {
+                    let i = start + k;
+                    *out = if valid[i] == 0 {
+                        LandClass::NoData as u8
+                    } else {
+                        let mut v = [0f32; 7];
+                        for (j, slot) in v.iter_mut().enumerate() {
+                            *slot = idx[j * n + i];
+                        }
+                        classify_pixel(&planes.pixel(i), &v, rules) as u8
+                    };
+                }
+            },
+        );
+        Ok(out)
+    }
+
+    fn pair_moments(&self, before: &BandStack, after: &BandStack, weights: ArrayView2<u8>) -> Result<Vec<PairMoments>> {
+        let bands = before.data.dim().0;
+        let n = before.height() * before.width();
+        let xb = before.data.as_slice().expect("standard layout");
+        let yb = after.data.as_slice().expect("standard layout");
+        let vb = before.valid.as_slice().expect("standard layout");
+        let va = after.valid.as_slice().expect("standard layout");
+        let wt = weights.as_slice().expect("standard layout");
+        let partials: Vec<Vec<PairMoments>> = (0..n.div_ceil(REDUCE_CHUNK))
+            .into_par_iter()
+            .map(|chunk| {
+                let range = chunk * REDUCE_CHUNK..((chunk + 1) * REDUCE_CHUNK).min(n);
+                let mut m = vec![PairMoments::default(); bands];
+                for i in range {
+                    if wt[i] == 0 || vb[i] == 0 || va[i] == 0 {
+                        continue;
+                    }
+                    for (b, mb) in m.iter_mut().enumerate() {
+                        let x = xb[b * n + i] as f64;
+                        let y = yb[b * n + i] as f64;
+                        mb.n += 1.0;
+                        mb.sx += x;
+                        mb.sy += y;
+                        mb.sxx += x * x;
+                        mb.syy += y * y;
+                        mb.sxy += x * y;
+                    }
+                }
+                m
+            })
+            .collect();
+        let mut total = vec![PairMoments::default(); bands];
+        for p in &partials {
+            for (t, q) in total.iter_mut().zip(p) {
+                t.merge(q);
+            }
+        }
+        Ok(total)
+    }
+
+    fn change_magnitude(&self, before: &BandStack, after: &BandStack) -> Result<Array2<f32>> {
+        let bands = before.data.dim().0;
+        let (h, w) = (before.height(), before.width());
+        let n = h * w;
+        let xb = before.data.as_slice().expect("standard layout");
+        let yb = after.data.as_slice().expect("standard layout");
+        let vb = before.valid.as_slice().expect("standard layout");
+        let va = after.valid.as_slice().expect("standard layout");
+        let mut out = Array2::<f32>::zeros((h, w));
+        out.as_slice_mut().expect("standard layout").par_chunks_mut(ROW_BLOCK * w.max(1)).enumerate().for_each(
+            |(chunk, rows)| {
+                let start = chunk * ROW_BLOCK * w.max(1);
+                for (k, o) in rows.iter_mut().enumerate() {
+                    let i = start + k;
+                    *o = if vb[i] == 0 || va[i] == 0 {
+                        f32::NAN
+                    } else {
+                        let mut s = 0f32;
+                        for b in 0..bands {
+                            let d = yb[b * n + i] - xb[b * n + i];
+                            s += d * d;
+                        }
+                        (s / bands as f32).sqrt()
+                    };
+                }
+            },
+        );
+        Ok(out)
+    }
+
+    fn box_mean(&self, values: ArrayView2<f32>, radius: usize) -> Result<Array2<f32>> {
+        let (h, w) = values.dim();
+        let src = values.as_standard_layout();
+        let src = src.as_slice().expect("standard layout");
+        let r = radius as isize;
+        let mut out = Array2::<f32>::zeros((h, w));
+        out.as_slice_mut().expect("standard layout").par_chunks_mut(w.max(1)).enumerate().for_each(|(row, line)| {
+            for (col, o) in line.iter_mut().enumerate() {
+                let centre = src[row * w + col];
+                if centre.is_nan() {
+                    *o = f32::NAN;
+                    continue;
+                }
+                let mut sum = 0f32;
+                let mut count = 0f32;
+                for dy in -r..=r {
+                    let y = row as isize + dy;
+                    if y < 0 || y >= h as isize {
+                        continue;
+                    }
+                    for dx in -r..=r {
+                        let x = col as isize + dx;
+                        if x < 0 || x >= w as isize {
+                            continue;
+                        }
+                        let v = src[y as usize * w + x as usize];
+                        if v.is_finite() {
+                            sum += v;
+                            count += 1.0;
+                        }
+                    }
+                }
+                *o = sum / count;
+            }
+        });
+        Ok(out)
+    }
+
+    fn histogram(&self, values: ArrayView2<f32>, lo: f32, hi: f32, bins: usize) -> Result<Vec<u64>> {
+        let src = values.as_standard_layout();
+        let src = src.as_slice().expect("standard layout");
+        let scale = bins as f32 / (hi - lo);
+        let partials: Vec<Vec<u64>> = src
+            .par_chunks(REDUCE_CHUNK)
+            .map(|chunk| {
+                let mut h = vec![0u64; bins];
+                for v in chunk.iter().filter(|v| v.is_finite()) {
+                    h[histogram_bin(*v, lo, scale, bins)] += 1;
+                }
+                h
+            })
+            .collect();
+        let mut total = vec![0u64; bins];
+        for p in partials {
+            for (t, c) in total.iter_mut().zip(p) {
+                *t += c;
+            }
+        }
+        Ok(total)
+    }
+
+    fn dilate(&self, mask: ArrayView2<u8>, radius: usize) -> Result<Array2<u8>> {
+        let (h, w) = mask.dim();
+        let src = mask.as_standard_layout();
+        let src = src.as_slice().expect("standard layout");
+        let r = radius as isize;
+        let mut out = Array2::<u8>::zeros((h, w));
+        out.as_slice_mut().expect("standard layout").par_chunks_mut(w.max(1)).enumerate().for_each(|(row, line)| {
+            for (col, o) in line.iter_mut().enumerate() {
+                let mut hit = 0u8;
+                'window: for dy in -r..=r {
+                    let y = row as isize + dy;
+                    if y < 0 || y >= h as isize {
+                        continue;
+                    }
+                    for dx in -r..=r {
+                        let x = col as isize + dx;
+                        if x >= 0 && x < w as isize && src[y as usize * w + x as usize] != 0 {
+                            hit = 1;
+                            break 'window;
+                        }
+                    }
+                }
+                *o = hit;
+            }
+        });
+        Ok(out)
+    }
+}
+
+/// The bin of `v` for a histogram starting at `lo` with `scale` bins per unit; shared with the GPU shader.
+#[inline]
+pub fn histogram_bin(v: f32, lo: f32, scale: f32, bins: usize) -> usize {
+    let b = ((v - lo) * scale).floor();
+    if b < 0.0 { 0 } else { (b as usize).min(bins - 1) }
+}

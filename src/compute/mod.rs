@@ -1,0 +1,126 @@
+//! The backend interface every per-pixel kernel goes through, and its implementations.
+//!
+//! Kernels take and return whole planes in standard (row-major) layout so a GPU implementation can upload
+//! them as they are. Reductions return small results (moments, histograms); everything that decides
+//! (thresholds, fits) happens on the host from those, identically for every backend.
+
+mod cpu;
+
+use std::sync::Arc;
+
+use ndarray::{Array2, ArrayView2};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::raster::BandStack;
+use crate::spectral::{ClassRules, IndexStack};
+
+pub use cpu::CpuBackend;
+
+/// Weighted first and second moments of one band pair, for fitting a linear relation between dates.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PairMoments {
+    /// Number of pixels summed.
+    pub n: f64,
+    /// Sum of x (before).
+    pub sx: f64,
+    /// Sum of y (after).
+    pub sy: f64,
+    /// Sum of x squared.
+    pub sxx: f64,
+    /// Sum of y squared.
+    pub syy: f64,
+    /// Sum of x times y.
+    pub sxy: f64,
+}
+
+impl PairMoments {
+    /// Adds another partial sum.
+    pub fn merge(&mut self, o: &PairMoments) {
+        self.n += o.n;
+        self.sx += o.sx;
+        self.sy += o.sy;
+        self.sxx += o.sxx;
+        self.syy += o.syy;
+        self.sxy += o.sxy;
+    }
+
+    /// Means and standard deviations (x mean, y mean, x sd, y sd) and correlation.
+    pub fn stats(&self) -> Option<(f64, f64, f64, f64, f64)> {
+        if self.n < 2.0 {
+            return None;
+        }
+        let mx = self.sx / self.n;
+        let my = self.sy / self.n;
+        let vx = (self.sxx / self.n - mx * mx).max(0.0);
+        let vy = (self.syy / self.n - my * my).max(0.0);
+        let cov = self.sxy / self.n - mx * my;
+        let r = if vx > 0.0 && vy > 0.0 { cov / (vx * vy).sqrt() } else { 0.0 };
+        Some((mx, my, vx.sqrt(), vy.sqrt(), r))
+    }
+}
+
+/// Which implementation runs the kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendChoice {
+    /// A real GPU when one exists, else the CPU.
+    #[default]
+    Auto,
+    /// The GPU, or an error when there is none.
+    Gpu,
+    /// The CPU (rayon).
+    Cpu,
+}
+
+impl std::str::FromStr for BackendChoice {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(BackendChoice::Auto),
+            "gpu" => Ok(BackendChoice::Gpu),
+            "cpu" => Ok(BackendChoice::Cpu),
+            _ => Err(format!("unknown backend '{s}' (auto, gpu or cpu)")),
+        }
+    }
+}
+
+/// The per-pixel kernels. Every implementation gives the same integer and class outputs for the same
+/// inputs, and floats within 1e-5 relative.
+pub trait Backend: Send + Sync {
+    /// Short name for logs and evidence (`cpu`, `gpu:<adapter>`).
+    fn name(&self) -> String;
+
+    /// `x * gain[b] + offset[b]` on every band, NaN where the pixel is invalid; marks a pixel invalid when
+    /// any band comes out non-finite. Used for DN-to-reflectance scaling and for applying a normalization.
+    fn linear(&self, stack: &mut BandStack, gains: &[f32], offsets: &[f32]) -> Result<()>;
+
+    /// All spectral indices (see `spectral::indices`), NaN where invalid.
+    fn indices(&self, stack: &BandStack) -> Result<IndexStack>;
+
+    /// Land-cover class per pixel (`LandClass` bytes, 255 where invalid).
+    fn classify(&self, stack: &BandStack, indices: &IndexStack, rules: &ClassRules) -> Result<Array2<u8>>;
+
+    /// Moments of each band pair over pixels valid on both dates where `weights` is nonzero.
+    fn pair_moments(&self, before: &BandStack, after: &BandStack, weights: ArrayView2<u8>) -> Result<Vec<PairMoments>>;
+
+    /// Root-mean-square difference across bands, NaN where either date is invalid.
+    fn change_magnitude(&self, before: &BandStack, after: &BandStack) -> Result<Array2<f32>>;
+
+    /// Mean of the finite values in the (2r+1)x(2r+1) window around each pixel; NaN stays NaN.
+    fn box_mean(&self, values: ArrayView2<f32>, radius: usize) -> Result<Array2<f32>>;
+
+    /// Histogram of finite values over `[lo, hi)`, values outside clamped into the end bins.
+    fn histogram(&self, values: ArrayView2<f32>, lo: f32, hi: f32, bins: usize) -> Result<Vec<u64>>;
+
+    /// Binary dilation of nonzero pixels by a (2r+1)x(2r+1) square.
+    fn dilate(&self, mask: ArrayView2<u8>, radius: usize) -> Result<Array2<u8>>;
+}
+
+/// The backend for a choice: `cpu` always works; `gpu` fails where no GPU backend is available.
+pub fn select(choice: BackendChoice) -> Result<Arc<dyn Backend>> {
+    match choice {
+        BackendChoice::Cpu | BackendChoice::Auto => Ok(Arc::new(CpuBackend::new())),
+        BackendChoice::Gpu => Err(Error::Gpu("this build of jingtu has no GPU backend".into())),
+    }
+}

@@ -1,0 +1,8 @@
+//! Writing results: flag vectors in every format users ask for, change rasters, all atomically.
+
+pub mod atomic;
+pub mod raster;
+pub mod vector;
+
+pub use atomic::AtomicOutput;
+pub use vector::{VectorFormat, resolve_format, write_flags};

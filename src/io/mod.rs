@@ -1,0 +1,12 @@
+//! Everything that touches files through GDAL: rasters, sensor profiles, dates, CRSs, plot registries.
+
+pub mod crs;
+pub mod dates;
+pub mod gdal_env;
+pub mod plots;
+pub mod raster;
+pub mod sensor;
+pub mod vector_info;
+
+pub use raster::{BandMap, BandSelection, MappedBand, Raster, RasterInfo};
+pub use sensor::Sensor;

@@ -1,0 +1,513 @@
+//! Opening rasters with GDAL: what is in them (for `inspect` and band mapping) and reading windows of them
+//! as band stacks with nodata, mask bands and alpha honoured.
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use gdal::raster::{GdalDataType, RasterBand, ResampleAlg};
+use gdal::{Dataset, DatasetOptions, GdalOpenFlags, Metadata};
+use ndarray::{Array2, Array3};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::io::sensor::{Sensor, generic_scaling, role_from_description, role_from_wavelength_nm, wavelength_nm};
+use crate::io::{crs, dates};
+use crate::raster::{BandRole, BandStack, GeoTransform, Grid, Window};
+
+/// How invalid pixels of a band are marked in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaskSource {
+    /// Every pixel is valid (NaN still counts as invalid in float bands).
+    None,
+    /// A nodata value.
+    Nodata,
+    /// A mask band shared by all bands (internal mask or `.msk` sidecar).
+    PerDataset,
+    /// An alpha band.
+    Alpha,
+    /// This band is itself the alpha band: it is a mask, not a measurement.
+    IsAlpha,
+}
+
+/// What the engine knows about one band.
+#[derive(Debug, Clone, Serialize)]
+pub struct BandInfo {
+    /// 1-based band number.
+    pub index: usize,
+    /// GDAL data type name (`Byte`, `UInt16`, `Float32`, ...).
+    pub data_type: String,
+    /// The band description, often the band name (`B04`, `red`).
+    pub description: String,
+    /// GDAL colour interpretation where set (`Red`, `Alpha`, `Gray`, ...).
+    pub color: Option<String>,
+    /// The nodata value as written in the file (text, so NaN survives JSON).
+    pub nodata: Option<String>,
+    /// Why a nodata value is not used, when it cannot occur in the band's data type.
+    pub nodata_ignored: Option<String>,
+    /// Where validity comes from.
+    pub mask: MaskSource,
+    /// Scale from the file's metadata, where present.
+    pub scale: Option<f64>,
+    /// Offset from the file's metadata, where present.
+    pub offset: Option<f64>,
+    /// The role the engine assigns without a sensor profile (from description or colour).
+    pub role: Option<BandRole>,
+    /// Number of overviews.
+    pub overviews: usize,
+    /// Block size (columns, rows).
+    pub block: (usize, usize),
+}
+
+/// What the engine sees in a raster file.
+#[derive(Debug, Clone, Serialize)]
+pub struct RasterInfo {
+    /// The file.
+    pub path: PathBuf,
+    /// GDAL driver short name.
+    pub driver: String,
+    /// The raster's own grid.
+    pub grid: Grid,
+    /// False when the file has no georeferencing (plain PNG or BMP): the grid is then pixel units.
+    pub georeferenced: bool,
+    /// Bands, in file order.
+    pub bands: Vec<BandInfo>,
+    /// Acquisition date, where the file name or metadata says.
+    pub acquired: Option<NaiveDate>,
+    /// Where the acquisition date came from.
+    pub acquired_from: Option<String>,
+}
+
+/// Which bands of a raster to use as which role and how to scale them.
+#[derive(Debug, Clone, Default)]
+pub struct BandSelection {
+    /// A sensor profile (`--sensor`).
+    pub sensor: Option<Sensor>,
+    /// Explicit `--bands` pairs; they win over the profile.
+    pub overrides: Vec<(BandRole, usize)>,
+    /// Explicit reflectance scale and offset; win over the file's metadata and the profile.
+    pub scaling: Option<(f64, f64)>,
+}
+
+/// One band the engine will read.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MappedBand {
+    /// What it measures.
+    pub role: BandRole,
+    /// 1-based band number in the file.
+    pub index: usize,
+    /// Digital number to reflectance: `value * scale + offset`.
+    pub scale: f64,
+    /// See `scale`.
+    pub offset: f64,
+}
+
+/// The resolved band mapping of a raster.
+#[derive(Debug, Clone, Serialize)]
+pub struct BandMap {
+    /// Bands in spectral order.
+    pub bands: Vec<MappedBand>,
+    /// How the mapping was decided, for evidence and `inspect`.
+    pub origin: String,
+    /// True when scaled values are surface reflectance; false for uncorrected digital numbers.
+    pub surface_reflectance: bool,
+}
+
+impl BandMap {
+    /// Roles in stack order.
+    pub fn roles(&self) -> Vec<BandRole> {
+        self.bands.iter().map(|b| b.role).collect()
+    }
+
+    /// True when the mapping has `role`.
+    pub fn has(&self, role: BandRole) -> bool {
+        self.bands.iter().any(|b| b.role == role)
+    }
+}
+
+/// An open raster file.
+pub struct Raster {
+    dataset: Dataset,
+    info: RasterInfo,
+}
+
+impl Raster {
+    /// Opens a raster, turning every failure into a one-line error that names the file.
+    pub fn open(path: &Path) -> Result<Raster> {
+        crate::io::gdal_env::init();
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        if meta.is_file() && meta.len() == 0 {
+            return Err(Error::input(path, "empty file (0 bytes), not a raster"));
+        }
+        let options = DatasetOptions { open_flags: GdalOpenFlags::GDAL_OF_RASTER, ..Default::default() };
+        let dataset = Dataset::open_ex(path, options).map_err(|e| {
+            let msg = crate::io::gdal_env::describe(&e);
+            let known = msg.contains("not recognized as") || msg.contains("not a supported");
+            if known {
+                Error::input(path, "not a raster GDAL can read (unrecognised format)")
+            } else {
+                Error::Gdal { path: path.to_path_buf(), message: msg }
+            }
+        })?;
+        Self::from_dataset(dataset, path)
+    }
+
+    /// Wraps an already open dataset (e.g. a warped in-memory copy); `path` is used in messages.
+    pub fn from_dataset(dataset: Dataset, path: &Path) -> Result<Raster> {
+        let info = describe(&dataset, path)?;
+        Ok(Raster { dataset, info })
+    }
+
+    /// What is in the file.
+    pub fn info(&self) -> &RasterInfo {
+        &self.info
+    }
+
+    /// The underlying GDAL dataset.
+    pub fn dataset(&self) -> &Dataset {
+        &self.dataset
+    }
+
+    /// The raster's grid.
+    pub fn grid(&self) -> &Grid {
+        &self.info.grid
+    }
+
+    /// The file path.
+    pub fn path(&self) -> &Path {
+        &self.info.path
+    }
+
+    /// Decides which bands play which role: `--bands` first, then the sensor profile, then band
+    /// descriptions and colour interpretation. Every role in `required` must be found.
+    pub fn band_map(&self, selection: &BandSelection, required: &[BandRole]) -> Result<BandMap> {
+        let info = &self.info;
+        let count = info.bands.len();
+        let data_bands: Vec<&BandInfo> = info.bands.iter().filter(|b| b.mask != MaskSource::IsAlpha).collect();
+        let (pairs, origin): (Vec<(BandRole, usize)>, String) = if !selection.overrides.is_empty() {
+            let mut pairs = selection
+                .sensor
+                .map(|s| s.layout(data_bands.len()))
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(r, _)| !selection.overrides.iter().any(|(o, _)| o == r))
+                .collect::<Vec<_>>();
+            pairs.extend(selection.overrides.iter().copied());
+            (pairs, "--bands".to_string())
+        } else if let Some(sensor) = selection.sensor {
+            (sensor.layout(data_bands.len()), format!("sensor profile {sensor}"))
+        } else {
+            let mut pairs: Vec<(BandRole, usize)> = Vec::new();
+            for b in &data_bands {
+                if let Some(role) = b.role {
+                    if !pairs.iter().any(|(r, _)| *r == role) {
+                        pairs.push((role, b.index));
+                    }
+                }
+            }
+            (pairs, "band descriptions".to_string())
+        };
+        let mut bands = Vec::with_capacity(pairs.len());
+        for (role, index) in pairs {
+            if index == 0 || index > count {
+                return Err(Error::input(
+                    &info.path,
+                    format!("{role} is mapped to band {index} but the file has {count} band(s)"),
+                ));
+            }
+            let band = &info.bands[index - 1];
+            let (scale, offset) = selection
+                .scaling
+                .or_else(|| match (band.scale, band.offset) {
+                    (None, None) => None,
+                    (s, o) => Some((s.unwrap_or(1.0), o.unwrap_or(0.0))),
+                })
+                .unwrap_or_else(|| match selection.sensor {
+                    Some(s) => s.default_scaling(&band.data_type),
+                    None => generic_scaling(&band.data_type),
+                });
+            bands.push(MappedBand { role, index, scale, offset });
+        }
+        bands.sort_by_key(|b| b.role);
+        let first_type = bands.first().map(|b| info.bands[b.index - 1].data_type.clone()).unwrap_or_default();
+        let calibrated_by_file = bands.iter().any(|b| info.bands[b.index - 1].scale.is_some());
+        let surface_reflectance = selection.scaling.is_some()
+            || calibrated_by_file
+            || match selection.sensor {
+                Some(s) => s.is_surface_reflectance(&first_type),
+                None => first_type != "Byte",
+            };
+        let map = BandMap { bands, origin, surface_reflectance };
+        for role in required {
+            if !map.has(*role) {
+                let available = if map.bands.is_empty() {
+                    format!("{count} band(s) without recognisable names")
+                } else {
+                    map.bands.iter().map(|b| format!("{}={}", b.role, b.index)).collect::<Vec<_>>().join(",")
+                };
+                return Err(Error::MissingBand { path: info.path.clone(), band: role.name().to_string(), available });
+            }
+        }
+        Ok(map)
+    }
+
+    /// Reads `window` of the mapped bands as raw digital numbers (scaling is a kernel's job), with the
+    /// validity of each pixel from nodata, NaN, mask bands and alpha.
+    pub fn read_raw(&self, map: &BandMap, window: Window) -> Result<BandStack> {
+        let (w, h) = (window.width, window.height);
+        let mut data = Array3::<f32>::zeros((map.bands.len(), h, w));
+        let mut valid = Array2::<u8>::from_elem((h, w), 1);
+        let path = &self.info.path;
+        let mut shared_mask_done = false;
+        for (slot, mapped) in map.bands.iter().enumerate() {
+            let band = self.dataset.rasterband(mapped.index).map_err(|e| Error::gdal(path, e))?;
+            let mut plane = data.index_axis_mut(ndarray::Axis(0), slot);
+            let buf = plane.as_slice_mut().expect("standard layout");
+            read_window(&band, window, buf).map_err(|e| Error::gdal(path, e))?;
+            let info = &self.info.bands[mapped.index - 1];
+            let nodata = usable_nodata(&band);
+            let vbuf = valid.as_slice_mut().expect("standard layout");
+            match nodata {
+                Some(nd) if nd.is_nan() => mark(vbuf, buf, |v| v.is_nan()),
+                Some(nd) => {
+                    let nd = nd as f32;
+                    mark(vbuf, buf, |v| v == nd || v.is_nan())
+                }
+                None => mark(vbuf, buf, |v| v.is_nan()),
+            }
+            let needs_mask_band = matches!(info.mask, MaskSource::PerDataset | MaskSource::Alpha);
+            if needs_mask_band && !(info.mask == MaskSource::PerDataset && shared_mask_done) {
+                let mask = band.open_mask_band().map_err(|e| Error::gdal(path, e))?;
+                let mut mbuf = vec![0u8; w * h];
+                read_window(&mask, window, &mut mbuf).map_err(|e| Error::gdal(path, e))?;
+                for (v, m) in vbuf.iter_mut().zip(&mbuf) {
+                    if *m == 0 {
+                        *v = 0;
+                    }
+                }
+                shared_mask_done |= info.mask == MaskSource::PerDataset;
+            }
+        }
+        // An alpha band that GDAL ignores (because a nonsense nodata value took precedence) still masks.
+        if let Some(alpha) = self.info.bands.iter().find(|b| b.mask == MaskSource::IsAlpha) {
+            let uses_alpha = map.bands.iter().any(|m| self.info.bands[m.index - 1].mask == MaskSource::Alpha);
+            if !uses_alpha {
+                let band = self.dataset.rasterband(alpha.index).map_err(|e| Error::gdal(path, e))?;
+                let mut abuf = vec![0f32; w * h];
+                read_window(&band, window, &mut abuf).map_err(|e| Error::gdal(path, e))?;
+                for (v, a) in valid.as_slice_mut().expect("standard layout").iter_mut().zip(&abuf) {
+                    if *a <= 0.0 {
+                        *v = 0;
+                    }
+                }
+            }
+        }
+        Ok(BandStack::new(map.roles(), data, valid))
+    }
+
+    /// Reads a single band (1-based) as `f32`, for masks such as Sentinel-2 SCL or DSM heights.
+    pub fn read_band(&self, index: usize, window: Window) -> Result<(Vec<f32>, Option<f64>)> {
+        let path = &self.info.path;
+        let band = self.dataset.rasterband(index).map_err(|e| Error::gdal(path, e))?;
+        let mut buf = vec![0f32; window.len()];
+        read_window(&band, window, &mut buf).map_err(|e| Error::gdal(path, e))?;
+        Ok((buf, usable_nodata(&band)))
+    }
+
+    /// The full window of the raster.
+    pub fn full_window(&self) -> Window {
+        Window { col: 0, row: 0, width: self.info.grid.width, height: self.info.grid.height }
+    }
+
+    /// Reads the first and last block of every band, which fails on truncated or corrupt files that GDAL
+    /// otherwise opens happily because their header is intact.
+    pub fn verify_readable(&self) -> Result<()> {
+        let path = &self.info.path;
+        for b in &self.info.bands {
+            let band = self.dataset.rasterband(b.index).map_err(|e| Error::gdal(path, e))?;
+            let (bw, bh) = band.block_size();
+            let (w, h) = band.size();
+            let (bw, bh) = (bw.clamp(1, w.max(1)), bh.clamp(1, h.max(1)));
+            let corners = [(0, 0), ((w - 1) / bw * bw, (h - 1) / bh * bh)];
+            for (c, r) in corners {
+                let win = Window { col: c, row: r, width: bw.min(w - c), height: bh.min(h - r) };
+                let mut buf = vec![0f64; win.len()];
+                band.read_into_slice::<f64>(
+                    (win.col as isize, win.row as isize),
+                    (win.width, win.height),
+                    (win.width, win.height),
+                    &mut buf,
+                    None,
+                )
+                .map_err(|e| {
+                    Error::input(
+                        path,
+                        format!(
+                            "truncated or corrupt: band {} cannot be read ({})",
+                            b.index,
+                            crate::io::gdal_env::describe(&e)
+                        ),
+                    )
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn read_window<T: Copy + gdal::raster::GdalType>(
+    band: &RasterBand,
+    window: Window,
+    buf: &mut [T],
+) -> gdal::errors::Result<()> {
+    band.read_into_slice::<T>(
+        (window.col as isize, window.row as isize),
+        (window.width, window.height),
+        (window.width, window.height),
+        buf,
+        Some(ResampleAlg::NearestNeighbour),
+    )
+}
+
+fn mark(valid: &mut [u8], values: &[f32], invalid: impl Fn(f32) -> bool) {
+    for (v, x) in valid.iter_mut().zip(values) {
+        if invalid(*x) {
+            *v = 0;
+        }
+    }
+}
+
+/// The nodata value if it can actually occur in the band's type: a Byte band with nodata -10000 (as some
+/// drone software writes) has no nodata pixels at all, and its alpha band is what marks the edges.
+fn usable_nodata(band: &RasterBand) -> Option<f64> {
+    let nd = band.no_data_value()?;
+    nodata_problem(band.band_type(), nd).is_none().then_some(nd)
+}
+
+fn nodata_problem(data_type: GdalDataType, nd: f64) -> Option<String> {
+    let range = match data_type {
+        GdalDataType::UInt8 => Some((0.0, 255.0)),
+        GdalDataType::UInt16 => Some((0.0, 65535.0)),
+        GdalDataType::Int16 => Some((-32768.0, 32767.0)),
+        GdalDataType::UInt32 => Some((0.0, 4294967295.0)),
+        GdalDataType::Int32 => Some((-2147483648.0, 2147483647.0)),
+        _ => None,
+    };
+    let (lo, hi) = range?;
+    if nd.is_nan() || nd < lo || nd > hi || nd.fract() != 0.0 {
+        Some(format!("nodata {nd} cannot occur in {data_type} data; ignored"))
+    } else {
+        None
+    }
+}
+
+fn describe(dataset: &Dataset, path: &Path) -> Result<RasterInfo> {
+    let (width, height) = dataset.raster_size();
+    if dataset.raster_count() == 0 {
+        return Err(Error::input(path, "has no raster bands (a vector file or an empty container?)"));
+    }
+    let (transform, georeferenced) = match dataset.geo_transform() {
+        Ok(gt) => (GeoTransform(gt), true),
+        Err(_) => (GeoTransform([0.0, 1.0, 0.0, 0.0, 0.0, 1.0]), false),
+    };
+    let wkt = dataset.projection();
+    let epsg = crs::srs_from_wkt(&wkt).as_ref().and_then(crs::epsg_of);
+    let grid = Grid { crs_wkt: wkt, epsg, transform, width, height };
+    let mut bands = Vec::new();
+    for index in 1..=dataset.raster_count() {
+        let band = dataset.rasterband(index).map_err(|e| Error::gdal(path, e))?;
+        let data_type = band.band_type();
+        let color = band.color_interpretation();
+        let color_name = color.name();
+        let color = (color_name != "Undefined").then_some(color_name);
+        let description = band.description().unwrap_or_default();
+        let nodata_value = band.no_data_value();
+        let nodata_ignored = nodata_value.and_then(|nd| nodata_problem(data_type, nd));
+        let flags = band.mask_flags().map_err(|e| Error::gdal(path, e))?;
+        let mask = if color.as_deref() == Some("Alpha") {
+            MaskSource::IsAlpha
+        } else if flags.is_nodata() && nodata_ignored.is_none() {
+            MaskSource::Nodata
+        } else if flags.is_alpha() {
+            MaskSource::Alpha
+        } else if flags.is_per_dataset() {
+            MaskSource::PerDataset
+        } else {
+            MaskSource::None
+        };
+        let role = if mask == MaskSource::IsAlpha {
+            None
+        } else {
+            role_from_description(&description, color.as_deref()).or_else(|| {
+                let unit = band.metadata_item("wavelength_units", "");
+                band.metadata_item("wavelength", "")
+                    .and_then(|w| wavelength_nm(&w, unit.as_deref()))
+                    .or_else(|| wavelength_nm(&description, None))
+                    .and_then(role_from_wavelength_nm)
+            })
+        };
+        bands.push(BandInfo {
+            index,
+            data_type: data_type.name(),
+            description,
+            color,
+            nodata: nodata_value.map(|v| v.to_string()),
+            nodata_ignored,
+            mask,
+            scale: band.scale().filter(|s| *s != 1.0),
+            offset: band.offset().filter(|o| *o != 0.0),
+            role,
+            overviews: band.overview_count().unwrap_or(0).max(0) as usize,
+            block: band.block_size(),
+        });
+    }
+    let (acquired, acquired_from) = match acquisition_date(dataset, path) {
+        Some((d, from)) => (Some(d), Some(from)),
+        None => (None, None),
+    };
+    let driver = dataset.driver().short_name();
+    Ok(RasterInfo { path: path.to_path_buf(), driver, grid, georeferenced, bands, acquired, acquired_from })
+}
+
+/// The acquisition date from the file name, then TIFF or product metadata, then band names (ENVI headers
+/// of Landsat scenes keep the scene id there).
+fn acquisition_date(dataset: &Dataset, path: &Path) -> Option<(NaiveDate, String)> {
+    if let Some(d) = path.file_name().and_then(|n| n.to_str()).and_then(dates::date_in_text) {
+        return Some((d, "file name".into()));
+    }
+    for key in [
+        "TIFFTAG_DATETIME",
+        "ACQUISITIONDATETIME",
+        "DATE_ACQUIRED",
+        "ACQUISITION_DATE",
+        "datetime",
+        "DATATAKE_1_DATATAKE_SENSING_START",
+    ] {
+        if let Some(v) = dataset.metadata_item(key, "") {
+            if let Some(d) = dates::date_in_text(&v) {
+                return Some((d, format!("metadata {key}")));
+            }
+        }
+    }
+    for index in 1..=dataset.raster_count() {
+        let desc = dataset.rasterband(index).ok()?.description().unwrap_or_default();
+        if let Some(d) = dates::date_in_text(&desc) {
+            return Some((d, format!("band {index} name")));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodata_outside_the_type_is_reported_not_used() {
+        assert!(nodata_problem(GdalDataType::UInt8, -10000.0).unwrap().contains("ignored"));
+        assert!(nodata_problem(GdalDataType::UInt8, 0.0).is_none());
+        assert!(nodata_problem(GdalDataType::Int16, -9999.0).is_none());
+        assert!(nodata_problem(GdalDataType::UInt16, 0.5).is_some());
+        assert!(nodata_problem(GdalDataType::Float32, f64::NAN).is_none());
+    }
+}

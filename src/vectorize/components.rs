@@ -1,0 +1,204 @@
+//! Connected regions of a raster (4-connected, as gdal_polygonize), the minimum mapping unit, and the
+//! merging of fragments too small to stand on their own.
+
+use ndarray::{Array2, ArrayView2};
+
+/// 4-connected regions of equal nonzero keys.
+#[derive(Debug, Clone)]
+pub struct Regions {
+    /// Region id per pixel, 0 for background; ids run from 1 in raster order of first pixel.
+    pub labels: Array2<u32>,
+    /// Pixel count per id (`sizes[0]` is unused).
+    pub sizes: Vec<u32>,
+}
+
+impl Regions {
+    /// Number of regions.
+    pub fn count(&self) -> usize {
+        self.sizes.len() - 1
+    }
+}
+
+/// Labels 4-connected regions of equal nonzero `keys` (two-pass union-find; ids in raster order, so the
+/// same raster always gives the same ids).
+pub fn label_regions(keys: ArrayView2<u32>) -> Regions {
+    let (h, w) = keys.dim();
+    let keys = keys.as_standard_layout();
+    let k = keys.as_slice().expect("standard layout");
+    let mut labels = vec![0u32; h * w];
+    let mut parent: Vec<u32> = vec![0];
+    fn find(parent: &mut [u32], mut x: u32) -> u32 {
+        while parent[x as usize] != x {
+            parent[x as usize] = parent[parent[x as usize] as usize];
+            x = parent[x as usize];
+        }
+        x
+    }
+    for r in 0..h {
+        for c in 0..w {
+            let i = r * w + c;
+            let key = k[i];
+            if key == 0 {
+                continue;
+            }
+            let up = if r > 0 && k[i - w] == key { labels[i - w] } else { 0 };
+            let left = if c > 0 && k[i - 1] == key { labels[i - 1] } else { 0 };
+            labels[i] = match (up, left) {
+                (0, 0) => {
+                    let id = parent.len() as u32;
+                    parent.push(id);
+                    id
+                }
+                (a, 0) | (0, a) => a,
+                (a, b) => {
+                    let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
+                    if ra != rb {
+                        let (lo, hi) = (ra.min(rb), ra.max(rb));
+                        parent[hi as usize] = lo;
+                    }
+                    a.min(b)
+                }
+            };
+        }
+    }
+    // Compact the roots to 1..n in order of first appearance.
+    let mut compact = vec![0u32; parent.len()];
+    let mut next = 0u32;
+    let mut sizes = vec![0u32];
+    for l in labels.iter_mut() {
+        if *l == 0 {
+            continue;
+        }
+        let root = find(&mut parent, *l) as usize;
+        if compact[root] == 0 {
+            next += 1;
+            compact[root] = next;
+            sizes.push(0);
+        }
+        *l = compact[root];
+        sizes[*l as usize] += 1;
+    }
+    Regions { labels: Array2::from_shape_vec((h, w), labels).expect("shape"), sizes }
+}
+
+/// Clears (sets to 0) every region of nonzero `keys` smaller than `min_pixels`.
+pub fn remove_small(keys: &mut Array2<u32>, min_pixels: usize) {
+    let regions = label_regions(keys.view());
+    for (key, label) in keys.iter_mut().zip(regions.labels.iter()) {
+        if *label != 0 && (regions.sizes[*label as usize] as usize) < min_pixels {
+            *key = 0;
+        }
+    }
+}
+
+/// Gives regions smaller than `min_pixels` the key of their largest 4-neighbour region for which
+/// `compatible(small_key, neighbour_key)` holds, smallest regions first, until none is left; fragments
+/// without a compatible neighbour are cleared. Like GDAL's sieve, but deterministic and constrained.
+pub fn merge_small(keys: &mut Array2<u32>, min_pixels: usize, compatible: impl Fn(u32, u32) -> bool) {
+    let (h, w) = keys.dim();
+    for _round in 0..32 {
+        let regions = label_regions(keys.view());
+        let small: Vec<u32> =
+            (1..regions.sizes.len() as u32).filter(|l| (regions.sizes[*l as usize] as usize) < min_pixels).collect();
+        if small.is_empty() {
+            return;
+        }
+        let lab = regions.labels.as_slice().expect("standard layout");
+        let k = keys.as_slice().expect("standard layout").to_vec();
+        // Best neighbour per small region: (neighbour size, neighbour key).
+        let mut best: Vec<Option<(u32, u32)>> = vec![None; regions.sizes.len()];
+        for r in 0..h {
+            for c in 0..w {
+                let i = r * w + c;
+                let l = lab[i];
+                if l == 0 || (regions.sizes[l as usize] as usize) >= min_pixels {
+                    continue;
+                }
+                let neighbours = [
+                    (r > 0).then(|| i - w),
+                    (r + 1 < h).then(|| i + w),
+                    (c > 0).then(|| i - 1),
+                    (c + 1 < w).then(|| i + 1),
+                ];
+                for j in neighbours.into_iter().flatten() {
+                    let nl = lab[j];
+                    if nl == 0 || nl == l || !compatible(k[i], k[j]) {
+                        continue;
+                    }
+                    let cand = (regions.sizes[nl as usize], k[j]);
+                    if best[l as usize].is_none_or(|b| cand > b) {
+                        best[l as usize] = Some(cand);
+                    }
+                }
+            }
+        }
+        // Merge only the smallest fragments this round so that merged results are re-measured.
+        let smallest = small.iter().map(|l| regions.sizes[*l as usize]).min().unwrap_or(0);
+        let mut changed = false;
+        for (key, l) in keys.iter_mut().zip(lab) {
+            if *l == 0 || (regions.sizes[*l as usize] as usize) >= min_pixels {
+                continue;
+            }
+            match best[*l as usize] {
+                Some((_, nk)) if regions.sizes[*l as usize] == smallest => {
+                    *key = nk;
+                    changed = true;
+                }
+                None => {
+                    *key = 0;
+                    changed = true;
+                }
+                _ => {}
+            }
+        }
+        if !changed {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn four_connectivity_keeps_diagonals_apart() {
+        let keys = array![[1u32, 0, 0], [0, 1, 1], [2, 2, 1]];
+        let r = label_regions(keys.view());
+        assert_eq!(r.count(), 3);
+        assert_eq!(r.labels[[0, 0]], 1);
+        assert_eq!(r.labels[[1, 1]], r.labels[[2, 2]]);
+        assert_eq!(r.sizes[r.labels[[1, 1]] as usize], 3);
+        assert_eq!(r.sizes[r.labels[[2, 0]] as usize], 2);
+    }
+
+    #[test]
+    fn u_shapes_join_into_one_region() {
+        let keys = array![[1u32, 0, 1], [1, 0, 1], [1, 1, 1]];
+        let r = label_regions(keys.view());
+        assert_eq!(r.count(), 1);
+        assert_eq!(r.sizes[1], 7);
+    }
+
+    #[test]
+    fn small_regions_go_and_fragments_join_their_neighbour() {
+        let mut keys = array![[1u32, 1, 1, 0, 3], [1, 2, 1, 0, 0], [1, 1, 1, 0, 0]];
+        remove_small(&mut keys, 2);
+        assert_eq!(keys[[0, 4]], 0, "isolated single pixel removed");
+        assert_eq!(keys[[1, 1]], 0, "regions are per key: the lone 2 is small too");
+        assert_eq!(keys[[0, 0]], 1);
+        let mut keys = array![[1u32, 1, 1, 0, 3], [1, 2, 1, 0, 0], [1, 1, 1, 0, 0]];
+        merge_small(&mut keys, 2, |_, _| true);
+        assert_eq!(keys[[1, 1]], 1, "fragment takes its surrounding key");
+        assert_eq!(keys[[0, 4]], 0, "a fragment without neighbours is cleared");
+    }
+
+    #[test]
+    fn incompatible_fragments_are_cleared() {
+        let mut keys = array![[1u32, 1, 1], [1, 2, 1], [1, 1, 1]];
+        merge_small(&mut keys, 2, |a, b| a != 2 && b != 2);
+        assert_eq!(keys[[1, 1]], 0);
+        assert_eq!(keys[[0, 0]], 1);
+    }
+}

@@ -1,0 +1,7 @@
+//! From pixel decisions to polygons: connected regions, minimum mapping unit, polygonizing.
+
+pub mod components;
+pub mod polygonize;
+
+pub use components::{Regions, label_regions, merge_small, remove_small};
+pub use polygonize::{RegionPolygon, polygonize};
