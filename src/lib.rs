@@ -40,8 +40,11 @@ pub mod flags;
 pub mod io;
 pub mod progress;
 pub mod raster;
+pub mod scan;
 pub mod spectral;
+pub mod store;
 pub mod synth;
+pub mod temporal;
 pub mod vectorize;
 
 pub use error::{Error, Result};

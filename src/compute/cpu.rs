@@ -4,12 +4,14 @@ use ndarray::parallel::prelude::*;
 use ndarray::{Array2, Array3, ArrayView2, Axis};
 use rayon::prelude::*;
 
-use super::{Backend, PairMoments};
+use super::{Backend, ObservationPlanes, PairMoments};
 use crate::error::Result;
 use crate::raster::{BandRole, BandStack};
 use crate::spectral::classes::classify_pixel;
+use crate::spectral::cloud::looks_like_cloud;
 use crate::spectral::indices::{Pixel, pixel_indices};
 use crate::spectral::{ClassRules, IndexStack, LandClass};
+use crate::temporal::{DateContext, PixelObservation, PixelState, TemporalParams, active_events, update_pixel};
 
 /// Rows per parallel task: big enough to amortise scheduling, small enough to balance two to 64 cores.
 const ROW_BLOCK: usize = 16;
@@ -279,6 +281,34 @@ impl Backend for CpuBackend {
         Ok(total)
     }
 
+    fn cloud_test(&self, stack: &BandStack) -> Result<Array2<u8>> {
+        let (h, w) = (stack.height(), stack.width());
+        let planes = Planes::of(stack);
+        let valid = stack.valid.as_slice().expect("standard layout");
+        let mut out = Array2::<u8>::zeros((h, w));
+        out.as_slice_mut().expect("standard layout").par_chunks_mut(ROW_BLOCK * w.max(1)).enumerate().for_each(
+            |(chunk, rows)| {
+                let start = chunk * ROW_BLOCK * w.max(1);
+                for (k, o) in rows.iter_mut().enumerate() {
+                    let i = start + k;
+                    *o = u8::from(valid[i] != 0 && looks_like_cloud(&planes.pixel(i)));
+                }
+            },
+        );
+        Ok(out)
+    }
+
+    fn temporal_update(
+        &self,
+        state: &mut [PixelState],
+        observations: &ObservationPlanes,
+        context: &DateContext,
+        params: &TemporalParams,
+    ) -> Result<Vec<u8>> {
+        assert_eq!(state.len(), observations.class.len(), "one observation per pixel");
+        Ok(Self::temporal(state, observations, context, params))
+    }
+
     fn dilate(&self, mask: ArrayView2<u8>, radius: usize) -> Result<Array2<u8>> {
         let (h, w) = mask.dim();
         let src = mask.as_standard_layout();
@@ -305,6 +335,32 @@ impl Backend for CpuBackend {
             }
         });
         Ok(out)
+    }
+}
+
+impl CpuBackend {
+    /// The temporal step over every pixel (rayon over fixed chunks).
+    fn temporal(
+        state: &mut [PixelState],
+        obs: &ObservationPlanes,
+        ctx: &DateContext,
+        params: &TemporalParams,
+    ) -> Vec<u8> {
+        let mut bits = vec![0u8; state.len()];
+        state.par_chunks_mut(4096).zip(bits.par_chunks_mut(4096)).enumerate().for_each(|(chunk, (states, out))| {
+            for (k, (s, b)) in states.iter_mut().zip(out.iter_mut()).enumerate() {
+                let i = chunk * 4096 + k;
+                let o = PixelObservation {
+                    class: LandClass::from_u8(obs.class[i]),
+                    brightness: obs.brightness[i],
+                    ndvi: obs.ndvi[i],
+                    bsi: obs.bsi[i],
+                };
+                update_pixel(s, &o, ctx, params);
+                *b = active_events(s, ctx.day, params).bits();
+            }
+        });
+        bits
     }
 }
 

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::raster::BandStack;
 use crate::spectral::{ClassRules, IndexStack};
+use crate::temporal::{DateContext, PixelState, TemporalParams};
 
 pub use cpu::CpuBackend;
 
@@ -113,8 +114,35 @@ pub trait Backend: Send + Sync {
     /// Histogram of finite values over `[lo, hi)`, values outside clamped into the end bins.
     fn histogram(&self, values: ArrayView2<f32>, lo: f32, hi: f32, bins: usize) -> Result<Vec<u64>>;
 
+    /// 1 where a valid pixel looks like cloud (`spectral::cloud::looks_like_cloud`), else 0.
+    fn cloud_test(&self, stack: &BandStack) -> Result<Array2<u8>>;
+
     /// Binary dilation of nonzero pixels by a (2r+1)x(2r+1) square.
     fn dilate(&self, mask: ArrayView2<u8>, radius: usize) -> Result<Array2<u8>>;
+
+    /// The monthly scan's per-pixel step: applies one acquisition's observations to the temporal state
+    /// (`temporal::update_pixel`) and returns each pixel's active events afterwards as bits
+    /// (`temporal::ActiveEvents::bits`: 1 construction, 2 earthworks, 4 idle_bare).
+    fn temporal_update(
+        &self,
+        state: &mut [PixelState],
+        observations: &ObservationPlanes,
+        context: &DateContext,
+        params: &TemporalParams,
+    ) -> Result<Vec<u8>>;
+}
+
+/// One acquisition's per-pixel observations on a plot grid, as planes.
+#[derive(Debug, Clone)]
+pub struct ObservationPlanes {
+    /// `LandClass` byte per pixel (255 invalid, 0 ambiguous).
+    pub class: Vec<u8>,
+    /// Brightness per pixel (NaN invalid).
+    pub brightness: Vec<f32>,
+    /// NDVI per pixel.
+    pub ndvi: Vec<f32>,
+    /// BSI per pixel (NaN without SWIR).
+    pub bsi: Vec<f32>,
 }
 
 /// The backend for a choice: `cpu` always works; `gpu` fails where no GPU backend is available.

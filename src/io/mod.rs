@@ -3,8 +3,10 @@
 pub mod crs;
 pub mod dates;
 pub mod gdal_env;
+pub mod masks;
 pub mod plots;
 pub mod raster;
+pub mod scenes;
 pub mod sensor;
 pub mod vector_info;
 

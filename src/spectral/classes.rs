@@ -120,6 +120,26 @@ pub fn classify_pixel(p: &Pixel, idx: &[f32; 7], rules: &ClassRules) -> LandClas
     LandClass::Unknown
 }
 
+/// NDVI at and above which an NDVI-only observation is vegetation (sparse cover counts: it ends a
+/// bare run).
+pub const NDVI_ONLY_VEGETATION: f32 = 0.2;
+/// NDVI below which an NDVI-only observation is water, snow or shadow rather than soil: no evidence.
+pub const NDVI_ONLY_MIN_SOIL: f32 = 0.05;
+
+/// The class from NDVI alone, for series that carry nothing else: vegetation at and above 0.2, bare
+/// soil from 0.05 to 0.2, unknown below (water, snow, shadow say nothing about soil).
+pub fn classify_ndvi_only(ndvi: f32) -> LandClass {
+    if !ndvi.is_finite() {
+        LandClass::NoData
+    } else if ndvi >= NDVI_ONLY_VEGETATION {
+        LandClass::Vegetation
+    } else if ndvi >= NDVI_ONLY_MIN_SOIL {
+        LandClass::BareSoil
+    } else {
+        LandClass::Unknown
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

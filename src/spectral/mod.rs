@@ -2,6 +2,7 @@
 //! that both backends implement (the CPU backend calls them; the WGSL shaders mirror them line by line).
 
 pub mod classes;
+pub mod cloud;
 pub mod dark_object;
 pub mod indices;
 

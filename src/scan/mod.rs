@@ -1,0 +1,583 @@
+//! The monthly plot scan: every registered plot, every new acquisition, incremental against the store.
+//!
+//! 1. The registry is read and each plot gets a grid on the store's analysis frame (plot bounds plus a
+//!    margin) and a mask of the pixels inside it.
+//! 2. Scenes are listed, hashed (so a scene seen before is skipped, whatever its name) and processed in
+//!    date order: for each, the plot windows are read ([`observe`]), masked and classified; the
+//!    acquisition's reference soil brightness and season are measured over all windows; then every
+//!    plot's tracker applies the acquisition ([`tracker`]).
+//! 3. Flags are polygonized and everything is written to the store in one transaction, then to `--out`.
+
+pub mod frame;
+pub mod observe;
+pub mod tracker;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use ndarray::Array2;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::compute::Backend;
+use crate::error::{Error, Result};
+use crate::export::{VectorFormat, write_flags};
+use crate::flags::{ENGINE_VERSION, Flag, FlagKind, FlagSet, FlagStatus, stable_id};
+use crate::io::plots::{PlotFields, PlotRegistry, rasterize_geometries};
+use crate::io::scenes::{Scene, content_hash, discover};
+use crate::io::{BandSelection, Raster, crs};
+use crate::progress::Progress;
+use crate::raster::Grid;
+use crate::spectral::{ClassRules, LandClass};
+use crate::store::{PlotRow, Store, StoredPlot};
+use crate::temporal::season::{is_dormant, median};
+use crate::temporal::{DateContext, TemporalParams, TemporalState, day_number, from_day_number};
+use crate::vectorize::polygonize;
+use frame::AnalysisFrame;
+use observe::{PlotObservation, SceneReader, classify_window, set_aside_bare};
+use tracker::{Acquisition, PlotTracker, TrackSettings, TrackedFlag};
+
+/// Settings of the scan (config file `[scan]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ScanOptions {
+    /// Temporal rules.
+    pub temporal: TemporalParams,
+    /// Class rules.
+    pub rules: ClassRules,
+    /// Minimum mapping unit in square metres.
+    pub min_area_m2: f64,
+    /// Minimum mapping unit in pixels, whatever the pixel size.
+    pub min_pixels: usize,
+    /// Ground read around each plot, so cloud edges and context are seen.
+    pub plot_margin_m: f64,
+    /// Buffer around clouds, shadows and nodata, so their edges do not become changes.
+    pub cloud_buffer_m: f64,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            temporal: TemporalParams::default(),
+            rules: ClassRules::default(),
+            min_area_m2: 500.0,
+            min_pixels: 4,
+            plot_margin_m: 60.0,
+            cloud_buffer_m: 20.0,
+        }
+    }
+}
+
+/// What the user asked for.
+#[derive(Debug, Clone)]
+pub struct ScanRequest {
+    /// Plot registry.
+    pub plots: PathBuf,
+    /// Registry field names.
+    pub plot_fields: PlotFields,
+    /// Scene source.
+    pub scenes: PathBuf,
+    /// Band mapping for folders of rasters.
+    pub bands: BandSelection,
+    /// Store; `None` scans from scratch in memory.
+    pub store: Option<PathBuf>,
+    /// Only acquisitions up to this date.
+    pub as_of: Option<NaiveDate>,
+    /// Flag output.
+    pub out: Option<PathBuf>,
+    /// Flag output format.
+    pub format: Option<VectorFormat>,
+    /// Replace `--out`.
+    pub overwrite: bool,
+    /// Settings.
+    pub options: ScanOptions,
+}
+
+/// One plot in the summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlotLine {
+    /// Id.
+    pub plot_id: String,
+    /// Name.
+    pub name: Option<String>,
+    /// Category.
+    pub category: Option<String>,
+    /// Acquisitions that saw it.
+    pub observations: u32,
+    /// Active flags by kind.
+    pub active: BTreeMap<String, usize>,
+    /// `observed`, `unobserved` or `outside_scenes`.
+    pub state: String,
+}
+
+/// What a scan did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanSummary {
+    /// Scan id.
+    pub scan_id: String,
+    /// Latest acquisition processed so far.
+    pub as_of: Option<NaiveDate>,
+    /// Scenes in the source (up to `--as-of`).
+    pub scenes_listed: usize,
+    /// Scenes processed by this run.
+    pub scenes_new: usize,
+    /// Scenes skipped because they were ingested before.
+    pub scenes_known: usize,
+    /// Scenes skipped for problems (one line each).
+    pub scenes_skipped: Vec<String>,
+    /// Plots scanned.
+    pub plots: usize,
+    /// Flags by kind and status after the scan.
+    pub flags: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Flags whose record changed in this run.
+    pub flags_changed: usize,
+    /// Per plot.
+    pub per_plot: Vec<PlotLine>,
+    /// Outputs written.
+    pub outputs: Vec<PathBuf>,
+    /// Backend.
+    pub backend: String,
+    /// Non-fatal problems.
+    pub warnings: Vec<String>,
+    /// True when some input was skipped (exit status 1).
+    pub skipped_inputs: bool,
+}
+
+/// Runs a scan.
+pub fn run_scan(backend: &dyn Backend, req: &ScanRequest, progress: &dyn Progress) -> Result<ScanSummary> {
+    let started_at = chrono::Utc::now().to_rfc3339();
+    let out_format = req.out.as_ref().map(|o| crate::export::resolve_format(o, req.format)).transpose()?;
+    if let Some(out) = &req.out {
+        if out.exists() && !req.overwrite {
+            return Err(Error::OutputExists { path: out.clone() });
+        }
+    }
+    progress.stage("reading the plot registry");
+    let registry = PlotRegistry::open(&req.plots, &req.plot_fields)?;
+    let mut warnings: Vec<String> = registry.warnings.iter().map(|w| format!("{}: {w}", req.plots.display())).collect();
+    progress.stage("listing scenes");
+    let listing = discover(&req.scenes, &req.bands)?;
+    let mut skipped = listing.skipped.clone();
+    let scenes: Vec<Scene> = listing.scenes.into_iter().filter(|s| req.as_of.is_none_or(|d| s.date <= d)).collect();
+    let mut store = Store::open(req.store.as_deref())?;
+
+    let (frame, new_frame) = match store.frame()? {
+        Some(f) => (f, false),
+        None => (frame_from_scenes(&scenes, &registry)?, true),
+    };
+    let options = &req.options;
+    let min_pixels = ((options.min_area_m2 / (frame.resolution * frame.resolution)).ceil() as usize).max(options.min_pixels);
+    let settings = TrackSettings { params: options.temporal, min_pixels, pixel_area: frame.resolution * frame.resolution };
+    let cloud_buffer_px = (options.cloud_buffer_m / frame.resolution).ceil() as usize;
+
+    progress.stage("preparing plots");
+    let geometries = registry.geometries_in(&frame.crs_wkt)?;
+    let mut trackers = Vec::with_capacity(registry.plots.len());
+    for (plot, geometry) in registry.plots.iter().zip(&geometries) {
+        let env = geometry.envelope();
+        let bounds = crate::raster::Bounds { min_x: env.MinX, min_y: env.MinY, max_x: env.MaxX, max_y: env.MaxY };
+        let grid = frame.grid_for(&bounds, options.plot_margin_m);
+        let mask = rasterize_geometries(std::slice::from_ref(geometry), &grid, &req.plots)?.mapv(|v| u8::from(v != 0));
+        let mut tracker = PlotTracker::new(plot.clone(), grid, mask);
+        if let Some(stored) = store.plot(&plot.plot_id)? {
+            restore(&mut tracker, &stored, &mut warnings);
+        }
+        trackers.push(tracker);
+    }
+
+    progress.stage("hashing scenes");
+    let ingested = store.ingested()?;
+    let cached = store.file_hashes()?;
+    let last_day = ingested.values().filter_map(|s| s.acquired.parse::<NaiveDate>().ok()).max();
+    let mut new_scenes: Vec<(Scene, String)> = Vec::new();
+    let mut known = 0usize;
+    let mut seen_hashes: HashSet<String> = HashSet::new();
+    let mut hash_updates = Vec::new();
+    for scene in &scenes {
+        let (hash, per_file) = match content_hash(&scene.files(), |p, fp| cached.get(p).filter(|(c, _)| c == fp).map(|(_, h)| h.clone())) {
+            Ok(h) => h,
+            Err(e) => {
+                skipped.push(format!("scene {}: {e}", scene.id));
+                continue;
+            }
+        };
+        hash_updates.extend(per_file);
+        if ingested.contains_key(&hash) || !seen_hashes.insert(hash.clone()) {
+            known += 1;
+            continue;
+        }
+        if let Some(last) = last_day {
+            if scene.date <= last {
+                skipped.push(format!(
+                    "scene {} ({}): older than the store's latest acquisition {last}; scan into a fresh store to include it",
+                    scene.id, scene.date
+                ));
+                continue;
+            }
+        }
+        new_scenes.push((scene.clone(), hash));
+    }
+
+    progress.start("scenes", new_scenes.len() as u64);
+    let mut processed: Vec<(Scene, String, f64)> = Vec::new();
+    for (scene, hash) in &new_scenes {
+        match process_scene(backend, scene, &req.bands, &mut trackers, options, cloud_buffer_px, &settings) {
+            Ok(clear) => processed.push((scene.clone(), hash.clone(), clear)),
+            Err(e) => skipped.push(format!("scene {} skipped: {e}", scene.id)),
+        }
+        progress.advance(&scene.id);
+    }
+    progress.finish();
+
+    progress.stage("vectorizing flags");
+    let mut all_hashes: Vec<String> = ingested.keys().cloned().collect();
+    all_hashes.extend(processed.iter().map(|(_, h, _)| h.clone()));
+    all_hashes.sort();
+    let as_of = processed.iter().map(|(s, _, _)| s.date).max().or(last_day);
+    let registry_print: Vec<String> = trackers.iter().map(|t| format!("{}:{}", t.plot.plot_id, serde_json::to_string(&t.grid).unwrap_or_default())).collect();
+    let scan_id = stable_id(
+        "scan",
+        &[&as_of.map(|d| d.to_string()).unwrap_or_default(), &all_hashes.join(","), &stable_id("plots", &registry_print.iter().map(String::as_str).collect::<Vec<_>>())],
+    );
+    let plot_flags: Vec<Vec<Flag>> = trackers.iter().map(|t| flags_of(t, &scan_id)).collect::<Result<_>>()?;
+
+    progress.stage("writing the store");
+    let srs_name = crs::srs_from_wkt(&frame.crs_wkt).and_then(|s| s.name()).unwrap_or_else(|| "analysis CRS".into());
+    let mut changed_count = 0usize;
+    let mut per_plot = Vec::new();
+    {
+        let writer = store.begin()?;
+        let srs_id = writer.set_frame(&frame, &srs_name)?;
+        let _ = new_frame;
+        for (path, fp, hash) in &hash_updates {
+            writer.cache_hash(path, fp, hash)?;
+        }
+        for (scene, hash, clear) in &processed {
+            writer.add_scene(hash, &scene.id, &scene.date.to_string(), &scene.source.to_string_lossy(), scene.cloud_cover, *clear)?;
+        }
+        let mut order: Vec<(i32, String, usize, usize)> = Vec::new();
+        for (ti, t) in trackers.iter().enumerate() {
+            for (fi, f) in t.flags.iter().enumerate() {
+                order.push((f.created, f.flag_id.clone(), ti, fi));
+            }
+        }
+        order.sort();
+        for (_, _, ti, fi) in &order {
+            let t = &trackers[*ti];
+            let flag = &plot_flags[*ti][*fi];
+            let envelope = envelope(&flag.geometry);
+            let changed = writer.upsert_flag(flag, envelope, srs_id)?;
+            let touched = processed.iter().any(|(s, _, _)| day_number(s.date) == t.flags[*fi].changed_on);
+            if changed || touched {
+                let op = if flag.status == FlagStatus::Resolved { "resolve" } else { "upsert" };
+                writer.add_change(&scan_id, &flag.flag_id, op)?;
+                changed_count += 1;
+            }
+        }
+        for (t, flags) in trackers.iter().zip(&plot_flags) {
+            let area = |id: &str| flags.iter().find(|f| f.flag_id == id).map_or(0.0, |f| f.area_m2);
+            for h in &t.history {
+                let pixels_area = h.pixels as f64 * settings.pixel_area;
+                let _ = area(&h.flag_id);
+                writer.add_history(&h.flag_id, &from_day_number(h.day).map(|d| d.to_string()).unwrap_or_default(), h.status, pixels_area)?;
+            }
+            for d in &t.days {
+                writer.add_plot_day(
+                    &t.plot.plot_id,
+                    &from_day_number(d.day).map(|d| d.to_string()).unwrap_or_default(),
+                    &d.scene_id,
+                    d.clear_fraction,
+                    d.ndvi,
+                    d.bsi,
+                    &d.cover.to_string(),
+                    &d.active.to_string(),
+                )?;
+            }
+            let stored = StoredPlot {
+                grid_json: serde_json::to_string(&t.grid).map_err(|e| Error::store(store_path(req), e))?,
+                mask: t.mask.iter().copied().collect(),
+                state: t.state.to_bytes(),
+                flags_json: serde_json::to_string(&t.flags).map_err(|e| Error::store(store_path(req), e))?,
+                observed_acquisitions: t.observed_acquisitions,
+            };
+            writer.save_plot_state(&t.plot.plot_id, &stored)?;
+            let line = plot_line(t, &processed);
+            let geometry = plot_geometry(&geometries, t, &registry)?;
+            writer.upsert_plot(
+                &PlotRow {
+                    plot_id: t.plot.plot_id.clone(),
+                    name: t.plot.name.clone(),
+                    category: t.plot.category.map(|c| c.name().to_string()),
+                    works_allowed: t.plot.works_allowed,
+                    listed_on: t.plot.listed_on.map(|d| d.to_string()),
+                    observations: t.observed_acquisitions,
+                    last_observed: t.days.iter().rev().find(|d| d.clear_fraction > 0.0).and_then(|d| from_day_number(d.day)).map(|d| d.to_string()),
+                    active_flags: line.active.values().sum::<usize>() as u32,
+                    state: line.state.clone(),
+                    geometry,
+                },
+                srs_id,
+            )?;
+            per_plot.push(line);
+        }
+        let summary_json = serde_json::json!({"scenes_new": processed.len(), "skipped": skipped});
+        writer.add_scan(
+            &scan_id,
+            &started_at,
+            as_of.map(|d| d.to_string()).as_deref(),
+            &req.plots.to_string_lossy(),
+            &req.scenes.to_string_lossy(),
+            processed.len(),
+            &summary_json.to_string(),
+        )?;
+        writer.commit()?;
+    }
+
+    let mut outputs = Vec::new();
+    if let (Some(out), Some(format)) = (&req.out, out_format) {
+        progress.stage("writing flags");
+        let mut flags: Vec<Flag> = plot_flags.into_iter().flatten().collect();
+        flags.sort_by(|a, b| a.flag_id.cmp(&b.flag_id));
+        write_flags(out, format, &FlagSet { flags, crs_wkt: frame.crs_wkt.clone() }, req.overwrite)?;
+        outputs.push(out.clone());
+    }
+    if let Some(p) = &req.store {
+        outputs.push(p.clone());
+    }
+    let outside: Vec<&PlotLine> = per_plot.iter().filter(|p| p.state == "outside_scenes").collect();
+    for p in &outside {
+        warnings.push(format!("plot {}: unobserved, outside every scene", p.plot_id));
+    }
+    for p in per_plot.iter().filter(|p| p.state == "unobserved") {
+        warnings.push(format!("plot {}: unobserved, no clear acquisition yet", p.plot_id));
+    }
+    let all_flags = store.flags()?;
+    Ok(ScanSummary {
+        scan_id,
+        as_of,
+        scenes_listed: scenes.len(),
+        scenes_new: processed.len(),
+        scenes_known: known,
+        skipped_inputs: !skipped.is_empty() || !outside.is_empty(),
+        scenes_skipped: skipped,
+        plots: trackers.len(),
+        flags: crate::store::count_by_kind_status(&all_flags),
+        flags_changed: changed_count,
+        per_plot,
+        outputs,
+        backend: backend.name(),
+        warnings,
+    })
+}
+
+fn store_path(req: &ScanRequest) -> PathBuf {
+    req.store.clone().unwrap_or_else(|| PathBuf::from("<memory>"))
+}
+
+/// The analysis frame of a new store: the first scene's grid when it is metric, else the UTM zone of
+/// the registry's centre at the scene's resolution.
+fn frame_from_scenes(scenes: &[Scene], registry: &PlotRegistry) -> Result<AnalysisFrame> {
+    let first = scenes.first().ok_or_else(|| Error::input(&registry.path, "no scenes to scan: cannot fix an analysis grid"))?;
+    let (_, band) = first.bands.first().ok_or_else(|| Error::input(&first.source, "scene without bands"))?;
+    let raster = Raster::open(&band.path)?;
+    let grid = raster.grid();
+    let srs = crs::srs_from_wkt(&grid.crs_wkt).ok_or_else(|| Error::input(&band.path, "has no usable CRS"))?;
+    if crs::is_metric_projected(&srs) {
+        return Ok(AnalysisFrame::of_grid(grid));
+    }
+    let wgs84 = crs::srs_from_epsg(4326).expect("EPSG:4326");
+    let plots = crs::transform_bounds(&registry.bounds_in(&wgs84.to_wkt().map_err(|e| Error::gdal(&registry.path, e))?)?.iter().fold(
+        crate::raster::Bounds { min_x: f64::MAX, min_y: f64::MAX, max_x: f64::MIN, max_y: f64::MIN },
+        |a, b| a.union(b),
+    ), &wgs84, &wgs84)
+    .ok_or_else(|| Error::input(&registry.path, "plot bounds cannot be transformed"))?;
+    let epsg = crs::utm_epsg((plots.min_x + plots.max_x) / 2.0, (plots.min_y + plots.max_y) / 2.0);
+    let utm = crs::srs_from_epsg(epsg).expect("UTM zones are in the EPSG database");
+    let scene_bounds = crs::transform_bounds(&grid.bounds(), &srs, &utm).ok_or_else(|| Error::input(&band.path, "footprint cannot be transformed"))?;
+    let resolution = ((scene_bounds.area() / grid.len() as f64).sqrt() * 100.0).round() / 100.0;
+    Ok(AnalysisFrame {
+        crs_wkt: utm.to_wkt().map_err(|e| Error::gdal(&band.path, e))?,
+        epsg: Some(epsg),
+        resolution,
+        origin_x: 0.0,
+        origin_y: 0.0,
+    })
+}
+
+fn restore(tracker: &mut PlotTracker, stored: &StoredPlot, warnings: &mut Vec<String>) {
+    let grid: Option<Grid> = serde_json::from_str(&stored.grid_json).ok();
+    let same = grid.as_ref() == Some(&tracker.grid) && stored.mask == tracker.mask.iter().copied().collect::<Vec<u8>>();
+    let state = TemporalState::from_bytes(&stored.state);
+    let flags: Option<Vec<TrackedFlag>> = serde_json::from_str(&stored.flags_json).ok();
+    match (same, state, flags) {
+        (true, Some(state), Some(flags)) => {
+            tracker.state = state;
+            tracker.flags = flags;
+            tracker.observed_acquisitions = stored.observed_acquisitions;
+        }
+        (false, _, _) => warnings.push(format!(
+            "plot {}: its geometry changed since the last scan; its history starts again",
+            tracker.plot.plot_id
+        )),
+        _ => warnings.push(format!("plot {}: stored state unreadable; its history starts again", tracker.plot.plot_id)),
+    }
+}
+
+/// Reads one scene for every plot, measures the acquisition, and applies it. Returns the clear share of
+/// plot pixels.
+fn process_scene(
+    backend: &dyn Backend,
+    scene: &Scene,
+    bands: &BandSelection,
+    trackers: &mut [PlotTracker],
+    options: &ScanOptions,
+    cloud_buffer_px: usize,
+    settings: &TrackSettings,
+) -> Result<f64> {
+    let reader = SceneReader::open(scene, bands)?;
+    let footprints = scene_footprint(&reader, trackers.first().map(|t| &t.grid))?;
+    let mut observations: Vec<PlotObservation> = Vec::with_capacity(trackers.len());
+    for t in trackers.iter() {
+        let inside = footprints.as_ref().is_none_or(|f| t.grid.bounds().intersection(f).is_some());
+        let obs = if inside {
+            let raw = reader.read(&t.grid)?;
+            classify_window(backend, raw, &t.mask, &options.rules, cloud_buffer_px)?
+        } else {
+            empty_observation(&t.grid, scene.has_swir())
+        };
+        observations.push(obs);
+    }
+    // What ordinary soil looks like today and whether the area is green, over every window read.
+    let reference_soil = median(observations.iter().flat_map(|o| {
+        o.planes.class.iter().zip(&o.planes.brightness).filter(|(c, _)| **c == LandClass::BareSoil as u8).map(|(_, b)| *b)
+    }));
+    let total: usize = observations.iter().map(|o| o.planes.class.len()).sum();
+    let clear: usize = observations.iter().map(|o| o.planes.class.iter().filter(|c| **c != LandClass::NoData as u8).count()).sum();
+    let median_ndvi = median(observations.iter().flat_map(|o| o.planes.ndvi.iter().copied()));
+    let clear_fraction = clear as f32 / total.max(1) as f32;
+    if !scene.has_swir() && is_dormant(median_ndvi, clear_fraction) {
+        for o in observations.iter_mut() {
+            set_aside_bare(&mut o.planes);
+        }
+    }
+    let ctx = DateContext { day: day_number(scene.date), reference_soil: if reference_soil.is_finite() { reference_soil } else { f32::NAN } };
+    let acq = Acquisition { day: ctx.day, scene_id: scene.id.clone() };
+    let results: Vec<Result<()>> = trackers
+        .par_iter_mut()
+        .zip(observations.par_iter())
+        .map(|(t, o)| t.observe(backend, &acq, o, &ctx, settings))
+        .collect();
+    for r in results {
+        r?;
+    }
+    let plot_clear: f64 = observations.iter().map(|o| o.clear_fraction as f64).sum::<f64>() / observations.len().max(1) as f64;
+    Ok(plot_clear)
+}
+
+fn scene_footprint(reader: &SceneReader, sample: Option<&Grid>) -> Result<Option<crate::raster::Bounds>> {
+    let Some(sample) = sample else { return Ok(None) };
+    let Some((_, band)) = reader.scene().bands.first() else { return Ok(None) };
+    let raster = Raster::open(&band.path)?;
+    let grid = raster.grid();
+    let (Some(from), Some(to)) = (crs::srs_from_wkt(&grid.crs_wkt), crs::srs_from_wkt(&sample.crs_wkt)) else { return Ok(None) };
+    Ok(crs::transform_bounds(&grid.bounds(), &from, &to))
+}
+
+fn empty_observation(grid: &Grid, has_swir: bool) -> PlotObservation {
+    let n = grid.len();
+    PlotObservation {
+        planes: crate::compute::ObservationPlanes {
+            class: vec![LandClass::NoData as u8; n],
+            brightness: vec![f32::NAN; n],
+            ndvi: vec![f32::NAN; n],
+            bsi: vec![f32::NAN; n],
+        },
+        clear_fraction: 0.0,
+        has_swir,
+    }
+}
+
+/// The contract's flags of one tracker, polygonized.
+fn flags_of(t: &PlotTracker, scan_id: &str) -> Result<Vec<Flag>> {
+    let pixel_area = t.grid.transform.pixel_area();
+    t.flags
+        .iter()
+        .map(|f| {
+            let mut labels = Array2::<u32>::zeros((t.grid.height, t.grid.width));
+            for p in &f.pixels {
+                labels[[*p as usize / t.grid.width, *p as usize % t.grid.width]] = 1;
+            }
+            let polygons = polygonize(labels.view(), &t.grid)?;
+            let geometry = polygons.into_iter().max_by(|a, b| a.area.total_cmp(&b.area)).map(|p| p.wkb).unwrap_or_default();
+            let last_seen = from_day_number(f.last_seen);
+            let bare_since = (f.kind == FlagKind::IdleBare).then(|| from_day_number(f.bare_since)).flatten();
+            Ok(Flag {
+                flag_id: f.flag_id.clone(),
+                plot_id: Some(t.plot.plot_id.clone()),
+                plot_name: t.plot.name.clone(),
+                kind: f.kind,
+                status: f.status,
+                first_seen: from_day_number(f.first_seen),
+                last_seen,
+                bare_since,
+                idle_days: bare_since.zip(last_seen).map(|(s, l)| (l - s).num_days()),
+                area_m2: f.pixels.len() as f64 * pixel_area,
+                confidence: f.confidence,
+                evidence: f.evidence.clone(),
+                scan_id: scan_id.to_string(),
+                engine_version: ENGINE_VERSION.to_string(),
+                geometry,
+            })
+        })
+        .collect()
+}
+
+fn plot_line(t: &PlotTracker, processed: &[(Scene, String, f64)]) -> PlotLine {
+    let mut active = BTreeMap::new();
+    for f in t.flags.iter().filter(|f| f.status != FlagStatus::Resolved) {
+        *active.entry(f.kind.name().to_string()).or_insert(0) += 1;
+    }
+    let state = if t.observed_acquisitions > 0 {
+        "observed"
+    } else if !processed.is_empty() && t.days.iter().all(|d| d.clear_fraction == 0.0) && t.days.len() == processed.len() && outside_all(t) {
+        "outside_scenes"
+    } else {
+        "unobserved"
+    };
+    PlotLine {
+        plot_id: t.plot.plot_id.clone(),
+        name: t.plot.name.clone(),
+        category: t.plot.category.map(|c| c.name().to_string()),
+        observations: t.observed_acquisitions,
+        active,
+        state: state.to_string(),
+    }
+}
+
+/// True when no acquisition had any valid pixel anywhere in the plot's window (not even cloud): the
+/// plot is off the scenes.
+fn outside_all(t: &PlotTracker) -> bool {
+    t.days.iter().all(|d| d.cover.get("outside").and_then(|v| v.as_bool()).unwrap_or(d.clear_fraction == 0.0))
+        && t.state.pixels.iter().all(|p| p.valid_obs == 0)
+}
+
+fn plot_geometry(geometries: &[gdal::vector::Geometry], t: &PlotTracker, registry: &PlotRegistry) -> Result<(Vec<u8>, [f64; 4])> {
+    let index = registry.plots.iter().position(|p| p.plot_id == t.plot.plot_id).expect("tracker plots come from the registry");
+    let g = &geometries[index];
+    let e = g.envelope();
+    Ok((g.wkb().map_err(|e| Error::gdal(&registry.path, e))?, [e.MinX, e.MaxX, e.MinY, e.MaxY]))
+}
+
+fn envelope(wkb: &[u8]) -> [f64; 4] {
+    gdal::vector::Geometry::from_wkb(wkb).map(|g| {
+        let e = g.envelope();
+        [e.MinX, e.MaxX, e.MinY, e.MaxY]
+    })
+    .unwrap_or([0.0; 4])
+}
+
+/// Scene ids by day, for evidence.
+pub fn scene_ids(processed: &[(Scene, String, f64)]) -> HashMap<i32, String> {
+    processed.iter().map(|(s, _, _)| (day_number(s.date), s.id.clone())).collect()
+}

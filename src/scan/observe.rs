@@ -1,0 +1,185 @@
+//! One acquisition over one plot: read the plot's window of every band, mask what is not ground, and
+//! classify what is.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use ndarray::{Array2, Array3, Axis, Zip};
+
+use crate::align::{Resampling, read_on_grid};
+use crate::compute::{Backend, ObservationPlanes};
+use crate::error::{Error, Result};
+use crate::io::masks::{qa_pixel_is_valid, scl_is_valid};
+use crate::io::raster::{BandMap, MappedBand};
+use crate::io::scenes::{MaskKind, Scene, SceneBand};
+use crate::io::sensor::generic_scaling;
+use crate::io::{BandSelection, Raster};
+use crate::raster::{BandRole, BandStack, Grid};
+use crate::spectral::{ClassRules, IndexKind, LandClass};
+
+/// The files of one scene, opened once and read for every plot.
+pub struct SceneReader<'a> {
+    scene: &'a Scene,
+    rasters: HashMap<PathBuf, Raster>,
+    bands: Vec<(BandRole, MappedBand, PathBuf)>,
+    surface_reflectance: bool,
+}
+
+impl<'a> SceneReader<'a> {
+    /// Opens every file of `scene`; fails (naming the scene and file) when one cannot be read or a band
+    /// is missing, so the scan can skip the scene.
+    pub fn open(scene: &'a Scene, selection: &BandSelection) -> Result<SceneReader<'a>> {
+        let mut rasters = HashMap::new();
+        for path in scene.files() {
+            let raster = Raster::open(&path).map_err(|e| in_scene(scene, e))?;
+            raster.verify_readable().map_err(|e| in_scene(scene, e))?;
+            rasters.insert(path, raster);
+        }
+        let mut bands = Vec::new();
+        let mut surface_reflectance = true;
+        for (role, b) in &scene.bands {
+            let raster = &rasters[&b.path];
+            let info = raster.info();
+            let Some(band) = info.bands.get(b.index - 1) else {
+                return Err(in_scene(
+                    scene,
+                    Error::MissingBand { path: b.path.clone(), band: role.name().into(), available: format!("{} band(s)", info.bands.len()) },
+                ));
+            };
+            let (scale, offset) = scaling(b, band.scale, band.offset, &band.data_type, selection);
+            surface_reflectance &= selection.sensor.is_none_or(|s| s.is_surface_reflectance(&band.data_type));
+            bands.push((*role, MappedBand { role: *role, index: b.index, scale, offset }, b.path.clone()));
+        }
+        Ok(SceneReader { scene, rasters, bands, surface_reflectance })
+    }
+
+    /// The scene.
+    pub fn scene(&self) -> &Scene {
+        self.scene
+    }
+
+    /// Reads every band on `grid` as raw numbers, plus the quality band's verdict where there is one.
+    pub fn read(&self, grid: &Grid) -> Result<RawObservation> {
+        let (h, w) = (grid.height, grid.width);
+        let mut data = Array3::<f32>::zeros((self.bands.len(), h, w));
+        let mut valid = Array2::<u8>::from_elem((h, w), 1);
+        let mut scales = Vec::new();
+        for (slot, (role, mapped, path)) in self.bands.iter().enumerate() {
+            let map = BandMap { bands: vec![*mapped], origin: "scene".into(), surface_reflectance: self.surface_reflectance };
+            let one = read_on_grid(&self.rasters[path], &map, grid, Resampling::Bilinear).map_err(|e| in_scene(self.scene, e))?;
+            data.index_axis_mut(Axis(0), slot).assign(&one.data.index_axis(Axis(0), 0));
+            Zip::from(&mut valid).and(&one.valid).for_each(|v, o| *v &= *o);
+            scales.push((*role, mapped.scale, mapped.offset));
+        }
+        if let Some((kind, band)) = &self.scene.mask {
+            let raster = &self.rasters[&band.path];
+            let map = BandMap {
+                bands: vec![MappedBand { role: BandRole::Blue, index: band.index, scale: 1.0, offset: 0.0 }],
+                origin: "quality".into(),
+                surface_reflectance: true,
+            };
+            let q = read_on_grid(raster, &map, grid, Resampling::Nearest).map_err(|e| in_scene(self.scene, e))?;
+            Zip::from(&mut valid).and(q.data.index_axis(Axis(0), 0)).and(&q.valid).for_each(|v, code, qv| {
+                let ok = *qv != 0
+                    && match kind {
+                        MaskKind::SentinelScl => scl_is_valid(*code as u8),
+                        MaskKind::LandsatQaPixel => qa_pixel_is_valid(*code as u16),
+                    };
+                if !ok {
+                    *v = 0;
+                }
+            });
+        }
+        let roles = self.bands.iter().map(|(r, _, _)| *r).collect();
+        Ok(RawObservation { stack: BandStack::new(roles, data, valid), scales })
+    }
+}
+
+/// A plot window of one scene before scaling and masking.
+pub struct RawObservation {
+    /// Raw numbers with validity from nodata and the quality band.
+    pub stack: BandStack,
+    /// Scale and offset per band.
+    pub scales: Vec<(BandRole, f64, f64)>,
+}
+
+/// A plot window of one scene, classified.
+#[derive(Debug, Clone)]
+pub struct PlotObservation {
+    /// Per-pixel planes for the temporal step.
+    pub planes: ObservationPlanes,
+    /// Share of the plot's own pixels that are clear observations.
+    pub clear_fraction: f32,
+    /// Whether the scene had SWIR.
+    pub has_swir: bool,
+}
+
+/// Scales, masks (quality band, spectral cloud test, buffer) and classifies a raw window.
+pub fn classify_window(
+    backend: &dyn Backend,
+    raw: RawObservation,
+    plot_mask: &Array2<u8>,
+    rules: &ClassRules,
+    cloud_buffer_px: usize,
+) -> Result<PlotObservation> {
+    let RawObservation { mut stack, scales } = raw;
+    let gains: Vec<f32> = scales.iter().map(|s| s.1 as f32).collect();
+    let offsets: Vec<f32> = scales.iter().map(|s| s.2 as f32).collect();
+    backend.linear(&mut stack, &gains, &offsets)?;
+    let cloud = backend.cloud_test(&stack)?;
+    let mut invalid = Array2::<u8>::zeros(stack.valid.dim());
+    Zip::from(&mut invalid).and(&stack.valid).and(&cloud).for_each(|i, v, c| *i = u8::from(*v == 0 || *c != 0));
+    let buffered = backend.dilate(invalid.view(), cloud_buffer_px)?;
+    Zip::from(&mut stack.valid).and(&buffered).for_each(|v, b| {
+        if *b != 0 {
+            *v = 0;
+        }
+    });
+    let indices = backend.indices(&stack)?;
+    let classes = backend.classify(&stack, &indices, rules)?;
+    let plot_pixels = plot_mask.iter().filter(|m| **m != 0).count().max(1);
+    let clear = plot_mask.iter().zip(stack.valid.iter()).filter(|(m, v)| **m != 0 && **v != 0).count();
+    Ok(PlotObservation {
+        planes: ObservationPlanes {
+            class: classes.iter().copied().collect(),
+            brightness: indices.get(IndexKind::Brightness).iter().copied().collect(),
+            ndvi: indices.get(IndexKind::Ndvi).iter().copied().collect(),
+            bsi: indices.get(IndexKind::Bsi).iter().copied().collect(),
+        },
+        clear_fraction: clear as f32 / plot_pixels as f32,
+        has_swir: stack.has_swir(),
+    })
+}
+
+/// Sets bare-soil observations aside as ambiguous (used on dormant acquisitions without SWIR).
+pub fn set_aside_bare(planes: &mut ObservationPlanes) {
+    for c in planes.class.iter_mut() {
+        if *c == LandClass::BareSoil as u8 {
+            *c = LandClass::Unknown as u8;
+        }
+    }
+}
+
+fn scaling(band: &SceneBand, file_scale: Option<f64>, file_offset: Option<f64>, data_type: &str, selection: &BandSelection) -> (f64, f64) {
+    if let Some(s) = selection.scaling {
+        return s;
+    }
+    if band.scale.is_some() || band.offset.is_some() {
+        return (band.scale.unwrap_or(1.0), band.offset.unwrap_or(0.0));
+    }
+    if file_scale.is_some() || file_offset.is_some() {
+        return (file_scale.unwrap_or(1.0), file_offset.unwrap_or(0.0));
+    }
+    match selection.sensor {
+        Some(s) => s.default_scaling(data_type),
+        None => generic_scaling(data_type),
+    }
+}
+
+fn in_scene(scene: &Scene, e: Error) -> Error {
+    match e {
+        Error::Input { path, problem } => Error::Input { path, problem: format!("{problem} (scene {})", scene.id) },
+        Error::Gdal { path, message } => Error::Gdal { path, message: format!("{message} (scene {})", scene.id) },
+        other => other,
+    }
+}

@@ -1,0 +1,502 @@
+//! The store: a GeoPackage holding everything a monthly scan needs to continue next month and
+//! everything a registry or an analyst needs to query: scans, ingested scenes (by content hash), the
+//! per-pixel temporal state of every plot, flags with their history, per-plot summaries and the
+//! changefeed. Every scan writes in one SQLite transaction: a scan killed midway leaves the store as it
+//! was.
+//!
+//! | table | kind | what |
+//! | --- | --- | --- |
+//! | `flags` | features | one row per flag, CONTRACT.md properties, analysis CRS |
+//! | `plots` | features | the registry as scanned, with per-plot state summary |
+//! | `scans` | attributes | one row per scan run (a log: two runs that reach the same state differ here) |
+//! | `scenes` | attributes | ingested acquisitions, unique by content hash |
+//! | `flag_history` | attributes | a flag's status per acquisition |
+//! | `plot_summary` | attributes | per plot and acquisition: clear share, cover shares, NDVI, BSI, active flags |
+//! | `changes` | attributes | changefeed log: which flags changed in which scan (`seq` is the cursor) |
+//! | `plot_state`, `file_hashes`, `jingtu_meta` | attributes | internal: temporal state, hash cache, frame |
+
+pub mod gpkg;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::{Error, Result};
+use crate::flags::{Flag, FlagKind, FlagStatus};
+use crate::io::scenes::FileFingerprint;
+use crate::scan::frame::AnalysisFrame;
+
+/// Schema version written to `jingtu_meta`.
+pub const SCHEMA_VERSION: &str = "1";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS jingtu_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS scans (fid INTEGER PRIMARY KEY AUTOINCREMENT, scan_id TEXT NOT NULL, started_at TEXT NOT NULL,
+  finished_at TEXT NOT NULL, as_of TEXT, plots_source TEXT, scenes_source TEXT, scenes_new INTEGER, engine_version TEXT, summary TEXT);
+CREATE TABLE IF NOT EXISTS scenes (fid INTEGER PRIMARY KEY AUTOINCREMENT, content_hash TEXT NOT NULL UNIQUE, scene_id TEXT NOT NULL,
+  acquired TEXT NOT NULL, source TEXT, cloud_cover REAL, plots_clear REAL);
+CREATE TABLE IF NOT EXISTS file_hashes (path TEXT PRIMARY KEY, size INTEGER NOT NULL, modified_ns INTEGER NOT NULL, sha256 TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS plots (fid INTEGER PRIMARY KEY AUTOINCREMENT, geom BLOB, plot_id TEXT NOT NULL UNIQUE, name TEXT,
+  category TEXT, works_allowed INTEGER, listed_on TEXT, observations INTEGER, last_observed TEXT, active_flags INTEGER, state TEXT);
+CREATE TABLE IF NOT EXISTS plot_state (plot_id TEXT PRIMARY KEY, grid TEXT NOT NULL, mask BLOB NOT NULL, state BLOB NOT NULL,
+  flags TEXT NOT NULL, observed_acquisitions INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS flags (fid INTEGER PRIMARY KEY AUTOINCREMENT, geom BLOB, flag_id TEXT NOT NULL UNIQUE, plot_id TEXT,
+  plot_name TEXT, kind TEXT NOT NULL, status TEXT NOT NULL, first_seen TEXT, last_seen TEXT, bare_since TEXT, idle_days INTEGER,
+  area_m2 REAL, confidence REAL, evidence TEXT, scan_id TEXT, engine_version TEXT, permitted INTEGER);
+CREATE TABLE IF NOT EXISTS flag_history (fid INTEGER PRIMARY KEY AUTOINCREMENT, flag_id TEXT NOT NULL, acquired TEXT NOT NULL,
+  status TEXT NOT NULL, area_m2 REAL, UNIQUE (flag_id, acquired));
+CREATE TABLE IF NOT EXISTS plot_summary (fid INTEGER PRIMARY KEY AUTOINCREMENT, plot_id TEXT NOT NULL, acquired TEXT NOT NULL,
+  scene_id TEXT, clear_fraction REAL, ndvi REAL, bsi REAL, cover TEXT, active TEXT, UNIQUE (plot_id, acquired));
+CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, scan_id TEXT NOT NULL, flag_id TEXT NOT NULL, op TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS flags_plot ON flags (plot_id);
+CREATE INDEX IF NOT EXISTS changes_flag ON changes (flag_id);
+";
+
+const ATTRIBUTE_TABLES: [(&str, &str); 8] = [
+    ("scans", "scan runs"),
+    ("scenes", "ingested acquisitions, unique by content hash"),
+    ("flag_history", "flag status per acquisition"),
+    ("plot_summary", "per plot and acquisition"),
+    ("changes", "changefeed log; seq is the export cursor"),
+    ("plot_state", "per-pixel temporal state (internal)"),
+    ("file_hashes", "content hash cache (internal)"),
+    ("jingtu_meta", "store settings (internal)"),
+];
+
+/// A plot's stored continuation.
+#[derive(Debug, Clone)]
+pub struct StoredPlot {
+    /// Grid as JSON.
+    pub grid_json: String,
+    /// Plot mask bytes.
+    pub mask: Vec<u8>,
+    /// Temporal state blob.
+    pub state: Vec<u8>,
+    /// Tracked flags as JSON.
+    pub flags_json: String,
+    /// Acquisitions that saw some of the plot.
+    pub observed_acquisitions: u32,
+}
+
+/// An ingested scene.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestedScene {
+    /// Content hash.
+    pub content_hash: String,
+    /// Scene id.
+    pub scene_id: String,
+    /// Acquisition date (ISO).
+    pub acquired: String,
+}
+
+/// An open store.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens a store, creating it when missing (`None` path: an in-memory store for scans without
+    /// `--store`). Refuses a file that is not a jingtu store.
+    pub fn open(path: Option<&Path>) -> Result<Store> {
+        let (conn, path) = match path {
+            Some(p) => {
+                let existed = p.exists();
+                let conn = Connection::open(p).map_err(|e| Error::store(p, e))?;
+                if existed {
+                    let app: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0)).map_err(|_| {
+                        Error::store(p, "not a GeoPackage or SQLite file")
+                    })?;
+                    let has_meta: bool = conn
+                        .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'jingtu_meta'", [], |r| r.get::<_, i64>(0))
+                        .map(|n| n > 0)
+                        .map_err(|_| Error::store(p, "not a GeoPackage or SQLite file"))?;
+                    let empty: bool = conn
+                        .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
+                        .map(|n| n == 0)
+                        .unwrap_or(false);
+                    if !empty && (app != gpkg::APPLICATION_ID || !has_meta) {
+                        return Err(Error::store(p, "exists but is not a jingtu store; choose another --store path"));
+                    }
+                }
+                (conn, p.to_path_buf())
+            }
+            None => (Connection::open_in_memory().map_err(|e| Error::store("<memory>", e))?, PathBuf::from("<memory>")),
+        };
+        conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(|e| Error::store(&path, e))?;
+        let store = Store { conn, path };
+        store.init()?;
+        Ok(store)
+    }
+
+    fn init(&self) -> Result<()> {
+        let fail = |e: rusqlite::Error| Error::store(&self.path, e);
+        gpkg::init(&self.conn).map_err(fail)?;
+        self.conn.execute_batch(SCHEMA).map_err(fail)?;
+        for (t, d) in ATTRIBUTE_TABLES {
+            gpkg::register_attributes(&self.conn, t, d).map_err(fail)?;
+        }
+        self.conn
+            .execute("INSERT OR IGNORE INTO jingtu_meta (key, value) VALUES ('schema_version', ?1)", [SCHEMA_VERSION])
+            .map_err(fail)?;
+        Ok(())
+    }
+
+    /// The store's file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The underlying connection (read queries for export and report).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The analysis frame fixed at the first scan.
+    pub fn frame(&self) -> Result<Option<AnalysisFrame>> {
+        let v: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM jingtu_meta WHERE key = 'frame'", [], |r| r.get(0))
+            .optional()
+            .map_err(|e| Error::store(&self.path, e))?;
+        v.map(|s| serde_json::from_str(&s).map_err(|e| Error::store(&self.path, format!("bad frame: {e}")))).transpose()
+    }
+
+    /// Scenes already ingested, by content hash.
+    pub fn ingested(&self) -> Result<HashMap<String, IngestedScene>> {
+        let mut stmt = self.conn.prepare("SELECT content_hash, scene_id, acquired FROM scenes").map_err(|e| Error::store(&self.path, e))?;
+        let rows = stmt
+            .query_map([], |r| Ok(IngestedScene { content_hash: r.get(0)?, scene_id: r.get(1)?, acquired: r.get(2)? }))
+            .map_err(|e| Error::store(&self.path, e))?;
+        let mut out = HashMap::new();
+        for r in rows {
+            let s = r.map_err(|e| Error::store(&self.path, e))?;
+            out.insert(s.content_hash.clone(), s);
+        }
+        Ok(out)
+    }
+
+    /// Cached file hashes by path.
+    pub fn file_hashes(&self) -> Result<HashMap<PathBuf, (FileFingerprint, String)>> {
+        let mut stmt = self.conn.prepare("SELECT path, size, modified_ns, sha256 FROM file_hashes").map_err(|e| Error::store(&self.path, e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((PathBuf::from(r.get::<_, String>(0)?), FileFingerprint { size: r.get::<_, i64>(1)? as u64, modified_ns: r.get(2)? }, r.get::<_, String>(3)?))
+            })
+            .map_err(|e| Error::store(&self.path, e))?;
+        let mut out = HashMap::new();
+        for r in rows {
+            let (p, fp, h) = r.map_err(|e| Error::store(&self.path, e))?;
+            out.insert(p, (fp, h));
+        }
+        Ok(out)
+    }
+
+    /// A plot's stored continuation.
+    pub fn plot(&self, plot_id: &str) -> Result<Option<StoredPlot>> {
+        self.conn
+            .query_row("SELECT grid, mask, state, flags, observed_acquisitions FROM plot_state WHERE plot_id = ?1", [plot_id], |r| {
+                Ok(StoredPlot { grid_json: r.get(0)?, mask: r.get(1)?, state: r.get(2)?, flags_json: r.get(3)?, observed_acquisitions: r.get(4)? })
+            })
+            .optional()
+            .map_err(|e| Error::store(&self.path, e))
+    }
+
+    /// The latest changefeed sequence number (0 for none).
+    pub fn last_change(&self) -> Result<i64> {
+        self.conn.query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| r.get(0)).map_err(|e| Error::store(&self.path, e))
+    }
+
+    /// Every flag, ordered by fid.
+    pub fn flags(&self) -> Result<Vec<(i64, Flag)>> {
+        self.flags_where("1 = 1", [])
+    }
+
+    /// Flags changed after changefeed position `since`, with the position of their latest change.
+    pub fn flags_changed_since(&self, since: i64) -> Result<Vec<(i64, Flag)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT flag_id, max(seq) FROM changes WHERE seq > ?1 GROUP BY flag_id ORDER BY max(seq)")
+            .map_err(|e| Error::store(&self.path, e))?;
+        let ids: Vec<(String, i64)> = stmt
+            .query_map([since], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| Error::store(&self.path, e))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(|e| Error::store(&self.path, e))?;
+        let mut out = Vec::new();
+        for (id, seq) in ids {
+            let mut f = self.flags_where("flag_id = ?1", [id.as_str()])?;
+            if let Some((_, flag)) = f.pop() {
+                out.push((seq, flag));
+            }
+        }
+        Ok(out)
+    }
+
+    fn flags_where<P: rusqlite::Params>(&self, filter: &str, params: P) -> Result<Vec<(i64, Flag)>> {
+        let sql = format!(
+            "SELECT fid, geom, flag_id, plot_id, plot_name, kind, status, first_seen, last_seen, bare_since, idle_days, area_m2,
+                    confidence, evidence, scan_id, engine_version FROM flags WHERE {filter} ORDER BY fid"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| Error::store(&self.path, e))?;
+        let rows = stmt
+            .query_map(params, |r| {
+                let blob: Vec<u8> = r.get(1)?;
+                let date = |i: usize| -> rusqlite::Result<Option<chrono::NaiveDate>> {
+                    Ok(r.get::<_, Option<String>>(i)?.and_then(|s| s.parse().ok()))
+                };
+                let kind: String = r.get(5)?;
+                let status: String = r.get(6)?;
+                let evidence: Option<String> = r.get(13)?;
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    Flag {
+                        flag_id: r.get(2)?,
+                        plot_id: r.get(3)?,
+                        plot_name: r.get(4)?,
+                        kind: FlagKind::parse(&kind).unwrap_or(FlagKind::IdleBare),
+                        status: FlagStatus::parse(&status).unwrap_or(FlagStatus::Ongoing),
+                        first_seen: date(7)?,
+                        last_seen: date(8)?,
+                        bare_since: date(9)?,
+                        idle_days: r.get(10)?,
+                        area_m2: r.get::<_, Option<f64>>(11)?.unwrap_or(0.0),
+                        confidence: r.get::<_, Option<f64>>(12)?.unwrap_or(0.0),
+                        evidence: evidence.and_then(|e| serde_json::from_str(&e).ok()).unwrap_or(serde_json::Value::Null),
+                        scan_id: r.get::<_, Option<String>>(14)?.unwrap_or_default(),
+                        engine_version: r.get::<_, Option<String>>(15)?.unwrap_or_default(),
+                        geometry: gpkg::decode(&blob).map(|(_, w)| w.to_vec()).unwrap_or_default(),
+                    },
+                ))
+            })
+            .map_err(|e| Error::store(&self.path, e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| Error::store(&self.path, e))
+    }
+
+    /// Starts the one transaction a scan writes in.
+    pub fn begin(&mut self) -> Result<StoreWriter<'_>> {
+        let path = self.path.clone();
+        let txn = self.conn.transaction().map_err(|e| Error::store(&path, e))?;
+        Ok(StoreWriter { txn, path })
+    }
+}
+
+/// Writes of one scan; nothing is visible until `commit`.
+pub struct StoreWriter<'a> {
+    txn: rusqlite::Transaction<'a>,
+    path: PathBuf,
+}
+
+/// A plot row of the `plots` layer.
+#[derive(Debug, Clone)]
+pub struct PlotRow {
+    /// Id.
+    pub plot_id: String,
+    /// Name.
+    pub name: Option<String>,
+    /// Category name.
+    pub category: Option<String>,
+    /// Works allowed.
+    pub works_allowed: bool,
+    /// Listed on (ISO).
+    pub listed_on: Option<String>,
+    /// Acquisitions that saw it.
+    pub observations: u32,
+    /// Latest acquisition that saw it (ISO).
+    pub last_observed: Option<String>,
+    /// Active flags.
+    pub active_flags: u32,
+    /// `observed`, `unobserved` (no clear acquisition) or `outside_scenes`.
+    pub state: String,
+    /// Geometry WKB (analysis CRS) and envelope.
+    pub geometry: (Vec<u8>, [f64; 4]),
+}
+
+impl StoreWriter<'_> {
+    fn fail(&self, e: impl std::fmt::Display) -> Error {
+        Error::store(&self.path, e)
+    }
+
+    /// Fixes the analysis frame and registers the feature layers in its CRS.
+    pub fn set_frame(&self, frame: &AnalysisFrame, crs_name: &str) -> Result<i64> {
+        let json = serde_json::to_string(frame).map_err(|e| self.fail(e))?;
+        self.txn.execute("INSERT OR REPLACE INTO jingtu_meta (key, value) VALUES ('frame', ?1)", [json]).map_err(|e| self.fail(e))?;
+        let srs = gpkg::ensure_srs(&self.txn, crs_name, &frame.crs_wkt, frame.epsg).map_err(|e| self.fail(e))?;
+        gpkg::register_features(&self.txn, "flags", "geom", "POLYGON", srs, "flagged areas").map_err(|e| self.fail(e))?;
+        gpkg::register_features(&self.txn, "plots", "geom", "GEOMETRY", srs, "registered plots as scanned").map_err(|e| self.fail(e))?;
+        Ok(srs)
+    }
+
+    /// Records file hashes for the next scan.
+    pub fn cache_hash(&self, path: &Path, fp: &FileFingerprint, hash: &str) -> Result<()> {
+        self.txn
+            .execute(
+                "INSERT OR REPLACE INTO file_hashes (path, size, modified_ns, sha256) VALUES (?1, ?2, ?3, ?4)",
+                params![path.to_string_lossy(), fp.size as i64, fp.modified_ns, hash],
+            )
+            .map(|_| ())
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Records an ingested scene.
+    pub fn add_scene(&self, hash: &str, id: &str, acquired: &str, source: &str, cloud_cover: Option<f64>, plots_clear: f64) -> Result<()> {
+        self.txn
+            .execute(
+                "INSERT OR IGNORE INTO scenes (content_hash, scene_id, acquired, source, cloud_cover, plots_clear) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![hash, id, acquired, source, cloud_cover, plots_clear],
+            )
+            .map(|_| ())
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Saves a plot's continuation.
+    pub fn save_plot_state(&self, plot_id: &str, stored: &StoredPlot) -> Result<()> {
+        self.txn
+            .execute(
+                "INSERT OR REPLACE INTO plot_state (plot_id, grid, mask, state, flags, observed_acquisitions) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![plot_id, stored.grid_json, stored.mask, stored.state, stored.flags_json, stored.observed_acquisitions],
+            )
+            .map(|_| ())
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Writes a plot row.
+    pub fn upsert_plot(&self, row: &PlotRow, srs_id: i64) -> Result<()> {
+        let blob = gpkg::encode(&row.geometry.0, srs_id, row.geometry.1);
+        self.txn
+            .execute(
+                "INSERT INTO plots (geom, plot_id, name, category, works_allowed, listed_on, observations, last_observed, active_flags, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (plot_id) DO UPDATE SET geom = excluded.geom, name = excluded.name, category = excluded.category,
+                   works_allowed = excluded.works_allowed, listed_on = excluded.listed_on, observations = excluded.observations,
+                   last_observed = excluded.last_observed, active_flags = excluded.active_flags, state = excluded.state",
+                params![blob, row.plot_id, row.name, row.category, row.works_allowed, row.listed_on, row.observations, row.last_observed, row.active_flags, row.state],
+            )
+            .map(|_| ())
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Writes a flag; returns true when its content (anything but provenance) changed, which is what the
+    /// changefeed publishes.
+    pub fn upsert_flag(&self, flag: &Flag, envelope: [f64; 4], srs_id: i64) -> Result<bool> {
+        let blob = gpkg::encode(&flag.geometry, srs_id, envelope);
+        let date = |d: Option<chrono::NaiveDate>| d.map(|d| d.to_string());
+        let evidence = flag.evidence.to_string();
+        let permitted = flag.evidence.get("permitted_works").and_then(|v| v.as_bool()).unwrap_or(false);
+        let before: Option<(Vec<u8>, String, String, Option<String>, f64, f64, String)> = self
+            .txn
+            .query_row(
+                "SELECT geom, kind, status, last_seen, area_m2, confidence, evidence FROM flags WHERE flag_id = ?1",
+                [&flag.flag_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+            )
+            .optional()
+            .map_err(|e| self.fail(e))?;
+        let changed = match &before {
+            None => true,
+            Some((g, k, s, l, a, c, e)) => {
+                *g != blob
+                    || k != flag.kind.name()
+                    || s != flag.status.name()
+                    || *l != date(flag.last_seen)
+                    || *a != flag.area_m2
+                    || *c != flag.confidence
+                    || *e != evidence
+            }
+        };
+        self.txn
+            .execute(
+                "INSERT INTO flags (geom, flag_id, plot_id, plot_name, kind, status, first_seen, last_seen, bare_since, idle_days, area_m2,
+                   confidence, evidence, scan_id, engine_version, permitted)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                 ON CONFLICT (flag_id) DO UPDATE SET geom = excluded.geom, plot_id = excluded.plot_id, plot_name = excluded.plot_name,
+                   kind = excluded.kind, status = excluded.status, first_seen = excluded.first_seen, last_seen = excluded.last_seen,
+                   bare_since = excluded.bare_since, idle_days = excluded.idle_days, area_m2 = excluded.area_m2,
+                   confidence = excluded.confidence, evidence = excluded.evidence, scan_id = excluded.scan_id,
+                   engine_version = excluded.engine_version, permitted = excluded.permitted",
+                params![
+                    blob,
+                    flag.flag_id,
+                    flag.plot_id,
+                    flag.plot_name,
+                    flag.kind.name(),
+                    flag.status.name(),
+                    date(flag.first_seen),
+                    date(flag.last_seen),
+                    date(flag.bare_since),
+                    flag.idle_days,
+                    flag.area_m2,
+                    flag.confidence,
+                    evidence,
+                    flag.scan_id,
+                    flag.engine_version,
+                    permitted
+                ],
+            )
+            .map_err(|e| self.fail(e))?;
+        Ok(changed)
+    }
+
+    /// Records a flag status on an acquisition.
+    pub fn add_history(&self, flag_id: &str, acquired: &str, status: FlagStatus, area_m2: f64) -> Result<()> {
+        self.txn
+            .execute(
+                "INSERT OR REPLACE INTO flag_history (flag_id, acquired, status, area_m2) VALUES (?1, ?2, ?3, ?4)",
+                params![flag_id, acquired, status.name(), area_m2],
+            )
+            .map(|_| ())
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Records a plot summary for an acquisition.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_plot_day(&self, plot_id: &str, acquired: &str, scene_id: &str, clear: f64, ndvi: Option<f64>, bsi: Option<f64>, cover: &str, active: &str) -> Result<()> {
+        self.txn
+            .execute(
+                "INSERT OR REPLACE INTO plot_summary (plot_id, acquired, scene_id, clear_fraction, ndvi, bsi, cover, active) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![plot_id, acquired, scene_id, clear, ndvi, bsi, cover, active],
+            )
+            .map(|_| ())
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Appends to the changefeed.
+    pub fn add_change(&self, scan_id: &str, flag_id: &str, op: &str) -> Result<()> {
+        self.txn
+            .execute("INSERT INTO changes (scan_id, flag_id, op) VALUES (?1, ?2, ?3)", params![scan_id, flag_id, op])
+            .map(|_| ())
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Logs the scan run.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_scan(&self, scan_id: &str, started_at: &str, as_of: Option<&str>, plots: &str, scenes: &str, scenes_new: usize, summary: &str) -> Result<()> {
+        let finished = chrono::Utc::now().to_rfc3339();
+        self.txn
+            .execute(
+                "INSERT INTO scans (scan_id, started_at, finished_at, as_of, plots_source, scenes_source, scenes_new, engine_version, summary)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![scan_id, started_at, finished, as_of, plots, scenes, scenes_new as i64, crate::flags::ENGINE_VERSION, summary],
+            )
+            .map(|_| ())
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Commits everything.
+    pub fn commit(self) -> Result<()> {
+        let path = self.path.clone();
+        gpkg::update_extent(&self.txn, "flags", "geom").map_err(|e| Error::store(&path, e))?;
+        gpkg::update_extent(&self.txn, "plots", "geom").map_err(|e| Error::store(&path, e))?;
+        self.txn.commit().map_err(|e| Error::store(&path, e))
+    }
+}
+
+/// Counts of flags by kind and status, for summaries.
+pub fn count_by_kind_status(flags: &[(i64, Flag)]) -> BTreeMap<String, BTreeMap<String, usize>> {
+    let mut out: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for (_, f) in flags {
+        *out.entry(f.kind.name().into()).or_default().entry(f.status.name().into()).or_default() += 1;
+    }
+    out
+}
