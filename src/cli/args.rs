@@ -19,8 +19,12 @@ pub struct Cli {
 pub enum Command {
     /// Build the bundled demo area and run the main job on it.
     Demo(DemoArgs),
+    /// Monthly scan of registered plots over all scenes up to a date, incremental against the store.
+    Scan(ScanArgs),
     /// Compare two rasters of the same place (satellite or drone orthomosaic).
     Change(ChangeArgs),
+    /// The changefeed for registry services: flags changed since a cursor.
+    Export(ExportArgs),
     /// Show what the engine sees in a raster or a plot file.
     Inspect(InspectArgs),
 }
@@ -83,6 +87,46 @@ pub struct ChangeArgs {
     #[arg(long, value_name = "FILE.tif")]
     pub change_raster: Option<PathBuf>,
     /// Shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `jingtu scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Plot registry (any OGR source: GeoPackage, Shapefile, GeoJSON, FlatGeobuf, KML).
+    #[arg(long, value_name = "VECTOR")]
+    pub plots: PathBuf,
+    /// Scenes: a STAC ItemCollection JSON, a folder of STAC Item JSON files, or a folder of dated rasters.
+    #[arg(long, value_name = "SOURCE")]
+    pub scenes: PathBuf,
+    /// The store (GeoPackage) that keeps state between monthly scans; created when missing.
+    #[arg(long, value_name = "FILE.gpkg")]
+    pub store: Option<PathBuf>,
+    /// Only acquisitions up to and including this date (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+    /// Write the flags here too (.gpkg, .geojson, .shp, .fgb, .csv).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `jingtu export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The store written by `jingtu scan`.
+    #[arg(long, value_name = "FILE.gpkg")]
+    pub store: PathBuf,
+    /// Cursor from the previous export's last line (0 or omitted: everything).
+    #[arg(long, value_name = "CURSOR", default_value = "0")]
+    pub since: String,
+    /// Write to this file instead of stdout (required for gpkg).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Shared options (`--format ndjson|geojson|gpkg`).
     #[command(flatten)]
     pub common: CommonArgs,
 }

@@ -1,9 +1,36 @@
-//! `jingtu demo`: the main job on generated demo data.
+//! `jingtu demo`: builds the demo area (plots and a year of monthly scenes), scans it, prints a summary.
 
 use super::Outcome;
 use super::args::DemoArgs;
 use super::config::Settings;
+use crate::error::Error;
+use crate::scan::ScanRequest;
+use crate::synth::area::{AreaSpec, generate};
 
-pub fn run(_args: &DemoArgs, _settings: &Settings) -> anyhow::Result<Outcome> {
-    anyhow::bail!("demo data generator not built yet")
+pub fn run(args: &DemoArgs, settings: &Settings) -> anyhow::Result<Outcome> {
+    let dir = &args.out;
+    if dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        if !settings.overwrite {
+            return Err(Error::OutputExists { path: dir.clone() }.into());
+        }
+        std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let progress = super::progress(settings);
+    progress.stage("generating the demo area");
+    let area = generate(&dir.join("data"), &AreaSpec::default())?;
+    drop(progress);
+    let request = ScanRequest {
+        plots: area.plots.clone(),
+        plot_fields: settings.config.plots.clone(),
+        scenes: area.stac.clone(),
+        bands: settings.bands.clone(),
+        store: Some(dir.join("store.gpkg")),
+        as_of: None,
+        out: Some(dir.join("flags.gpkg")),
+        format: None,
+        overwrite: true,
+        options: settings.config.scan.clone(),
+    };
+    let summary = super::cmd_scan::scan_and_report(&request, settings)?;
+    Ok(if summary.skipped_inputs { Outcome::Skipped } else { Outcome::Done })
 }

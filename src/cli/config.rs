@@ -19,8 +19,10 @@ use crate::io::sensor::{Sensor, parse_band_overrides};
 pub struct ConfigFile {
     /// `auto`, `gpu` or `cpu`.
     pub backend: Option<BackendChoice>,
-    /// Detector settings.
+    /// Detector settings of `change`.
     pub change: ChangeOptions,
+    /// Settings of `scan`.
+    pub scan: crate::scan::ScanOptions,
     /// Registry field names.
     pub plots: PlotFields,
     /// Reflectance scale applied to every band, overriding file metadata and profiles.
@@ -74,7 +76,10 @@ impl Settings {
             Some(b) => b.parse().map_err(Error::Usage)?,
             None => config.backend.unwrap_or_default(),
         };
-        let format = common.format.as_deref().map(str::parse::<VectorFormat>).transpose().map_err(Error::Usage)?;
+        let format = match common.format.as_deref() {
+            Some("ndjson") => None,
+            other => other.map(str::parse::<VectorFormat>).transpose().map_err(Error::Usage)?,
+        };
         Ok(Settings {
             bands: BandSelection { sensor, overrides, scaling },
             backend,

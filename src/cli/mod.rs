@@ -4,7 +4,9 @@
 pub mod args;
 mod cmd_change;
 mod cmd_demo;
+mod cmd_export;
 mod cmd_inspect;
+mod cmd_scan;
 pub mod config;
 pub mod output;
 
@@ -56,6 +58,8 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Demo(a) => cmd_demo::run(&a, &Settings::resolve(&a.common)?),
         Command::Change(a) => cmd_change::run(&a, &Settings::resolve(&a.common)?),
+        Command::Scan(a) => cmd_scan::run(&a, &Settings::resolve(&a.common)?),
+        Command::Export(a) => cmd_export::run(&a, &Settings::resolve(&a.common)?),
         Command::Inspect(a) => cmd_inspect::run(&a, &Settings::resolve(&a.common)?),
     }
 }

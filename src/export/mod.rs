@@ -1,6 +1,7 @@
 //! Writing results: flag vectors in every format users ask for, change rasters, all atomically.
 
 pub mod atomic;
+pub mod changefeed;
 pub mod raster;
 pub mod vector;
 

@@ -62,9 +62,16 @@ mod tests {
 
     #[test]
     fn plot_grids_snap_to_the_lattice_despite_round_trip_noise() {
-        let frame = AnalysisFrame { crs_wkt: String::new(), epsg: Some(32651), resolution: 10.0, origin_x: 300000.0, origin_y: 3600000.0 };
+        let frame = AnalysisFrame {
+            crs_wkt: String::new(),
+            epsg: Some(32651),
+            resolution: 10.0,
+            origin_x: 300000.0,
+            origin_y: 3600000.0,
+        };
         let exact = Bounds { min_x: 300100.0, min_y: 3599800.0, max_x: 300250.0, max_y: 3599900.0 };
-        let noisy = Bounds { min_x: 300100.0 + 3e-7, min_y: 3599800.0 - 2e-7, max_x: 300250.0 - 4e-7, max_y: 3599900.0 + 1e-7 };
+        let noisy =
+            Bounds { min_x: 300100.0 + 3e-7, min_y: 3599800.0 - 2e-7, max_x: 300250.0 - 4e-7, max_y: 3599900.0 + 1e-7 };
         let a = frame.grid_for(&exact, 50.0);
         let b = frame.grid_for(&noisy, 50.0);
         assert_eq!(a, b);

@@ -38,6 +38,9 @@ use frame::AnalysisFrame;
 use observe::{PlotObservation, SceneReader, classify_window, set_aside_bare};
 use tracker::{Acquisition, PlotTracker, TrackSettings, TrackedFlag};
 
+/// NDVI below which a bare-soil pixel counts towards an acquisition's reference soil brightness.
+const REFERENCE_SOIL_MAX_NDVI: f32 = 0.2;
+
 /// Settings of the scan (config file `[scan]`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -167,8 +170,10 @@ pub fn run_scan(backend: &dyn Backend, req: &ScanRequest, progress: &dyn Progres
         None => (frame_from_scenes(&scenes, &registry)?, true),
     };
     let options = &req.options;
-    let min_pixels = ((options.min_area_m2 / (frame.resolution * frame.resolution)).ceil() as usize).max(options.min_pixels);
-    let settings = TrackSettings { params: options.temporal, min_pixels, pixel_area: frame.resolution * frame.resolution };
+    let min_pixels =
+        ((options.min_area_m2 / (frame.resolution * frame.resolution)).ceil() as usize).max(options.min_pixels);
+    let settings =
+        TrackSettings { params: options.temporal, min_pixels, pixel_area: frame.resolution * frame.resolution };
     let cloud_buffer_px = (options.cloud_buffer_m / frame.resolution).ceil() as usize;
 
     progress.stage("preparing plots");
@@ -195,7 +200,9 @@ pub fn run_scan(backend: &dyn Backend, req: &ScanRequest, progress: &dyn Progres
     let mut seen_hashes: HashSet<String> = HashSet::new();
     let mut hash_updates = Vec::new();
     for scene in &scenes {
-        let (hash, per_file) = match content_hash(&scene.files(), |p, fp| cached.get(p).filter(|(c, _)| c == fp).map(|(_, h)| h.clone())) {
+        let (hash, per_file) = match content_hash(&scene.files(), |p, fp| {
+            cached.get(p).filter(|(c, _)| c == fp).map(|(_, h)| h.clone())
+        }) {
             Ok(h) => h,
             Err(e) => {
                 skipped.push(format!("scene {}: {e}", scene.id));
@@ -235,10 +242,17 @@ pub fn run_scan(backend: &dyn Backend, req: &ScanRequest, progress: &dyn Progres
     all_hashes.extend(processed.iter().map(|(_, h, _)| h.clone()));
     all_hashes.sort();
     let as_of = processed.iter().map(|(s, _, _)| s.date).max().or(last_day);
-    let registry_print: Vec<String> = trackers.iter().map(|t| format!("{}:{}", t.plot.plot_id, serde_json::to_string(&t.grid).unwrap_or_default())).collect();
+    let registry_print: Vec<String> = trackers
+        .iter()
+        .map(|t| format!("{}:{}", t.plot.plot_id, serde_json::to_string(&t.grid).unwrap_or_default()))
+        .collect();
     let scan_id = stable_id(
         "scan",
-        &[&as_of.map(|d| d.to_string()).unwrap_or_default(), &all_hashes.join(","), &stable_id("plots", &registry_print.iter().map(String::as_str).collect::<Vec<_>>())],
+        &[
+            &as_of.map(|d| d.to_string()).unwrap_or_default(),
+            &all_hashes.join(","),
+            &stable_id("plots", &registry_print.iter().map(String::as_str).collect::<Vec<_>>()),
+        ],
     );
     let plot_flags: Vec<Vec<Flag>> = trackers.iter().map(|t| flags_of(t, &scan_id)).collect::<Result<_>>()?;
 
@@ -254,7 +268,14 @@ pub fn run_scan(backend: &dyn Backend, req: &ScanRequest, progress: &dyn Progres
             writer.cache_hash(path, fp, hash)?;
         }
         for (scene, hash, clear) in &processed {
-            writer.add_scene(hash, &scene.id, &scene.date.to_string(), &scene.source.to_string_lossy(), scene.cloud_cover, *clear)?;
+            writer.add_scene(
+                hash,
+                &scene.id,
+                &scene.date.to_string(),
+                &scene.source.to_string_lossy(),
+                scene.cloud_cover,
+                *clear,
+            )?;
         }
         let mut order: Vec<(i32, String, usize, usize)> = Vec::new();
         for (ti, t) in trackers.iter().enumerate() {
@@ -280,7 +301,12 @@ pub fn run_scan(backend: &dyn Backend, req: &ScanRequest, progress: &dyn Progres
             for h in &t.history {
                 let pixels_area = h.pixels as f64 * settings.pixel_area;
                 let _ = area(&h.flag_id);
-                writer.add_history(&h.flag_id, &from_day_number(h.day).map(|d| d.to_string()).unwrap_or_default(), h.status, pixels_area)?;
+                writer.add_history(
+                    &h.flag_id,
+                    &from_day_number(h.day).map(|d| d.to_string()).unwrap_or_default(),
+                    h.status,
+                    pixels_area,
+                )?;
             }
             for d in &t.days {
                 writer.add_plot_day(
@@ -312,7 +338,13 @@ pub fn run_scan(backend: &dyn Backend, req: &ScanRequest, progress: &dyn Progres
                     works_allowed: t.plot.works_allowed,
                     listed_on: t.plot.listed_on.map(|d| d.to_string()),
                     observations: t.observed_acquisitions,
-                    last_observed: t.days.iter().rev().find(|d| d.clear_fraction > 0.0).and_then(|d| from_day_number(d.day)).map(|d| d.to_string()),
+                    last_observed: t
+                        .days
+                        .iter()
+                        .rev()
+                        .find(|d| d.clear_fraction > 0.0)
+                        .and_then(|d| from_day_number(d.day))
+                        .map(|d| d.to_string()),
                     active_flags: line.active.values().sum::<usize>() as u32,
                     state: line.state.clone(),
                     geometry,
@@ -378,7 +410,8 @@ fn store_path(req: &ScanRequest) -> PathBuf {
 /// The analysis frame of a new store: the first scene's grid when it is metric, else the UTM zone of
 /// the registry's centre at the scene's resolution.
 fn frame_from_scenes(scenes: &[Scene], registry: &PlotRegistry) -> Result<AnalysisFrame> {
-    let first = scenes.first().ok_or_else(|| Error::input(&registry.path, "no scenes to scan: cannot fix an analysis grid"))?;
+    let first =
+        scenes.first().ok_or_else(|| Error::input(&registry.path, "no scenes to scan: cannot fix an analysis grid"))?;
     let (_, band) = first.bands.first().ok_or_else(|| Error::input(&first.source, "scene without bands"))?;
     let raster = Raster::open(&band.path)?;
     let grid = raster.grid();
@@ -387,14 +420,19 @@ fn frame_from_scenes(scenes: &[Scene], registry: &PlotRegistry) -> Result<Analys
         return Ok(AnalysisFrame::of_grid(grid));
     }
     let wgs84 = crs::srs_from_epsg(4326).expect("EPSG:4326");
-    let plots = crs::transform_bounds(&registry.bounds_in(&wgs84.to_wkt().map_err(|e| Error::gdal(&registry.path, e))?)?.iter().fold(
-        crate::raster::Bounds { min_x: f64::MAX, min_y: f64::MAX, max_x: f64::MIN, max_y: f64::MIN },
-        |a, b| a.union(b),
-    ), &wgs84, &wgs84)
+    let plots = crs::transform_bounds(
+        &registry.bounds_in(&wgs84.to_wkt().map_err(|e| Error::gdal(&registry.path, e))?)?.iter().fold(
+            crate::raster::Bounds { min_x: f64::MAX, min_y: f64::MAX, max_x: f64::MIN, max_y: f64::MIN },
+            |a, b| a.union(b),
+        ),
+        &wgs84,
+        &wgs84,
+    )
     .ok_or_else(|| Error::input(&registry.path, "plot bounds cannot be transformed"))?;
     let epsg = crs::utm_epsg((plots.min_x + plots.max_x) / 2.0, (plots.min_y + plots.max_y) / 2.0);
     let utm = crs::srs_from_epsg(epsg).expect("UTM zones are in the EPSG database");
-    let scene_bounds = crs::transform_bounds(&grid.bounds(), &srs, &utm).ok_or_else(|| Error::input(&band.path, "footprint cannot be transformed"))?;
+    let scene_bounds = crs::transform_bounds(&grid.bounds(), &srs, &utm)
+        .ok_or_else(|| Error::input(&band.path, "footprint cannot be transformed"))?;
     let resolution = ((scene_bounds.area() / grid.len() as f64).sqrt() * 100.0).round() / 100.0;
     Ok(AnalysisFrame {
         crs_wkt: utm.to_wkt().map_err(|e| Error::gdal(&band.path, e))?,
@@ -448,12 +486,16 @@ fn process_scene(
         };
         observations.push(obs);
     }
-    // What ordinary soil looks like today and whether the area is green, over every window read.
+    // What ordinary soil looks like today, over every window read: pure soil only (NDVI under 0.2), so
+    // that fields half green with a young crop do not drag it about from month to month.
     let reference_soil = median(observations.iter().flat_map(|o| {
-        o.planes.class.iter().zip(&o.planes.brightness).filter(|(c, _)| **c == LandClass::BareSoil as u8).map(|(_, b)| *b)
+        (0..o.planes.class.len())
+            .filter(|i| o.planes.class[*i] == LandClass::BareSoil as u8 && o.planes.ndvi[*i] < REFERENCE_SOIL_MAX_NDVI)
+            .map(|i| o.planes.brightness[i])
     }));
     let total: usize = observations.iter().map(|o| o.planes.class.len()).sum();
-    let clear: usize = observations.iter().map(|o| o.planes.class.iter().filter(|c| **c != LandClass::NoData as u8).count()).sum();
+    let clear: usize =
+        observations.iter().map(|o| o.planes.class.iter().filter(|c| **c != LandClass::NoData as u8).count()).sum();
     let median_ndvi = median(observations.iter().flat_map(|o| o.planes.ndvi.iter().copied()));
     let clear_fraction = clear as f32 / total.max(1) as f32;
     if !scene.has_swir() && is_dormant(median_ndvi, clear_fraction) {
@@ -461,7 +503,10 @@ fn process_scene(
             set_aside_bare(&mut o.planes);
         }
     }
-    let ctx = DateContext { day: day_number(scene.date), reference_soil: if reference_soil.is_finite() { reference_soil } else { f32::NAN } };
+    let ctx = DateContext {
+        day: day_number(scene.date),
+        reference_soil: if reference_soil.is_finite() { reference_soil } else { f32::NAN },
+    };
     let acq = Acquisition { day: ctx.day, scene_id: scene.id.clone() };
     let results: Vec<Result<()>> = trackers
         .par_iter_mut()
@@ -471,7 +516,8 @@ fn process_scene(
     for r in results {
         r?;
     }
-    let plot_clear: f64 = observations.iter().map(|o| o.clear_fraction as f64).sum::<f64>() / observations.len().max(1) as f64;
+    let plot_clear: f64 =
+        observations.iter().map(|o| o.clear_fraction as f64).sum::<f64>() / observations.len().max(1) as f64;
     Ok(plot_clear)
 }
 
@@ -480,7 +526,9 @@ fn scene_footprint(reader: &SceneReader, sample: Option<&Grid>) -> Result<Option
     let Some((_, band)) = reader.scene().bands.first() else { return Ok(None) };
     let raster = Raster::open(&band.path)?;
     let grid = raster.grid();
-    let (Some(from), Some(to)) = (crs::srs_from_wkt(&grid.crs_wkt), crs::srs_from_wkt(&sample.crs_wkt)) else { return Ok(None) };
+    let (Some(from), Some(to)) = (crs::srs_from_wkt(&grid.crs_wkt), crs::srs_from_wkt(&sample.crs_wkt)) else {
+        return Ok(None);
+    };
     Ok(crs::transform_bounds(&grid.bounds(), &from, &to))
 }
 
@@ -505,11 +553,12 @@ fn flags_of(t: &PlotTracker, scan_id: &str) -> Result<Vec<Flag>> {
         .iter()
         .map(|f| {
             let mut labels = Array2::<u32>::zeros((t.grid.height, t.grid.width));
-            for p in &f.pixels {
+            for p in &f.footprint {
                 labels[[*p as usize / t.grid.width, *p as usize % t.grid.width]] = 1;
             }
             let polygons = polygonize(labels.view(), &t.grid)?;
-            let geometry = polygons.into_iter().max_by(|a, b| a.area.total_cmp(&b.area)).map(|p| p.wkb).unwrap_or_default();
+            let geometry =
+                polygons.into_iter().max_by(|a, b| a.area.total_cmp(&b.area)).map(|p| p.wkb).unwrap_or_default();
             let last_seen = from_day_number(f.last_seen);
             let bare_since = (f.kind == FlagKind::IdleBare).then(|| from_day_number(f.bare_since)).flatten();
             Ok(Flag {
@@ -522,7 +571,7 @@ fn flags_of(t: &PlotTracker, scan_id: &str) -> Result<Vec<Flag>> {
                 last_seen,
                 bare_since,
                 idle_days: bare_since.zip(last_seen).map(|(s, l)| (l - s).num_days()),
-                area_m2: f.pixels.len() as f64 * pixel_area,
+                area_m2: f.footprint.len() as f64 * pixel_area,
                 confidence: f.confidence,
                 evidence: f.evidence.clone(),
                 scan_id: scan_id.to_string(),
@@ -540,7 +589,11 @@ fn plot_line(t: &PlotTracker, processed: &[(Scene, String, f64)]) -> PlotLine {
     }
     let state = if t.observed_acquisitions > 0 {
         "observed"
-    } else if !processed.is_empty() && t.days.iter().all(|d| d.clear_fraction == 0.0) && t.days.len() == processed.len() && outside_all(t) {
+    } else if !processed.is_empty()
+        && t.days.iter().all(|d| d.clear_fraction == 0.0)
+        && t.days.len() == processed.len()
+        && outside_all(t)
+    {
         "outside_scenes"
     } else {
         "unobserved"
@@ -562,19 +615,25 @@ fn outside_all(t: &PlotTracker) -> bool {
         && t.state.pixels.iter().all(|p| p.valid_obs == 0)
 }
 
-fn plot_geometry(geometries: &[gdal::vector::Geometry], t: &PlotTracker, registry: &PlotRegistry) -> Result<(Vec<u8>, [f64; 4])> {
-    let index = registry.plots.iter().position(|p| p.plot_id == t.plot.plot_id).expect("tracker plots come from the registry");
+fn plot_geometry(
+    geometries: &[gdal::vector::Geometry],
+    t: &PlotTracker,
+    registry: &PlotRegistry,
+) -> Result<(Vec<u8>, [f64; 4])> {
+    let index =
+        registry.plots.iter().position(|p| p.plot_id == t.plot.plot_id).expect("tracker plots come from the registry");
     let g = &geometries[index];
     let e = g.envelope();
     Ok((g.wkb().map_err(|e| Error::gdal(&registry.path, e))?, [e.MinX, e.MaxX, e.MinY, e.MaxY]))
 }
 
 fn envelope(wkb: &[u8]) -> [f64; 4] {
-    gdal::vector::Geometry::from_wkb(wkb).map(|g| {
-        let e = g.envelope();
-        [e.MinX, e.MaxX, e.MinY, e.MaxY]
-    })
-    .unwrap_or([0.0; 4])
+    gdal::vector::Geometry::from_wkb(wkb)
+        .map(|g| {
+            let e = g.envelope();
+            [e.MinX, e.MaxX, e.MinY, e.MaxY]
+        })
+        .unwrap_or([0.0; 4])
 }
 
 /// Scene ids by day, for evidence.

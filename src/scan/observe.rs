@@ -43,7 +43,11 @@ impl<'a> SceneReader<'a> {
             let Some(band) = info.bands.get(b.index - 1) else {
                 return Err(in_scene(
                     scene,
-                    Error::MissingBand { path: b.path.clone(), band: role.name().into(), available: format!("{} band(s)", info.bands.len()) },
+                    Error::MissingBand {
+                        path: b.path.clone(),
+                        band: role.name().into(),
+                        available: format!("{} band(s)", info.bands.len()),
+                    },
                 ));
             };
             let (scale, offset) = scaling(b, band.scale, band.offset, &band.data_type, selection);
@@ -65,8 +69,10 @@ impl<'a> SceneReader<'a> {
         let mut valid = Array2::<u8>::from_elem((h, w), 1);
         let mut scales = Vec::new();
         for (slot, (role, mapped, path)) in self.bands.iter().enumerate() {
-            let map = BandMap { bands: vec![*mapped], origin: "scene".into(), surface_reflectance: self.surface_reflectance };
-            let one = read_on_grid(&self.rasters[path], &map, grid, Resampling::Bilinear).map_err(|e| in_scene(self.scene, e))?;
+            let map =
+                BandMap { bands: vec![*mapped], origin: "scene".into(), surface_reflectance: self.surface_reflectance };
+            let one = read_on_grid(&self.rasters[path], &map, grid, Resampling::Bilinear)
+                .map_err(|e| in_scene(self.scene, e))?;
             data.index_axis_mut(Axis(0), slot).assign(&one.data.index_axis(Axis(0), 0));
             Zip::from(&mut valid).and(&one.valid).for_each(|v, o| *v &= *o);
             scales.push((*role, mapped.scale, mapped.offset));
@@ -160,7 +166,13 @@ pub fn set_aside_bare(planes: &mut ObservationPlanes) {
     }
 }
 
-fn scaling(band: &SceneBand, file_scale: Option<f64>, file_offset: Option<f64>, data_type: &str, selection: &BandSelection) -> (f64, f64) {
+fn scaling(
+    band: &SceneBand,
+    file_scale: Option<f64>,
+    file_offset: Option<f64>,
+    data_type: &str,
+    selection: &BandSelection,
+) -> (f64, f64) {
     if let Some(s) = selection.scaling {
         return s;
     }

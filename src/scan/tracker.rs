@@ -20,6 +20,9 @@ use crate::spectral::LandClass;
 use crate::temporal::{DateContext, NONE_DAY, TemporalParams, TemporalState, from_day_number};
 use crate::vectorize::label_regions;
 
+/// Pixels around ground being worked that count as part of the works site (20 m at 10 m).
+const WORKS_SITE_MARGIN_PX: usize = 2;
+
 /// Share of a region that must be clear for an acquisition to count as seeing it.
 const SEEN_FRACTION: f64 = 0.5;
 
@@ -34,6 +37,9 @@ pub struct TrackedFlag {
     pub status: FlagStatus,
     /// Pixels (row-major indices on the plot grid) of the latest region.
     pub pixels: Vec<u32>,
+    /// Every pixel the flag has covered in its life, sorted: its geometry (works that are being
+    /// re-greened shrink, but the ground they disturbed is what the flag reports).
+    pub footprint: Vec<u32>,
     /// Day the region first qualified as a flag.
     pub created: i32,
     /// Day of the first acquisition showing the event.
@@ -133,7 +139,16 @@ impl PlotTracker {
     /// A tracker with fresh state.
     pub fn new(plot: Plot, grid: Grid, mask: Array2<u8>) -> Self {
         let state = TemporalState::new(grid.width, grid.height);
-        PlotTracker { plot, grid, mask, state, flags: Vec::new(), history: Vec::new(), days: Vec::new(), observed_acquisitions: 0 }
+        PlotTracker {
+            plot,
+            grid,
+            mask,
+            state,
+            flags: Vec::new(),
+            history: Vec::new(),
+            days: Vec::new(),
+            observed_acquisitions: 0,
+        }
     }
 
     /// Whether construction and earthworks are flagged on this plot (uncategorised plots are treated as
@@ -151,11 +166,17 @@ impl PlotTracker {
         ctx: &DateContext,
         settings: &TrackSettings,
     ) -> Result<()> {
-        let bits = backend.temporal_update(&mut self.state.pixels, &obs.planes, ctx, &settings.params)?;
+        let mut bits = backend.temporal_update(&mut self.state.pixels, &obs.planes, ctx, &settings.params)?;
+        self.works_regions(backend, &mut bits, ctx.day, &settings.params)?;
         if obs.clear_fraction > 0.0 {
             self.observed_acquisitions += 1;
         }
-        let clear: Vec<bool> = obs.planes.class.iter().map(|c| !matches!(LandClass::from_u8(*c), LandClass::NoData | LandClass::Unknown)).collect();
+        let clear: Vec<bool> = obs
+            .planes
+            .class
+            .iter()
+            .map(|c| !matches!(LandClass::from_u8(*c), LandClass::NoData | LandClass::Unknown))
+            .collect();
         let mut active_counts = serde_json::Map::new();
         for (kind, bit) in KINDS {
             let applies = kind == FlagKind::IdleBare || self.watches_development();
@@ -164,7 +185,9 @@ impl PlotTracker {
                 u32::from(applies && self.mask[[r, c]] != 0 && bits[i] & bit != 0)
             });
             let regions = label_regions(keys.view());
-            let kept: Vec<u32> = (1..regions.sizes.len() as u32).filter(|l| regions.sizes[*l as usize] as usize >= settings.min_pixels).collect();
+            let kept: Vec<u32> = (1..regions.sizes.len() as u32)
+                .filter(|l| regions.sizes[*l as usize] as usize >= settings.min_pixels)
+                .collect();
             let mut region_pixels: Vec<Vec<u32>> = vec![Vec::new(); regions.sizes.len()];
             for (i, l) in regions.labels.iter().enumerate() {
                 if *l != 0 {
@@ -175,7 +198,8 @@ impl PlotTracker {
             let mut continued = vec![false; self.flags.len()];
             for (region, flag) in kept.iter().zip(assignment) {
                 let pixels = std::mem::take(&mut region_pixels[*region as usize]);
-                let seen = pixels.iter().filter(|p| clear[**p as usize]).count() as f64 >= SEEN_FRACTION * pixels.len() as f64;
+                let seen =
+                    pixels.iter().filter(|p| clear[**p as usize]).count() as f64 >= SEEN_FRACTION * pixels.len() as f64;
                 let index = match flag {
                     Some(f) => {
                         continued[f] = true;
@@ -195,13 +219,60 @@ impl PlotTracker {
                     flag.resolved_on = acq.day;
                     flag.changed_on = acq.day;
                     flag.evidence["resolved_on"] = json!(from_day_number(acq.day).map(|d| d.to_string()));
-                    self.history.push(FlagHistoryEntry { flag_id: flag.flag_id.clone(), day: acq.day, status: FlagStatus::Resolved, pixels: flag.pixels.len() as u32 });
+                    self.history.push(FlagHistoryEntry {
+                        flag_id: flag.flag_id.clone(),
+                        day: acq.day,
+                        status: FlagStatus::Resolved,
+                        pixels: flag.pixels.len() as u32,
+                    });
                 }
             }
             let n = self.flags.iter().filter(|f| f.kind == kind && f.status != FlagStatus::Resolved).count();
             active_counts.insert(kind.name().into(), json!(n));
         }
         self.days.push(self.summarize(acq, obs, active_counts));
+        Ok(())
+    }
+
+    /// Earthworks as regions, not pixels: works are patchy month to month, so pixels confirmed as works
+    /// (two disturbances) seed regions that grow into neighbouring bare pixels disturbed at least once
+    /// recently (hysteresis, as in Canny's edge linking). Ground in and next to a region disturbed on this
+    /// acquisition is being worked, so its idle clock restarts there.
+    fn works_regions(&mut self, backend: &dyn Backend, bits: &mut [u8], day: i32, p: &TemporalParams) -> Result<()> {
+        let (h, w) = (self.grid.height, self.grid.width);
+        let state = &self.state.pixels;
+        let keys = Array2::from_shape_fn((h, w), |(r, c)| {
+            let i = r * w + c;
+            let s = &state[i];
+            let weak = s.disturb_start != NONE_DAY
+                && day - s.disturb_last <= p.earthworks_quiet_days
+                && LandClass::from_u8(s.class_last as u8) == LandClass::BareSoil;
+            u32::from(bits[i] & 2 != 0 || weak)
+        });
+        let regions = label_regions(keys.view());
+        // Regions with a confirmed pixel are works; those with a pixel disturbed on this very
+        // acquisition are being worked now.
+        let mut seeded = vec![false; regions.sizes.len()];
+        let mut busy = vec![false; regions.sizes.len()];
+        for (i, l) in regions.labels.iter().enumerate() {
+            if *l != 0 && bits[i] & 2 != 0 {
+                seeded[*l as usize] = true;
+                busy[*l as usize] |= state[i].disturb_last == day;
+            }
+        }
+        let works = regions.labels.mapv(|l| u8::from(l != 0 && seeded[l as usize]));
+        let working = regions.labels.mapv(|l| u8::from(l != 0 && busy[l as usize]));
+        // A works site's edges and the odd block left untouched for a month belong to the site.
+        let near_work = backend.dilate(working.view(), WORKS_SITE_MARGIN_PX)?;
+        for (i, (b, (wk, near))) in bits.iter_mut().zip(works.iter().zip(near_work.iter())).enumerate() {
+            if *wk != 0 {
+                *b |= 2;
+            }
+            if *near != 0 {
+                *b &= !4;
+                self.state.pixels[i].idle_start = NONE_DAY;
+            }
+        }
         Ok(())
     }
 
@@ -241,7 +312,10 @@ impl PlotTracker {
 
     fn new_flag(&self, kind: FlagKind, acq: &Acquisition, pixels: &[u32]) -> TrackedFlag {
         let anchor = pixels[0] as usize;
-        let (x, y) = self.grid.transform.pixel_to_geo((anchor % self.grid.width) as f64 + 0.5, (anchor / self.grid.width) as f64 + 0.5);
+        let (x, y) = self
+            .grid
+            .transform
+            .pixel_to_geo((anchor % self.grid.width) as f64 + 0.5, (anchor / self.grid.width) as f64 + 0.5);
         let date = from_day_number(acq.day).map(|d| d.to_string()).unwrap_or_default();
         let flag_id = stable_id("flag", &[&self.plot.plot_id, kind.name(), &date, &format!("{x:.2},{y:.2}")]);
         let state = &self.state.pixels;
@@ -250,7 +324,8 @@ impl PlotTracker {
             FlagKind::Earthworks => pixels.iter().map(|p| state[*p as usize].disturb_start).min().unwrap_or(acq.day),
             _ => acq.day,
         };
-        let before = mean_of(pixels, |p| state[p].ndvi_calm).zip(mean_of(pixels, |p| state[p].bsi_calm).or(Some(f64::NAN)));
+        let before =
+            mean_of(pixels, |p| state[p].ndvi_calm).zip(mean_of(pixels, |p| state[p].bsi_calm).or(Some(f64::NAN)));
         let evidence = json!({
             "before": before.map(|(n, b)| json!({"ndvi": round4(n), "bsi": finite(b)})),
         });
@@ -259,6 +334,7 @@ impl PlotTracker {
             kind,
             status: FlagStatus::New,
             pixels: Vec::new(),
+            footprint: Vec::new(),
             created: acq.day,
             first_seen,
             last_seen: acq.day,
@@ -271,7 +347,15 @@ impl PlotTracker {
         }
     }
 
-    fn update_flag(&mut self, index: usize, acq: &Acquisition, pixels: Vec<u32>, seen: bool, obs: &PlotObservation, settings: &TrackSettings) {
+    fn update_flag(
+        &mut self,
+        index: usize,
+        acq: &Acquisition,
+        pixels: Vec<u32>,
+        seen: bool,
+        obs: &PlotObservation,
+        settings: &TrackSettings,
+    ) {
         let state = &self.state.pixels;
         let flag = &mut self.flags[index];
         let old = flag.clone();
@@ -301,7 +385,12 @@ impl PlotTracker {
         }
         match flag.kind {
             FlagKind::IdleBare => {
-                let since = pixels.iter().map(|p| state[*p as usize].idle_start).filter(|d| *d != NONE_DAY).min().unwrap_or(acq.day);
+                let since = pixels
+                    .iter()
+                    .map(|p| state[*p as usize].idle_start)
+                    .filter(|d| *d != NONE_DAY)
+                    .min()
+                    .unwrap_or(acq.day);
                 flag.bare_since = since;
                 let runs = mean_u(&|p| state[p].bare_obs);
                 let days = flag.last_seen - since;
@@ -325,8 +414,10 @@ impl PlotTracker {
                     built.round(),
                     history.round()
                 ));
-                flag.confidence =
-                    round4(((0.45 + 0.12 * (built - 1.0).clamp(0.0, 3.0) + 0.05 * (history - 2.0).clamp(0.0, 2.0)) * sensor).min(0.95));
+                flag.confidence = round4(
+                    ((0.45 + 0.12 * (built - 1.0).clamp(0.0, 3.0) + 0.05 * (history - 2.0).clamp(0.0, 2.0)) * sensor)
+                        .min(0.95),
+                );
             }
             FlagKind::Earthworks => {
                 let disturbed = mean_u(&|p| state[p].disturb_obs);
@@ -348,20 +439,36 @@ impl PlotTracker {
             "last": {"id": if seen { Some(acq.scene_id.clone()) } else { old.evidence.pointer("/scenes/last/id").and_then(|v| v.as_str()).map(String::from) }, "date": date(flag.last_seen)},
         });
         flag.evidence = e;
+        let mut footprint = flag.footprint.clone();
+        footprint.extend_from_slice(&pixels);
+        footprint.sort_unstable();
+        footprint.dedup();
+        flag.footprint = footprint;
         flag.pixels = pixels;
         let changed = old.status != flag.status
             || old.pixels != flag.pixels
+            || old.footprint != flag.footprint
             || old.last_seen != flag.last_seen
             || old.bare_since != flag.bare_since
             || old.evidence != flag.evidence;
         if changed {
             flag.changed_on = acq.day;
-            self.history.push(FlagHistoryEntry { flag_id: flag.flag_id.clone(), day: acq.day, status: flag.status, pixels: flag.pixels.len() as u32 });
+            self.history.push(FlagHistoryEntry {
+                flag_id: flag.flag_id.clone(),
+                day: acq.day,
+                status: flag.status,
+                pixels: flag.pixels.len() as u32,
+            });
         }
         let _ = settings;
     }
 
-    fn summarize(&self, acq: &Acquisition, obs: &PlotObservation, active: serde_json::Map<String, serde_json::Value>) -> PlotDay {
+    fn summarize(
+        &self,
+        acq: &Acquisition,
+        obs: &PlotObservation,
+        active: serde_json::Map<String, serde_json::Value>,
+    ) -> PlotDay {
         let mut counts = [0usize; 6];
         let mut clear = 0usize;
         let (mut ndvi, mut bsi, mut nb) = (0.0f64, 0.0f64, 0usize);
@@ -403,7 +510,11 @@ impl PlotTracker {
 }
 
 fn mean_of(pixels: &[u32], f: impl Fn(usize) -> f32) -> Option<f64> {
-    let (s, n) = pixels.iter().map(|p| f(*p as usize)).filter(|v| v.is_finite()).fold((0.0f64, 0usize), |(s, n), v| (s + v as f64, n + 1));
+    let (s, n) = pixels
+        .iter()
+        .map(|p| f(*p as usize))
+        .filter(|v| v.is_finite())
+        .fold((0.0f64, 0usize), |(s, n), v| (s + v as f64, n + 1));
     (n > 0).then(|| s / n as f64)
 }
 

@@ -69,6 +69,9 @@ pub struct ClassRules {
     pub cover_max_ndvi: f32,
     /// Green-over-red contrast above which a low-NDVI pixel is a green cover.
     pub cover_green_excess: f32,
+    /// Green over blue ratio a green cover reaches (dyed nets are about twice as green as blue; blue
+    /// steel roofs, which can be greener than red, are not).
+    pub cover_green_over_blue: f32,
     /// Red-over-blue slope at and above which non-vegetated ground is soil rather than built.
     pub soil_redness: f32,
     /// BSI below which a reddish pixel is not soil (SWIR sensors only).
@@ -85,6 +88,7 @@ impl Default for ClassRules {
             water_max_nir: 0.12,
             cover_max_ndvi: 0.25,
             cover_green_excess: 0.06,
+            cover_green_over_blue: 1.3,
             soil_redness: 0.12,
             soil_min_bsi: -0.02,
             built_min_brightness: 0.05,
@@ -107,7 +111,10 @@ pub fn classify_pixel(p: &Pixel, idx: &[f32; 7], rules: &ClassRules) -> LandClas
     if ndvi >= rules.vegetation_ndvi {
         return LandClass::Vegetation;
     }
-    if ndvi < rules.cover_max_ndvi && green_excess > rules.cover_green_excess && p.green >= p.blue {
+    if ndvi < rules.cover_max_ndvi
+        && green_excess > rules.cover_green_excess
+        && p.green >= rules.cover_green_over_blue * p.blue
+    {
         return LandClass::Covered;
     }
     let soil_like = redness >= rules.soil_redness && (bsi.is_nan() || bsi >= rules.soil_min_bsi);

@@ -34,7 +34,14 @@ pub fn init(conn: &Connection) -> rusqlite::Result<()> {
     let rows: [(&str, i64, &str, i64, &str, &str); 3] = [
         ("Undefined cartesian SRS", -1, "NONE", -1, "undefined", "undefined cartesian coordinate reference system"),
         ("Undefined geographic SRS", 0, "NONE", 0, "undefined", "undefined geographic coordinate reference system"),
-        ("WGS 84 geodetic", 4326, "EPSG", 4326, WGS84_WKT, "longitude/latitude coordinates in decimal degrees on the WGS 84 spheroid"),
+        (
+            "WGS 84 geodetic",
+            4326,
+            "EPSG",
+            4326,
+            WGS84_WKT,
+            "longitude/latitude coordinates in decimal degrees on the WGS 84 spheroid",
+        ),
     ];
     for (name, id, org, org_id, def, desc) in rows {
         conn.execute(
@@ -59,7 +66,14 @@ pub fn ensure_srs(conn: &Connection, name: &str, wkt: &str, epsg: Option<u32>) -
 }
 
 /// Registers a feature table with one geometry column.
-pub fn register_features(conn: &Connection, table: &str, column: &str, geometry_type: &str, srs_id: i64, description: &str) -> rusqlite::Result<()> {
+pub fn register_features(
+    conn: &Connection,
+    table: &str,
+    column: &str,
+    geometry_type: &str,
+    srs_id: i64,
+    description: &str,
+) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES (?1, 'features', ?1, ?2, ?3)",
         params![table, description, srs_id],
@@ -124,7 +138,11 @@ pub fn decode(blob: &[u8]) -> Option<(i64, &[u8])> {
     }
     let flags = blob[3];
     let little = flags & 1 == 1;
-    let srs = if little { i32::from_le_bytes(blob[4..8].try_into().ok()?) } else { i32::from_be_bytes(blob[4..8].try_into().ok()?) };
+    let srs = if little {
+        i32::from_le_bytes(blob[4..8].try_into().ok()?)
+    } else {
+        i32::from_be_bytes(blob[4..8].try_into().ok()?)
+    };
     let envelope_len = match (flags >> 1) & 0b111 {
         0 => 0,
         1 => 32,

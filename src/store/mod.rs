@@ -105,11 +105,13 @@ impl Store {
                 let existed = p.exists();
                 let conn = Connection::open(p).map_err(|e| Error::store(p, e))?;
                 if existed {
-                    let app: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0)).map_err(|_| {
-                        Error::store(p, "not a GeoPackage or SQLite file")
-                    })?;
+                    let app: i32 = conn
+                        .query_row("PRAGMA application_id", [], |r| r.get(0))
+                        .map_err(|_| Error::store(p, "not a GeoPackage or SQLite file"))?;
                     let has_meta: bool = conn
-                        .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'jingtu_meta'", [], |r| r.get::<_, i64>(0))
+                        .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'jingtu_meta'", [], |r| {
+                            r.get::<_, i64>(0)
+                        })
                         .map(|n| n > 0)
                         .map_err(|_| Error::store(p, "not a GeoPackage or SQLite file"))?;
                     let empty: bool = conn
@@ -165,7 +167,10 @@ impl Store {
 
     /// Scenes already ingested, by content hash.
     pub fn ingested(&self) -> Result<HashMap<String, IngestedScene>> {
-        let mut stmt = self.conn.prepare("SELECT content_hash, scene_id, acquired FROM scenes").map_err(|e| Error::store(&self.path, e))?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT content_hash, scene_id, acquired FROM scenes")
+            .map_err(|e| Error::store(&self.path, e))?;
         let rows = stmt
             .query_map([], |r| Ok(IngestedScene { content_hash: r.get(0)?, scene_id: r.get(1)?, acquired: r.get(2)? }))
             .map_err(|e| Error::store(&self.path, e))?;
@@ -179,10 +184,17 @@ impl Store {
 
     /// Cached file hashes by path.
     pub fn file_hashes(&self) -> Result<HashMap<PathBuf, (FileFingerprint, String)>> {
-        let mut stmt = self.conn.prepare("SELECT path, size, modified_ns, sha256 FROM file_hashes").map_err(|e| Error::store(&self.path, e))?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT path, size, modified_ns, sha256 FROM file_hashes")
+            .map_err(|e| Error::store(&self.path, e))?;
         let rows = stmt
             .query_map([], |r| {
-                Ok((PathBuf::from(r.get::<_, String>(0)?), FileFingerprint { size: r.get::<_, i64>(1)? as u64, modified_ns: r.get(2)? }, r.get::<_, String>(3)?))
+                Ok((
+                    PathBuf::from(r.get::<_, String>(0)?),
+                    FileFingerprint { size: r.get::<_, i64>(1)? as u64, modified_ns: r.get(2)? },
+                    r.get::<_, String>(3)?,
+                ))
             })
             .map_err(|e| Error::store(&self.path, e))?;
         let mut out = HashMap::new();
@@ -196,16 +208,28 @@ impl Store {
     /// A plot's stored continuation.
     pub fn plot(&self, plot_id: &str) -> Result<Option<StoredPlot>> {
         self.conn
-            .query_row("SELECT grid, mask, state, flags, observed_acquisitions FROM plot_state WHERE plot_id = ?1", [plot_id], |r| {
-                Ok(StoredPlot { grid_json: r.get(0)?, mask: r.get(1)?, state: r.get(2)?, flags_json: r.get(3)?, observed_acquisitions: r.get(4)? })
-            })
+            .query_row(
+                "SELECT grid, mask, state, flags, observed_acquisitions FROM plot_state WHERE plot_id = ?1",
+                [plot_id],
+                |r| {
+                    Ok(StoredPlot {
+                        grid_json: r.get(0)?,
+                        mask: r.get(1)?,
+                        state: r.get(2)?,
+                        flags_json: r.get(3)?,
+                        observed_acquisitions: r.get(4)?,
+                    })
+                },
+            )
             .optional()
             .map_err(|e| Error::store(&self.path, e))
     }
 
     /// The latest changefeed sequence number (0 for none).
     pub fn last_change(&self) -> Result<i64> {
-        self.conn.query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| r.get(0)).map_err(|e| Error::store(&self.path, e))
+        self.conn
+            .query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| r.get(0))
+            .map_err(|e| Error::store(&self.path, e))
     }
 
     /// Every flag, ordered by fid.
@@ -263,7 +287,9 @@ impl Store {
                         idle_days: r.get(10)?,
                         area_m2: r.get::<_, Option<f64>>(11)?.unwrap_or(0.0),
                         confidence: r.get::<_, Option<f64>>(12)?.unwrap_or(0.0),
-                        evidence: evidence.and_then(|e| serde_json::from_str(&e).ok()).unwrap_or(serde_json::Value::Null),
+                        evidence: evidence
+                            .and_then(|e| serde_json::from_str(&e).ok())
+                            .unwrap_or(serde_json::Value::Null),
                         scan_id: r.get::<_, Option<String>>(14)?.unwrap_or_default(),
                         engine_version: r.get::<_, Option<String>>(15)?.unwrap_or_default(),
                         geometry: gpkg::decode(&blob).map(|(_, w)| w.to_vec()).unwrap_or_default(),
@@ -321,10 +347,14 @@ impl StoreWriter<'_> {
     /// Fixes the analysis frame and registers the feature layers in its CRS.
     pub fn set_frame(&self, frame: &AnalysisFrame, crs_name: &str) -> Result<i64> {
         let json = serde_json::to_string(frame).map_err(|e| self.fail(e))?;
-        self.txn.execute("INSERT OR REPLACE INTO jingtu_meta (key, value) VALUES ('frame', ?1)", [json]).map_err(|e| self.fail(e))?;
+        self.txn
+            .execute("INSERT OR REPLACE INTO jingtu_meta (key, value) VALUES ('frame', ?1)", [json])
+            .map_err(|e| self.fail(e))?;
         let srs = gpkg::ensure_srs(&self.txn, crs_name, &frame.crs_wkt, frame.epsg).map_err(|e| self.fail(e))?;
-        gpkg::register_features(&self.txn, "flags", "geom", "POLYGON", srs, "flagged areas").map_err(|e| self.fail(e))?;
-        gpkg::register_features(&self.txn, "plots", "geom", "GEOMETRY", srs, "registered plots as scanned").map_err(|e| self.fail(e))?;
+        gpkg::register_features(&self.txn, "flags", "geom", "POLYGON", srs, "flagged areas")
+            .map_err(|e| self.fail(e))?;
+        gpkg::register_features(&self.txn, "plots", "geom", "GEOMETRY", srs, "registered plots as scanned")
+            .map_err(|e| self.fail(e))?;
         Ok(srs)
     }
 
@@ -340,7 +370,15 @@ impl StoreWriter<'_> {
     }
 
     /// Records an ingested scene.
-    pub fn add_scene(&self, hash: &str, id: &str, acquired: &str, source: &str, cloud_cover: Option<f64>, plots_clear: f64) -> Result<()> {
+    pub fn add_scene(
+        &self,
+        hash: &str,
+        id: &str,
+        acquired: &str,
+        source: &str,
+        cloud_cover: Option<f64>,
+        plots_clear: f64,
+    ) -> Result<()> {
         self.txn
             .execute(
                 "INSERT OR IGNORE INTO scenes (content_hash, scene_id, acquired, source, cloud_cover, plots_clear) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -384,7 +422,8 @@ impl StoreWriter<'_> {
         let date = |d: Option<chrono::NaiveDate>| d.map(|d| d.to_string());
         let evidence = flag.evidence.to_string();
         let permitted = flag.evidence.get("permitted_works").and_then(|v| v.as_bool()).unwrap_or(false);
-        let before: Option<(Vec<u8>, String, String, Option<String>, f64, f64, String)> = self
+        type Row = (Vec<u8>, String, String, Option<String>, f64, f64, String);
+        let before: Option<Row> = self
             .txn
             .query_row(
                 "SELECT geom, kind, status, last_seen, area_m2, confidence, evidence FROM flags WHERE flag_id = ?1",
@@ -451,7 +490,17 @@ impl StoreWriter<'_> {
 
     /// Records a plot summary for an acquisition.
     #[allow(clippy::too_many_arguments)]
-    pub fn add_plot_day(&self, plot_id: &str, acquired: &str, scene_id: &str, clear: f64, ndvi: Option<f64>, bsi: Option<f64>, cover: &str, active: &str) -> Result<()> {
+    pub fn add_plot_day(
+        &self,
+        plot_id: &str,
+        acquired: &str,
+        scene_id: &str,
+        clear: f64,
+        ndvi: Option<f64>,
+        bsi: Option<f64>,
+        cover: &str,
+        active: &str,
+    ) -> Result<()> {
         self.txn
             .execute(
                 "INSERT OR REPLACE INTO plot_summary (plot_id, acquired, scene_id, clear_fraction, ndvi, bsi, cover, active) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -471,7 +520,16 @@ impl StoreWriter<'_> {
 
     /// Logs the scan run.
     #[allow(clippy::too_many_arguments)]
-    pub fn add_scan(&self, scan_id: &str, started_at: &str, as_of: Option<&str>, plots: &str, scenes: &str, scenes_new: usize, summary: &str) -> Result<()> {
+    pub fn add_scan(
+        &self,
+        scan_id: &str,
+        started_at: &str,
+        as_of: Option<&str>,
+        plots: &str,
+        scenes: &str,
+        scenes_new: usize,
+        summary: &str,
+    ) -> Result<()> {
         let finished = chrono::Utc::now().to_rfc3339();
         self.txn
             .execute(

@@ -15,10 +15,10 @@ pub const SPARSE_VEGETATION: Spectrum = [0.05, 0.09, 0.07, 0.30, 0.25, 0.15];
 pub const FOREST: Spectrum = [0.025, 0.05, 0.03, 0.33, 0.16, 0.08];
 /// Dry loam, as on fallow fields and stripped ground.
 pub const SOIL: Spectrum = [0.10, 0.14, 0.19, 0.24, 0.32, 0.28];
-/// Fresh, moist excavated soil: darker than dry soil.
-pub const MOIST_SOIL: Spectrum = [0.07, 0.10, 0.14, 0.18, 0.24, 0.20];
-/// Light subsoil or imported fill.
-pub const FILL: Spectrum = [0.14, 0.18, 0.24, 0.28, 0.36, 0.33];
+/// Fresh, moist excavated soil: about 30% darker than dry topsoil.
+pub const MOIST_SOIL: Spectrum = [0.065, 0.09, 0.13, 0.17, 0.22, 0.18];
+/// Light subsoil or imported fill: a third brighter than topsoil.
+pub const FILL: Spectrum = [0.16, 0.20, 0.26, 0.30, 0.38, 0.35];
 /// Concrete slabs and new roofs.
 pub const CONCRETE: Spectrum = [0.20, 0.21, 0.22, 0.24, 0.26, 0.24];
 /// Blue-painted steel roofs, common on factory buildings in Jiangsu.

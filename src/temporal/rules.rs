@@ -17,7 +17,9 @@ pub struct TemporalParams {
     pub idle_months: u32,
     /// Consecutive built observations that confirm a building.
     pub built_confirmations: u32,
-    /// Valid non-built observations needed before a built run for it to count as new construction.
+    /// Valid non-built observations needed before a built run for it to count as new construction (one:
+    /// months of cloud before a building goes up are common, and a building present at the first
+    /// observation has none).
     pub history_before_construction: u32,
     /// Relative brightness change (beyond the scene's common change) that marks soil as disturbed.
     pub disturbance_contrast: f32,
@@ -27,6 +29,9 @@ pub struct TemporalParams {
     pub disturbance_window_days: i32,
     /// Days without disturbance after which earthworks are over.
     pub earthworks_quiet_days: i32,
+    /// Longest gap between two valid observations that a bare run may span: past it, nobody saw what
+    /// happened in between, and the run starts again (one lost monthly acquisition is fine, two are not).
+    pub max_observation_gap_days: i32,
 }
 
 impl Default for TemporalParams {
@@ -34,11 +39,12 @@ impl Default for TemporalParams {
         TemporalParams {
             idle_months: 3,
             built_confirmations: 2,
-            history_before_construction: 2,
+            history_before_construction: 1,
             disturbance_contrast: 0.25,
             disturbance_confirmations: 2,
             disturbance_window_days: 120,
             earthworks_quiet_days: 90,
+            max_observation_gap_days: 75,
         }
     }
 }
@@ -77,10 +83,11 @@ fn relative(a: f32, b: f32) -> f32 {
 }
 
 /// How far `b` is from soil that looked `then` when the scene's ordinary soil looked `then_ref`, given
-/// that ordinary soil looks `now_ref` today (rain and sun change all soil alike).
+/// that ordinary soil looks `now_ref` today. Rain, sun and haze scale all soil alike, so the common
+/// change is a ratio.
 fn deviation(b: f32, then: f32, then_ref: f32, now_ref: f32) -> f32 {
-    let common = if now_ref.is_finite() && then_ref.is_finite() { now_ref - then_ref } else { 0.0 };
-    relative(b - then - common, then)
+    let common = if now_ref > 0.0 && then_ref > 0.0 { now_ref / then_ref } else { 1.0 };
+    relative(b - then * common, then * common)
 }
 
 /// Applies one observation. Invalid and ambiguous observations change nothing.
@@ -128,6 +135,10 @@ pub fn update_pixel(s: &mut PixelState, obs: &PixelObservation, ctx: &DateContex
     // built-looking observation (often haze the quality band missed) waits for the next one.
     match class {
         LandClass::BareSoil => {
+            if s.bare_start != NONE_DAY && day - s.last_valid > p.max_observation_gap_days {
+                s.bare_start = NONE_DAY;
+                s.idle_start = NONE_DAY;
+            }
             if s.bare_start == NONE_DAY {
                 s.bare_start = day;
                 s.bare_obs = 0;
@@ -237,7 +248,13 @@ mod tests {
     #[test]
     fn idle_after_three_calendar_months_and_not_a_day_before() {
         use LandClass::*;
-        let e = run(&[obs(Vegetation, 0.13), obs(BareSoil, SOIL), obs(BareSoil, SOIL), obs(BareSoil, SOIL), obs(BareSoil, SOIL)]);
+        let e = run(&[
+            obs(Vegetation, 0.13),
+            obs(BareSoil, SOIL),
+            obs(BareSoil, SOIL),
+            obs(BareSoil, SOIL),
+            obs(BareSoil, SOIL),
+        ]);
         // Bare from Feb 10: May 10 is three calendar months.
         assert!(!e[3].idle_bare, "April: two months");
         assert!(e[4].idle_bare, "May: three months");
@@ -247,15 +264,39 @@ mod tests {
     fn clouds_pause_the_run_and_vegetation_ends_it() {
         use LandClass::*;
         let cloud = obs(NoData, f32::NAN);
-        let e = run(&[obs(BareSoil, SOIL), cloud, cloud, obs(BareSoil, SOIL), obs(Vegetation, 0.13), obs(BareSoil, SOIL)]);
-        assert!(e[3].idle_bare, "Jan..Apr bare with clouds between is an unbroken run");
+        let e = run(&[
+            obs(BareSoil, SOIL),
+            cloud,
+            obs(BareSoil, SOIL),
+            obs(BareSoil, SOIL),
+            obs(Vegetation, 0.13),
+            obs(BareSoil, SOIL),
+        ]);
+        assert!(e[3].idle_bare, "Jan..Apr bare with a cloudy February between is an unbroken run");
         assert!(!e[4].idle_bare && !e[5].idle_bare, "re-greened in May ends it; June starts over");
+    }
+
+    #[test]
+    fn a_run_does_not_span_months_nobody_saw() {
+        use LandClass::*;
+        let cloud = obs(NoData, f32::NAN);
+        let soil = obs(BareSoil, SOIL);
+        let e = run(&[soil, cloud, cloud, soil, soil, soil]);
+        assert!(!e[3].idle_bare && !e[4].idle_bare, "January and April bare, nothing seen between: not a run");
+        let e = run(&[soil, cloud, soil, soil]);
+        assert!(e[3].idle_bare, "one lost acquisition is fine");
     }
 
     #[test]
     fn covers_and_ambiguous_observations() {
         use LandClass::*;
-        let e = run(&[obs(BareSoil, SOIL), obs(BareSoil, SOIL), obs(Covered, 0.09), obs(BareSoil, SOIL), obs(BareSoil, SOIL)]);
+        let e = run(&[
+            obs(BareSoil, SOIL),
+            obs(BareSoil, SOIL),
+            obs(Covered, 0.09),
+            obs(BareSoil, SOIL),
+            obs(BareSoil, SOIL),
+        ]);
         assert!(e.iter().all(|a| !a.idle_bare), "a dust net in March ends the run");
         let e = run(&[obs(BareSoil, SOIL), obs(Unknown, 0.4), obs(BareSoil, SOIL), obs(BareSoil, SOIL)]);
         assert!(e[3].idle_bare, "an ambiguous observation neither ends nor extends the run");
@@ -264,7 +305,8 @@ mod tests {
     #[test]
     fn harvest_is_not_earthworks_but_digging_is() {
         use LandClass::*;
-        let crops = run(&[obs(Vegetation, 0.13), obs(BareSoil, SOIL), obs(Vegetation, 0.13), obs(BareSoil, SOIL * 1.05)]);
+        let crops =
+            run(&[obs(Vegetation, 0.13), obs(BareSoil, SOIL), obs(Vegetation, 0.13), obs(BareSoil, SOIL * 1.05)]);
         assert!(crops.iter().all(|a| !a.earthworks && !a.idle_bare));
         // Grass, then a pit of moist dark soil, then spoil heaps of light fill.
         let works = run(&[obs(Vegetation, 0.13), obs(Vegetation, 0.13), obs(BareSoil, 0.11), obs(BareSoil, 0.22)]);

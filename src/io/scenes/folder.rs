@@ -13,7 +13,11 @@ pub fn discover(dir: &Path, selection: &BandSelection) -> Result<SceneList> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Error::io(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().and_then(|e| e.to_str()).is_some_and(|e| RASTER_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())))
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| RASTER_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        })
         .collect();
     files.sort();
     let mut list = SceneList::default();
@@ -26,7 +30,10 @@ pub fn discover(dir: &Path, selection: &BandSelection) -> Result<SceneList> {
             }
         };
         let Some(date) = raster.info().acquired else {
-            list.skipped.push(format!("{}: no acquisition date in its name (YYYY-MM-DD or YYYYMMDD) or metadata", path.display()));
+            list.skipped.push(format!(
+                "{}: no acquisition date in its name (YYYY-MM-DD or YYYYMMDD) or metadata",
+                path.display()
+            ));
             continue;
         };
         let map = match raster.band_map(selection, &super::REQUIRED_ROLES) {
@@ -39,7 +46,9 @@ pub fn discover(dir: &Path, selection: &BandSelection) -> Result<SceneList> {
         let bands = map
             .bands
             .iter()
-            .map(|b| (b.role, SceneBand { path: path.clone(), index: b.index, scale: Some(b.scale), offset: Some(b.offset) }))
+            .map(|b| {
+                (b.role, SceneBand { path: path.clone(), index: b.index, scale: Some(b.scale), offset: Some(b.offset) })
+            })
             .collect();
         let id = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         list.scenes.push(Scene { id, date, source: path.clone(), bands, mask: None, cloud_cover: None });

@@ -30,12 +30,15 @@ impl FileFingerprint {
     }
 }
 
+/// A file's hash with the fingerprint it was computed for (to cache).
+pub type HashedFile = (std::path::PathBuf, FileFingerprint, String);
+
 /// SHA-256 of the concatenated contents of `files` (in the given order), hex. `cached` may return a
 /// known hash of one file for its fingerprint, which saves reading large files again every month.
 pub fn content_hash(
     files: &[std::path::PathBuf],
     mut cached: impl FnMut(&Path, &FileFingerprint) -> Option<String>,
-) -> Result<(String, Vec<(std::path::PathBuf, FileFingerprint, String)>)> {
+) -> Result<(String, Vec<HashedFile>)> {
     let mut scene = Sha256::new();
     let mut per_file = Vec::new();
     for f in files {
@@ -76,7 +79,7 @@ mod tests {
         let b = dir.path().join("copy-of-a.tif");
         std::fs::write(&a, b"pixels").unwrap();
         std::fs::write(&b, b"pixels").unwrap();
-        let (ha, _) = content_hash(&[a.clone()], |_, _| None).unwrap();
+        let (ha, _) = content_hash(std::slice::from_ref(&a), |_, _| None).unwrap();
         let (hb, _) = content_hash(&[b], |_, _| None).unwrap();
         assert_eq!(ha, hb);
         std::fs::write(&a, b"other pixels").unwrap();

@@ -18,11 +18,16 @@ pub fn discover_items(files: &[PathBuf]) -> Result<SceneList> {
         let json: Value = serde_json::from_str(&text)
             .map_err(|e| Error::input(file, format!("not valid JSON ({e}); expected a STAC Item or ItemCollection")))?;
         let items: Vec<&Value> = match json.get("type").and_then(Value::as_str) {
-            Some("FeatureCollection") => json.get("features").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default(),
+            Some("FeatureCollection") => {
+                json.get("features").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default()
+            }
             Some("Feature") => vec![&json],
             _ => {
                 if files.len() == 1 {
-                    return Err(Error::input(file, "not a STAC Item or ItemCollection (no \"type\": \"Feature\"/\"FeatureCollection\")"));
+                    return Err(Error::input(
+                        file,
+                        "not a STAC Item or ItemCollection (no \"type\": \"Feature\"/\"FeatureCollection\")",
+                    ));
                 }
                 list.skipped.push(format!("{}: not a STAC Item or ItemCollection", file.display()));
                 continue;
@@ -57,7 +62,11 @@ fn parse_item(item: &Value, base: &Path, file: &Path) -> std::result::Result<Sce
     keys.sort();
     for key in keys {
         let asset = &assets[key];
-        let roles: Vec<&str> = asset.get("roles").and_then(Value::as_array).map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let roles: Vec<&str> = asset
+            .get("roles")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
         if roles.iter().any(|r| matches!(*r, "thumbnail" | "overview" | "metadata")) {
             continue;
         }
@@ -82,7 +91,10 @@ fn parse_item(item: &Value, base: &Path, file: &Path) -> std::result::Result<Sce
                 .iter()
                 .enumerate()
                 .filter_map(|(i, b)| {
-                    let name = b.get("common_name").and_then(Value::as_str).or_else(|| b.get("name").and_then(Value::as_str))?;
+                    let name = b
+                        .get("common_name")
+                        .and_then(Value::as_str)
+                        .or_else(|| b.get("name").and_then(Value::as_str))?;
                     role_from_description(name, None).map(|r| (i + 1, r))
                 })
                 .collect(),
