@@ -2,5 +2,6 @@
 //! Everything is deterministic for a seed, on every platform.
 
 pub mod noise;
+pub mod pair;
 pub mod rng;
 pub mod spectra;
