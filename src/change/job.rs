@@ -58,8 +58,10 @@ pub struct ChangeSummary {
     pub changed_pixels: usize,
     /// Threshold applied to the RMS change.
     pub threshold_rms: f32,
-    /// Otsu's cut before the floor.
+    /// Otsu's cut before the floor (reported for comparison).
     pub otsu_rms: Option<f32>,
+    /// The minimum-error cut before the floor (what the threshold follows where there is one).
+    pub min_error_rms: Option<f32>,
     /// Share of pixels used as invariant for normalization.
     pub invariant_fraction: f64,
     /// Flags by kind.
@@ -198,6 +200,7 @@ pub fn run_change(backend: &dyn Backend, req: &ChangeRequest, progress: &dyn Pro
         changed_pixels,
         threshold_rms: detection.threshold,
         otsu_rms: detection.otsu_threshold,
+        min_error_rms: detection.min_error_threshold,
         invariant_fraction: detection.normalization.invariant_fraction,
         flags_by_kind,
         flags: count,
