@@ -10,8 +10,9 @@
 //!    unimodal histogram. Otsu's cut assumes two classes of similar size and spread; change is a few
 //!    percent of the pixels and far more spread out, so Otsu cuts inside it and loses weak change (on
 //!    Taizhou kappa 0.954 with Otsu, 0.981 with the minimum-error cut; see `threshold`).
-//! 4. Each changed pixel's kind follows from its classes on the two dates (`kinds`); regions below the
-//!    minimum mapping unit are dropped, and kind fragments below it join their neighbour.
+//! 4. Each changed pixel's kind follows from its classes on the two dates (`kinds`); the ring that the
+//!    smoothing adds around a change takes that change's kind; regions below the minimum mapping unit
+//!    are dropped, and kind fragments below it join their neighbour.
 
 pub mod evidence;
 pub mod job;
@@ -27,7 +28,7 @@ use crate::error::Result;
 use crate::raster::BandStack;
 use crate::spectral::{ClassRules, IndexStack, LandClass};
 use crate::vectorize::{merge_small, remove_small};
-pub use kinds::{ChangeCode, change_kind};
+pub use kinds::{ChangeCode, absorb_halo, change_kind};
 pub use normalize::Normalization;
 
 /// Settings of the change detector. Defaults are what every user gets; none is tuned to one dataset.
@@ -119,16 +120,20 @@ pub fn detect(
     let classes_before = backend.classify(before, &indices_before, &options.rules)?;
     let classes_after = backend.classify(&normalized, &indices_after, &options.rules)?;
 
-    // Region keys: the plot (or 1 everywhere) in the high bits, the change code in the low byte.
-    let mut keys = Array2::<u32>::zeros(magnitude.dim());
-    Zip::from(&mut keys).and(&magnitude).and(&classes_before).and(&classes_after).par_for_each(|k, m, cb, ca| {
-        if m.is_finite() && *m > threshold {
-            let code = change_kind(LandClass::from_u8(*cb), LandClass::from_u8(*ca));
-            if code != ChangeCode::NoData {
-                *k = code as u32;
+    let mut pixel_codes = Array2::<u8>::zeros(magnitude.dim());
+    Zip::from(&mut pixel_codes).and(&magnitude).and(&classes_before).and(&classes_after).par_for_each(
+        |k, m, cb, ca| {
+            if m.is_finite() && *m > threshold {
+                let code = change_kind(LandClass::from_u8(*cb), LandClass::from_u8(*ca));
+                if code != ChangeCode::NoData {
+                    *k = code as u8;
+                }
             }
-        }
-    });
+        },
+    );
+    absorb_halo(&mut pixel_codes, classes_before.view(), classes_after.view(), options.smoothing_radius);
+    // Region keys: the plot (or 1 everywhere) in the high bits, the change code in the low byte.
+    let mut keys = pixel_codes.mapv(u32::from);
     if let Some(plots) = region_keys {
         Zip::from(&mut keys).and(plots).par_for_each(|k, p| *k = if *p == 0 { 0 } else { (*p << 8) | *k & 0xff });
         Zip::from(&mut keys).par_for_each(|k| {
