@@ -89,7 +89,7 @@ pub const CHANGE_PALETTE: [(u8, [i16; 3], &str); 6] = [
 /// Runs the job. Outputs are checked before any work and written atomically at the end.
 pub fn run_change(backend: &dyn Backend, req: &ChangeRequest, progress: &dyn Progress) -> Result<ChangeSummary> {
     let format = crate::export::resolve_format(&req.out, req.format)?;
-    check_outputs(req)?;
+    check_outputs(req, format)?;
     progress.stage("reading inputs");
     let before = Raster::open(&req.before)?;
     let after = Raster::open(&req.after)?;
@@ -216,11 +216,14 @@ fn scale(backend: &dyn Backend, stack: &mut BandStack, map: &crate::io::BandMap)
     backend.linear(stack, &gains, &offsets)
 }
 
-fn check_outputs(req: &ChangeRequest) -> Result<()> {
+/// Refuses existing outputs before any work (writing checks again, atomically): a Shapefile's sidecars
+/// count, since writing one would overwrite them.
+fn check_outputs(req: &ChangeRequest, format: VectorFormat) -> Result<()> {
     if req.overwrite {
         return Ok(());
     }
     let mut paths = vec![req.out.clone()];
+    paths.extend(format.sidecars().iter().map(|ext| req.out.with_extension(ext)));
     paths.extend(req.change_raster.iter().cloned());
     for p in paths {
         if p.exists() {
