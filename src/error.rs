@@ -82,7 +82,10 @@ impl Error {
 
     /// A GDAL failure on `path`, carrying GDAL's last error message.
     pub fn gdal(path: impl AsRef<Path>, err: gdal::errors::GdalError) -> Self {
-        Error::Gdal { path: path.as_ref().to_path_buf(), message: crate::io::gdal_env::describe(&err) }
+        Error::Gdal {
+            path: path.as_ref().to_path_buf(),
+            message: crate::io::gdal_env::describe_at(path.as_ref(), &err),
+        }
     }
 
     /// An I/O failure on `path`.

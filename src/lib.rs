@@ -26,8 +26,8 @@
 //!
 //! # Detectors
 //!
-//! - Change: invariant-pixel normalization, 3x3-smoothed RMS difference, Otsu above a noise floor
-//!   ([`change`]).
+//! - Change: invariant-pixel normalization, 3x3-smoothed RMS difference, minimum-error threshold
+//!   (Kittler-Illingworth) above a noise floor ([`change`]).
 #![deny(missing_docs)]
 
 pub mod align;

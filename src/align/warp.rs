@@ -108,7 +108,9 @@ impl<'a> WarpArgs<'a> {
     }
 }
 
-fn warp_dataset(source: &Dataset, args: &[String], path: &Path) -> Result<Dataset> {
+/// Runs GDALWarp on `source` with gdalwarp's `args` (`-of MEM` for an in-memory result); `path` names the
+/// source in errors.
+pub(crate) fn warp_dataset(source: &Dataset, args: &[String], path: &Path) -> Result<Dataset> {
     let mut list = CslStringList::new();
     for a in args {
         list.add_string(a).map_err(|e| Error::gdal(path, e))?;

@@ -58,8 +58,10 @@ pub struct ChangeSummary {
     pub changed_pixels: usize,
     /// Threshold applied to the RMS change.
     pub threshold_rms: f32,
-    /// Otsu's cut before the floor.
+    /// Otsu's cut before the floor (reported for comparison).
     pub otsu_rms: Option<f32>,
+    /// The minimum-error cut before the floor (what the threshold follows where there is one).
+    pub min_error_rms: Option<f32>,
     /// Share of pixels used as invariant for normalization.
     pub invariant_fraction: f64,
     /// Flags by kind.
@@ -87,7 +89,7 @@ pub const CHANGE_PALETTE: [(u8, [i16; 3], &str); 6] = [
 /// Runs the job. Outputs are checked before any work and written atomically at the end.
 pub fn run_change(backend: &dyn Backend, req: &ChangeRequest, progress: &dyn Progress) -> Result<ChangeSummary> {
     let format = crate::export::resolve_format(&req.out, req.format)?;
-    check_outputs(req)?;
+    check_outputs(req, format)?;
     progress.stage("reading inputs");
     let before = Raster::open(&req.before)?;
     let after = Raster::open(&req.after)?;
@@ -198,6 +200,7 @@ pub fn run_change(backend: &dyn Backend, req: &ChangeRequest, progress: &dyn Pro
         changed_pixels,
         threshold_rms: detection.threshold,
         otsu_rms: detection.otsu_threshold,
+        min_error_rms: detection.min_error_threshold,
         invariant_fraction: detection.normalization.invariant_fraction,
         flags_by_kind,
         flags: count,
@@ -213,11 +216,14 @@ fn scale(backend: &dyn Backend, stack: &mut BandStack, map: &crate::io::BandMap)
     backend.linear(stack, &gains, &offsets)
 }
 
-fn check_outputs(req: &ChangeRequest) -> Result<()> {
+/// Refuses existing outputs before any work (writing checks again, atomically): a Shapefile's sidecars
+/// count, since writing one would overwrite them.
+fn check_outputs(req: &ChangeRequest, format: VectorFormat) -> Result<()> {
     if req.overwrite {
         return Ok(());
     }
     let mut paths = vec![req.out.clone()];
+    paths.extend(format.sidecars().iter().map(|ext| req.out.with_extension(ext)));
     paths.extend(req.change_raster.iter().cloned());
     for p in paths {
         if p.exists() {

@@ -1,5 +1,6 @@
 //! Naming a change from what covered the ground before and after.
 
+use ndarray::{Array2, ArrayView2, Zip};
 use serde::{Deserialize, Serialize};
 
 use crate::spectral::LandClass;
@@ -55,6 +56,51 @@ pub fn change_kind(before: LandClass, after: LandClass) -> ChangeCode {
     }
 }
 
+/// Gives changed pixels without a class transition of their own (`Other`, same class on both dates) the
+/// flagged kind most common among the pixels within `radius` of them; other pixels keep their code.
+///
+/// The change statistic is a mean over (2r+1)^2 pixels, which spreads every change `radius` pixels
+/// outward: the ring around a new slab or clearing passes the threshold although its own class did not
+/// change. Around a small event the ring outnumbers the core, and the minimum mapping unit then merged a
+/// core of four soil pixels into its ring of `Other` and dropped a 900 m2 clearing. Ring pixels carry
+/// their neighbours' change, so they take their neighbours' kind. Pixels whose class did change
+/// (re-greening, covering) keep their own kind, and only the original codes are looked at, so a kind
+/// never spreads further than `radius`.
+pub fn absorb_halo(
+    codes: &mut Array2<u8>,
+    classes_before: ArrayView2<u8>,
+    classes_after: ArrayView2<u8>,
+    radius: usize,
+) {
+    let (h, w) = codes.dim();
+    let original = codes.clone();
+    let r = radius as isize;
+    Zip::indexed(codes).and(classes_before).and(classes_after).par_for_each(|(row, col), code, cb, ca| {
+        if *code != ChangeCode::Other as u8 || cb != ca {
+            return;
+        }
+        let mut votes = [0u32; 4];
+        for dy in -r..=r {
+            for dx in -r..=r {
+                let (y, x) = (row as isize + dy, col as isize + dx);
+                if y < 0 || x < 0 || y >= h as isize || x >= w as isize {
+                    continue;
+                }
+                let c = ChangeCode::from_u8(original[[y as usize, x as usize]]);
+                if c.is_flagged() {
+                    votes[c as usize] += 1;
+                }
+            }
+        }
+        // Ties go to the lower code (construction before earthworks before vegetation loss): deterministic.
+        let (best, count) =
+            votes.iter().enumerate().skip(1).fold((0, 0), |b, (i, v)| if *v > b.1 { (i, *v) } else { b });
+        if count > 0 {
+            *code = best as u8;
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +119,30 @@ mod tests {
         assert_eq!(change_kind(BareSoil, Covered), ChangeCode::Other);
         assert_eq!(change_kind(Built, Built), ChangeCode::Other);
         assert_eq!(change_kind(NoData, Built), ChangeCode::NoData);
+    }
+
+    #[test]
+    fn the_ring_of_a_small_clearing_takes_its_kind_and_regreening_keeps_its_own() {
+        use ndarray::array;
+        let (o, v) = (ChangeCode::Other as u8, ChangeCode::VegetationLoss as u8);
+        // A 2x2 clearing (vegetation -> soil) in its ring of smoothed change (vegetation both dates), and
+        // at the right edge a re-greened pixel (soil -> vegetation) that keeps its own kind.
+        let mut codes = array![
+            [0, o, o, o, o, 0, 0],
+            [0, o, v, v, o, 0, 0],
+            [0, o, v, v, o, o, 0],
+            [0, o, o, o, o, o, o],
+            [o, 0, 0, 0, 0, 0, 0],
+        ];
+        let (g, s) = (Vegetation as u8, BareSoil as u8);
+        let before = Array2::from_shape_fn((5, 7), |(r, c)| if r == 2 && c == 5 { s } else { g });
+        let after =
+            Array2::from_shape_fn((5, 7), |(r, c)| if (1..3).contains(&r) && (2..4).contains(&c) { s } else { g });
+        absorb_halo(&mut codes, before.view(), after.view(), 1);
+        assert_eq!(codes.slice(ndarray::s![0..4, 1..5]).iter().filter(|c| **c == v).count(), 16);
+        assert_eq!(codes[[2, 5]], o, "a real transition keeps its kind");
+        assert_eq!(codes[[3, 6]], o, "two pixels from the clearing: not its ring");
+        assert_eq!(codes[[4, 0]], o);
+        assert_eq!(codes[[0, 0]], 0, "unchanged pixels stay unchanged");
     }
 }

@@ -42,8 +42,10 @@ pub fn run(args: &ChangeArgs, settings: &Settings) -> anyhow::Result<Outcome> {
         );
         let _ = writeln!(
             s,
-            "change threshold {:.4} RMS reflectance (Otsu {}), {:.0}% of pixels used as invariant for normalization",
+            "change threshold {:.4} RMS reflectance (minimum error {}, Otsu {}), {:.0}% of pixels used as invariant \
+             for normalization",
             summary.threshold_rms,
+            summary.min_error_rms.map_or("n/a".into(), |t| format!("{t:.4}")),
             summary.otsu_rms.map_or("n/a".into(), |t| format!("{t:.4}")),
             summary.invariant_fraction * 100.0
         );

@@ -12,9 +12,10 @@ pub fn run(args: &ExportArgs, settings: &Settings) -> anyhow::Result<Outcome> {
         "geojson" => FeedFormat::GeoJson,
         "gpkg" => FeedFormat::GeoPackage,
         other => {
-            return Err(
-                Error::Usage(format!("--format: '{other}' is not a changefeed format (ndjson, geojson, gpkg)")).into()
-            );
+            return Err(Error::Usage(format!(
+                "--format: '{other}' is not a changefeed format (ndjson, geojson, gpkg)"
+            ))
+            .into());
         }
     };
     if !args.store.exists() {

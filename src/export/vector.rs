@@ -285,6 +285,8 @@ fn shortened_evidence(evidence: &serde_json::Value) -> String {
 /// The parts of a written flag that round-trip tests compare.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FlagSummary {
+    /// `flag_id`.
+    pub flag_id: String,
     /// `kind`.
     pub kind: String,
     /// `area_m2`.
@@ -305,14 +307,16 @@ pub fn read_flag_summaries(path: &Path) -> Result<Vec<FlagSummary>> {
     let defn_fields: Vec<String> = layer.defn().fields().map(|f| f.name()).collect();
     let idx = |name: &str| defn_fields.iter().position(|f| f == name);
     let (ki, ai, pi, ni) = (idx("kind"), idx("area_m2"), idx("plot_id"), idx("plot_name"));
+    let fi = idx("flag_id");
     let mut out = Vec::new();
     for f in layer.features() {
+        let flag_id = fi.and_then(|i| f.field_as_string(i).ok().flatten()).unwrap_or_default();
         let kind = ki.and_then(|i| f.field_as_string(i).ok().flatten()).unwrap_or_default();
         let area = ai.and_then(|i| f.field_as_double(i).ok().flatten()).unwrap_or(f64::NAN);
         let plot = pi.and_then(|i| f.field_as_string(i).ok().flatten());
         let name = ni.and_then(|i| f.field_as_string(i).ok().flatten());
         let geometry_area = f.geometry().map_or(0.0, |g| g.area());
-        out.push(FlagSummary { kind, area_m2: area, plot_id: plot, plot_name: name, geometry_area });
+        out.push(FlagSummary { flag_id, kind, area_m2: area, plot_id: plot, plot_name: name, geometry_area });
     }
     Ok(out)
 }

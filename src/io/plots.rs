@@ -131,9 +131,15 @@ impl PlotRegistry {
         if !path.exists() {
             return Err(Error::input(path, "no such file or folder"));
         }
-        let options = DatasetOptions { open_flags: GdalOpenFlags::GDAL_OF_VECTOR, ..Default::default() };
+        let options = DatasetOptions {
+            open_flags: GdalOpenFlags::GDAL_OF_VECTOR | GdalOpenFlags::GDAL_OF_VERBOSE_ERROR,
+            ..Default::default()
+        };
         let ds = Dataset::open_ex(path, options).map_err(|e| {
-            Error::input(path, format!("not a vector source GDAL can read ({})", crate::io::gdal_env::describe(&e)))
+            Error::input(
+                path,
+                format!("not a vector source GDAL can read ({})", crate::io::gdal_env::describe_at(path, &e)),
+            )
         })?;
         let mut layer = match &fields.layer {
             Some(name) => ds.layer_by_name(name).map_err(|_| Error::input(path, format!("no layer named '{name}'")))?,

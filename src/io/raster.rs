@@ -139,12 +139,25 @@ impl Raster {
         if meta.is_file() && meta.len() == 0 {
             return Err(Error::input(path, "empty file (0 bytes), not a raster"));
         }
-        let options = DatasetOptions { open_flags: GdalOpenFlags::GDAL_OF_RASTER, ..Default::default() };
+        if meta.is_file() {
+            // The operating system's reason (permissions) in its own words, rather than GDAL's guess.
+            std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        }
+        // Without GDAL_OF_VERBOSE_ERROR a failed open leaves no message at all, and every bad file reads
+        // "GDALOpenEx failed".
+        let options = DatasetOptions {
+            open_flags: GdalOpenFlags::GDAL_OF_RASTER | GdalOpenFlags::GDAL_OF_VERBOSE_ERROR,
+            ..Default::default()
+        };
         let dataset = Dataset::open_ex(path, options).map_err(|e| {
-            let msg = crate::io::gdal_env::describe(&e);
+            let msg = crate::io::gdal_env::describe_at(path, &e);
             let known = msg.contains("not recognized as") || msg.contains("not a supported");
             if known {
                 Error::input(path, "not a raster GDAL can read (unrecognised format)")
+            } else if meta.is_file() {
+                // A readable, non-empty file whose format a driver recognised but could not open: its
+                // header or directory is cut off or damaged.
+                Error::input(path, format!("truncated or corrupt, cannot be opened ({msg})"))
             } else {
                 Error::Gdal { path: path.to_path_buf(), message: msg }
             }
@@ -345,7 +358,7 @@ impl Raster {
                         format!(
                             "truncated or corrupt: band {} cannot be read ({})",
                             b.index,
-                            crate::io::gdal_env::describe(&e)
+                            crate::io::gdal_env::describe_at(path, &e)
                         ),
                     )
                 })?;

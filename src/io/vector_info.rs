@@ -49,7 +49,10 @@ pub struct VectorInfo {
 /// Describes a vector source; fails when GDAL cannot open it as vector.
 pub fn describe_vector(path: &Path) -> Result<VectorInfo> {
     crate::io::gdal_env::init();
-    let options = DatasetOptions { open_flags: GdalOpenFlags::GDAL_OF_VECTOR, ..Default::default() };
+    let options = DatasetOptions {
+        open_flags: GdalOpenFlags::GDAL_OF_VECTOR | GdalOpenFlags::GDAL_OF_VERBOSE_ERROR,
+        ..Default::default()
+    };
     let ds = Dataset::open_ex(path, options).map_err(|e| Error::gdal(path, e))?;
     let mut layers = Vec::new();
     for mut layer in ds.layers() {

@@ -3,6 +3,7 @@
 
 pub mod area;
 pub mod noise;
+pub mod pair;
 pub mod rng;
 pub mod scene_writer;
 pub mod score;

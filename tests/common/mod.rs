@@ -1,0 +1,221 @@
+//! Helpers shared by the integration tests: the real-data folder, running the `jingtu` binary, reading
+//! flags back with GDAL, and scoring them against truth.
+// Each test file uses its own subset of these helpers.
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use gdal::Dataset;
+use gdal::vector::{Geometry, LayerAccess};
+use jingtu::synth::pair::{FixturePair, PIXEL_SIZE, PairOptions, Truth, TruthEvent, write_pair};
+
+/// `../shared/data/real/<folder>` from the project root, or `None` (after saying so on stderr, which
+/// `cargo test` shows) when the folder is absent, as on a clone without the shared data.
+pub fn real_data(folder: &str) -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/real").join(folder);
+    if path.is_dir() {
+        Some(path)
+    } else {
+        eprintln!("SKIPPED: {} is absent; this test needs the shared real data", path.display());
+        None
+    }
+}
+
+/// What one run of the binary did.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit status (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    /// Standard error's lines, for the one-line error rule.
+    pub fn stderr_lines(&self) -> Vec<&str> {
+        self.stderr.lines().collect()
+    }
+
+    /// Panics with everything the run printed unless it exited with `code`.
+    pub fn expect_code(&self, code: i32, what: &str) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "{what}: exit status {}\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// The `--json` summary line (the last line of stdout with `"event":"summary"`).
+    pub fn json_summary(&self) -> serde_json::Value {
+        self.stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .rfind(|v| v["event"] == "summary")
+            .unwrap_or_else(|| panic!("no JSON summary line in stdout:\n{}", self.stdout))
+    }
+}
+
+/// Runs the `jingtu` binary that cargo built for these tests.
+pub fn jingtu<I, S>(args: I) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let out = Command::new(env!("CARGO_BIN_EXE_jingtu"))
+        .args(args)
+        .env_remove("JINGTU_LOG")
+        .output()
+        .expect("the jingtu binary runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The fixture pair written into `dir`.
+pub fn fixture(dir: &Path, options: &PairOptions) -> FixturePair {
+    write_pair(dir, options).expect("the fixture pair is written")
+}
+
+/// One flag as read back from an output file.
+pub struct ReadFlag {
+    /// `flag_id`.
+    pub flag_id: String,
+    /// `kind`.
+    pub kind: String,
+    /// `plot_id`, if any.
+    pub plot_id: Option<String>,
+    /// `plot_name`, if any.
+    pub plot_name: Option<String>,
+    /// `area_m2`.
+    pub area_m2: f64,
+    /// The polygon, in the file's CRS.
+    pub geometry: Geometry,
+}
+
+/// Every flag of the first layer of `path`, read with GDAL.
+pub fn read_flags(path: &Path) -> Vec<ReadFlag> {
+    let ds = Dataset::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut layer = ds.layer(0).expect("a layer");
+    let names: Vec<String> = layer.defn().fields().map(|f| f.name()).collect();
+    let idx = |n: &str| names.iter().position(|f| f == n).unwrap_or_else(|| panic!("no field {n} in {names:?}"));
+    let (fi, ki, pi, ni, ai) = (idx("flag_id"), idx("kind"), idx("plot_id"), idx("plot_name"), idx("area_m2"));
+    layer
+        .features()
+        .map(|f| ReadFlag {
+            flag_id: f.field_as_string(fi).unwrap().unwrap_or_default(),
+            kind: f.field_as_string(ki).unwrap().unwrap_or_default(),
+            plot_id: f.field_as_string(pi).unwrap(),
+            plot_name: f.field_as_string(ni).unwrap(),
+            area_m2: f.field_as_double(ai).unwrap().unwrap_or(f64::NAN),
+            geometry: f.geometry().expect("every flag has a geometry").clone(),
+        })
+        .collect()
+}
+
+/// The contract name of an event's kind (`construction`, ...).
+pub fn kind_name(event: &TruthEvent) -> &'static str {
+    event.kind.name()
+}
+
+/// Share of `event`'s area that flags of its own kind cover (flags of one kind never overlap: they are
+/// regions of one raster).
+pub fn covered_by_own_kind(event: &TruthEvent, flags: &[ReadFlag]) -> f64 {
+    let shape = Geometry::from_wkt(&event.wkt()).expect("event WKT");
+    let covered: f64 = flags
+        .iter()
+        .filter(|f| f.kind == kind_name(event))
+        .filter_map(|f| f.geometry.intersection(&shape))
+        .map(|g| g.area())
+        .sum();
+    covered / shape.area()
+}
+
+/// The ground a flag of a truth event may reach: the events grown by two pixels, one for the pixels an
+/// event's edge only partly covers and one for the ring the 3x3 smoothing of the change statistic adds.
+pub fn event_zone(truth: &Truth) -> Geometry {
+    let mut zone: Option<Geometry> = None;
+    for e in &truth.events {
+        let g = Geometry::from_wkt(&e.wkt()).unwrap().buffer(2.0 * PIXEL_SIZE, 1).unwrap();
+        zone = Some(match zone {
+            None => g,
+            Some(z) => z.union(&g).expect("union of event zones"),
+        });
+    }
+    zone.expect("the truth has events")
+}
+
+/// Area of `flag` outside `zone`, in square metres.
+pub fn area_outside(flag: &Geometry, zone: &Geometry) -> f64 {
+    let inside = flag.intersection(zone).map_or(0.0, |g| g.area());
+    (flag.area() - inside).max(0.0)
+}
+
+/// The per-kind detection table the synthetic tests print.
+pub fn detection_table(truth: &Truth, flags: &[ReadFlag]) -> String {
+    let mut s = String::from("kind              events  found  mean cover  flags\n");
+    for kind in ["construction", "earthworks", "vegetation_loss"] {
+        let events: Vec<&TruthEvent> = truth.events.iter().filter(|e| kind_name(e) == kind).collect();
+        let covers: Vec<f64> = events.iter().map(|e| covered_by_own_kind(e, flags)).collect();
+        let found = covers.iter().filter(|c| **c >= 0.3).count();
+        let mean = covers.iter().sum::<f64>() / covers.len().max(1) as f64;
+        let n_flags = flags.iter().filter(|f| f.kind == kind).count();
+        s.push_str(&format!("{kind:<16}  {:>6}  {found:>5}  {:>9.0}%  {n_flags:>5}\n", events.len(), mean * 100.0));
+    }
+    s
+}
+
+/// Cohen's kappa and F1 of predictions against sparse labels.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Confusion {
+    /// Labelled changed, predicted changed.
+    pub tp: u64,
+    /// Labelled unchanged, predicted changed.
+    pub fp: u64,
+    /// Labelled changed, predicted unchanged.
+    pub fn_: u64,
+    /// Labelled unchanged, predicted unchanged.
+    pub tn: u64,
+}
+
+impl Confusion {
+    /// Adds one labelled pixel.
+    pub fn add(&mut self, labelled_changed: bool, predicted_changed: bool) {
+        match (labelled_changed, predicted_changed) {
+            (true, true) => self.tp += 1,
+            (false, true) => self.fp += 1,
+            (true, false) => self.fn_ += 1,
+            (false, false) => self.tn += 1,
+        }
+    }
+
+    /// Pixels counted.
+    pub fn total(&self) -> u64 {
+        self.tp + self.fp + self.fn_ + self.tn
+    }
+
+    /// Overall accuracy.
+    pub fn overall_accuracy(&self) -> f64 {
+        (self.tp + self.tn) as f64 / self.total() as f64
+    }
+
+    /// Cohen's kappa: agreement beyond what the two marginals give by chance.
+    pub fn kappa(&self) -> f64 {
+        let n = self.total() as f64;
+        let (tp, fp, fn_, tn) = (self.tp as f64, self.fp as f64, self.fn_ as f64, self.tn as f64);
+        let po = (tp + tn) / n;
+        let pe = ((tp + fp) * (tp + fn_) + (fn_ + tn) * (fp + tn)) / (n * n);
+        (po - pe) / (1.0 - pe)
+    }
+
+    /// F1 of the changed class.
+    pub fn f1(&self) -> f64 {
+        2.0 * self.tp as f64 / (2 * self.tp + self.fp + self.fn_) as f64
+    }
+}
