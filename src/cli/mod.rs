@@ -17,7 +17,7 @@ use clap::Parser;
 
 use crate::compute::{Backend, BackendChoice};
 use crate::error::Error;
-use crate::progress::{Progress, Silent};
+use crate::progress::Progress;
 use args::{Cli, Command};
 use config::Settings;
 
@@ -77,7 +77,7 @@ pub(crate) fn progress(settings: &Settings) -> Box<dyn Progress> {
     if settings.json {
         Box::new(output::JsonProgress::default())
     } else if settings.quiet {
-        Box::new(Silent)
+        Box::new(output::Quiet)
     } else {
         Box::new(output::TerminalProgress::new())
     }

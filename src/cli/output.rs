@@ -115,6 +115,18 @@ impl Progress for JsonProgress {
     }
 }
 
+/// Progress for `--quiet`: nothing at all, warnings included (errors still reach stderr).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn stage(&self, _: &str) {}
+    fn start(&self, _: &str, _: u64) {}
+    fn advance(&self, _: &str) {}
+    fn finish(&self) {}
+    fn warn(&self, _: &str) {}
+}
+
 /// Prints a command's summary: pretty text for people, one JSON line with `--json`.
 pub fn print_summary<T: Serialize>(json: bool, quiet: bool, summary: &T, text: impl FnOnce() -> String) {
     if json {
