@@ -12,8 +12,8 @@ use jingtu::io::plots::Plot;
 use jingtu::raster::{GeoTransform, Grid};
 use jingtu::scan::observe::{PlotObservation, set_aside_bare};
 use jingtu::scan::tracker::{Acquisition, PlotTracker, TrackSettings};
-use jingtu::spectral::classes::classify_ndvi_only;
 use jingtu::spectral::LandClass;
+use jingtu::spectral::classes::classify_ndvi_only;
 use jingtu::temporal::season::{is_dormant, median};
 use jingtu::temporal::{DateContext, TemporalParams, day_number};
 use ndarray::Array2;
@@ -26,7 +26,8 @@ fn read_npy(path: &std::path::Path) -> (Vec<usize>, Vec<f32>) {
     let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
     assert!(header.contains("'fortran_order': False"));
     let shape_text = &header[header.find("'shape': (").unwrap() + 10..];
-    let shape: Vec<usize> = shape_text[..shape_text.find(')').unwrap()].split(',').filter_map(|s| s.trim().parse().ok()).collect();
+    let shape: Vec<usize> =
+        shape_text[..shape_text.find(')').unwrap()].split(',').filter_map(|s| s.trim().parse().ok()).collect();
     let data = &bytes[10 + header_len..];
     let values = if header.contains("'<f4'") {
         data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
@@ -49,7 +50,8 @@ struct Series {
 fn load(dir: &std::path::Path) -> Series {
     let (shape, ndvi) = read_npy(&dir.join("data/NDVI.npy"));
     let (_, cloud) = read_npy(&dir.join("mask/CLM.npy"));
-    let stamps: Vec<String> = serde_json::from_str(&std::fs::read_to_string(dir.join("timestamps.json")).unwrap()).unwrap();
+    let stamps: Vec<String> =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("timestamps.json")).unwrap()).unwrap();
     let dates = stamps.iter().map(|s| s[..10].parse().unwrap()).collect::<Vec<NaiveDate>>();
     assert_eq!(dates.len(), shape[0]);
     Series { dates, height: shape[1], width: shape[2], ndvi, cloud }
@@ -77,14 +79,16 @@ fn idle_flags(s: &Series, season: bool) -> usize {
     let settings = TrackSettings { params: TemporalParams::default(), min_pixels: 5, pixel_area: 100.0 };
     let n = s.height * s.width;
     for (t, date) in s.dates.iter().enumerate() {
-        let ndvi: Vec<f32> = (0..n).map(|i| if s.cloud[t * n + i] == 0.0 { s.ndvi[t * n + i] } else { f32::NAN }).collect();
+        let ndvi: Vec<f32> =
+            (0..n).map(|i| if s.cloud[t * n + i] == 0.0 { s.ndvi[t * n + i] } else { f32::NAN }).collect();
         let class: Vec<u8> = ndvi.iter().map(|v| classify_ndvi_only(*v) as u8).collect();
         let clear = class.iter().filter(|c| **c != LandClass::NoData as u8).count() as f32 / n as f32;
-        let mut planes = ObservationPlanes { class, brightness: vec![f32::NAN; n], ndvi: ndvi.clone(), bsi: vec![f32::NAN; n] };
+        let mut planes =
+            ObservationPlanes { class, brightness: vec![f32::NAN; n], ndvi: ndvi.clone(), bsi: vec![f32::NAN; n] };
         if season && is_dormant(median(ndvi.iter().copied()), clear) {
             set_aside_bare(&mut planes);
         }
-        let obs = PlotObservation { planes, clear_fraction: clear, has_swir: false };
+        let obs = PlotObservation { planes, clear_fraction: clear, has_swir: false, inside_scene: true };
         let ctx = DateContext { day: day_number(*date), reference_soil: f32::NAN };
         let acq = Acquisition { day: ctx.day, scene_id: format!("eolearn-{date}") };
         tracker.observe(&CpuBackend::new(), &acq, &obs, &ctx, &settings).unwrap();
@@ -98,7 +102,10 @@ fn seasonal_low_ndvi_and_clouds_raise_no_idle_flag() {
     let series = load(&dir);
     let with_season = idle_flags(&series, true);
     let without = idle_flags(&series, false);
-    println!("eolearn NDVI series, {} dates: idle_bare flags {with_season} (without the season check: {without})", series.dates.len());
+    println!(
+        "eolearn NDVI series, {} dates: idle_bare flags {with_season} (without the season check: {without})",
+        series.dates.len()
+    );
     assert_eq!(with_season, 0, "no idle ground in a forest patch");
     assert!(without > 0, "the series does hold winters that a plain NDVI rule takes for idle ground");
 }

@@ -12,7 +12,7 @@ pub mod frame;
 pub mod observe;
 pub mod tracker;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
@@ -165,9 +165,9 @@ pub fn run_scan(backend: &dyn Backend, req: &ScanRequest, progress: &dyn Progres
     let scenes: Vec<Scene> = listing.scenes.into_iter().filter(|s| req.as_of.is_none_or(|d| s.date <= d)).collect();
     let mut store = Store::open(req.store.as_deref())?;
 
-    let (frame, new_frame) = match store.frame()? {
-        Some(f) => (f, false),
-        None => (frame_from_scenes(&scenes, &registry)?, true),
+    let frame = match store.frame()? {
+        Some(f) => f,
+        None => frame_from_scenes(&scenes, &registry)?,
     };
     let options = &req.options;
     let min_pixels =
@@ -263,7 +263,6 @@ pub fn run_scan(backend: &dyn Backend, req: &ScanRequest, progress: &dyn Progres
     {
         let writer = store.begin()?;
         let srs_id = writer.set_frame(&frame, &srs_name)?;
-        let _ = new_frame;
         for (path, fp, hash) in &hash_updates {
             writer.cache_hash(path, fp, hash)?;
         }
@@ -296,39 +295,39 @@ pub fn run_scan(backend: &dyn Backend, req: &ScanRequest, progress: &dyn Progres
                 changed_count += 1;
             }
         }
-        for (t, flags) in trackers.iter().zip(&plot_flags) {
-            let area = |id: &str| flags.iter().find(|f| f.flag_id == id).map_or(0.0, |f| f.area_m2);
-            for h in &t.history {
-                let pixels_area = h.pixels as f64 * settings.pixel_area;
-                let _ = area(&h.flag_id);
-                writer.add_history(
-                    &h.flag_id,
-                    &from_day_number(h.day).map(|d| d.to_string()).unwrap_or_default(),
-                    h.status,
-                    pixels_area,
-                )?;
-            }
-            for d in &t.days {
-                writer.add_plot_day(
-                    &t.plot.plot_id,
-                    &from_day_number(d.day).map(|d| d.to_string()).unwrap_or_default(),
-                    &d.scene_id,
-                    d.clear_fraction,
-                    d.ndvi,
-                    d.bsi,
-                    &d.cover.to_string(),
-                    &d.active.to_string(),
-                )?;
-            }
+        // Rows go in by acquisition, then id: the order one scan of all months would use, so that
+        // scanning in monthly steps gives the same row ids.
+        let iso = |day: i32| from_day_number(day).map(|d| d.to_string()).unwrap_or_default();
+        let mut history: Vec<_> = trackers.iter().flat_map(|t| t.history.iter()).collect();
+        history.sort_by(|a, b| (a.day, &a.flag_id).cmp(&(b.day, &b.flag_id)));
+        for h in history {
+            writer.add_history(&h.flag_id, &iso(h.day), h.status, h.pixels as f64 * settings.pixel_area)?;
+        }
+        let mut days: Vec<_> =
+            trackers.iter().flat_map(|t| t.days.iter().map(move |d| (t.plot.plot_id.as_str(), d))).collect();
+        days.sort_by(|a, b| (a.1.day, a.0).cmp(&(b.1.day, b.0)));
+        for (plot_id, d) in days {
+            writer.add_plot_day(
+                plot_id,
+                &iso(d.day),
+                &d.scene_id,
+                d.clear_fraction,
+                d.ndvi,
+                d.bsi,
+                &d.cover.to_string(),
+                &d.active.to_string(),
+            )?;
+        }
+        for t in trackers.iter() {
             let stored = StoredPlot {
                 grid_json: serde_json::to_string(&t.grid).map_err(|e| Error::store(store_path(req), e))?,
                 mask: t.mask.iter().copied().collect(),
                 state: t.state.to_bytes(),
                 flags_json: serde_json::to_string(&t.flags).map_err(|e| Error::store(store_path(req), e))?,
-                observed_acquisitions: t.observed_acquisitions,
+                record: serde_json::to_string(&t.record).map_err(|e| Error::store(store_path(req), e))?,
             };
             writer.save_plot_state(&t.plot.plot_id, &stored)?;
-            let line = plot_line(t, &processed);
+            let line = plot_line(t);
             let geometry = plot_geometry(&geometries, t, &registry)?;
             writer.upsert_plot(
                 &PlotRow {
@@ -337,14 +336,8 @@ pub fn run_scan(backend: &dyn Backend, req: &ScanRequest, progress: &dyn Progres
                     category: t.plot.category.map(|c| c.name().to_string()),
                     works_allowed: t.plot.works_allowed,
                     listed_on: t.plot.listed_on.map(|d| d.to_string()),
-                    observations: t.observed_acquisitions,
-                    last_observed: t
-                        .days
-                        .iter()
-                        .rev()
-                        .find(|d| d.clear_fraction > 0.0)
-                        .and_then(|d| from_day_number(d.day))
-                        .map(|d| d.to_string()),
+                    observations: t.record.observed,
+                    last_observed: t.record.last_observed.and_then(from_day_number).map(|d| d.to_string()),
                     active_flags: line.active.values().sum::<usize>() as u32,
                     state: line.state.clone(),
                     geometry,
@@ -452,7 +445,7 @@ fn restore(tracker: &mut PlotTracker, stored: &StoredPlot, warnings: &mut Vec<St
         (true, Some(state), Some(flags)) => {
             tracker.state = state;
             tracker.flags = flags;
-            tracker.observed_acquisitions = stored.observed_acquisitions;
+            tracker.record = serde_json::from_str(&stored.record).unwrap_or_default();
         }
         (false, _, _) => warnings.push(format!(
             "plot {}: its geometry changed since the last scan; its history starts again",
@@ -543,6 +536,7 @@ fn empty_observation(grid: &Grid, has_swir: bool) -> PlotObservation {
         },
         clear_fraction: 0.0,
         has_swir,
+        inside_scene: false,
     }
 }
 
@@ -582,37 +576,19 @@ fn flags_of(t: &PlotTracker, scan_id: &str) -> Result<Vec<Flag>> {
         .collect()
 }
 
-fn plot_line(t: &PlotTracker, processed: &[(Scene, String, f64)]) -> PlotLine {
+fn plot_line(t: &PlotTracker) -> PlotLine {
     let mut active = BTreeMap::new();
     for f in t.flags.iter().filter(|f| f.status != FlagStatus::Resolved) {
         *active.entry(f.kind.name().to_string()).or_insert(0) += 1;
     }
-    let state = if t.observed_acquisitions > 0 {
-        "observed"
-    } else if !processed.is_empty()
-        && t.days.iter().all(|d| d.clear_fraction == 0.0)
-        && t.days.len() == processed.len()
-        && outside_all(t)
-    {
-        "outside_scenes"
-    } else {
-        "unobserved"
-    };
     PlotLine {
         plot_id: t.plot.plot_id.clone(),
         name: t.plot.name.clone(),
         category: t.plot.category.map(|c| c.name().to_string()),
-        observations: t.observed_acquisitions,
+        observations: t.record.observed,
         active,
-        state: state.to_string(),
+        state: t.record.state().to_string(),
     }
-}
-
-/// True when no acquisition had any valid pixel anywhere in the plot's window (not even cloud): the
-/// plot is off the scenes.
-fn outside_all(t: &PlotTracker) -> bool {
-    t.days.iter().all(|d| d.cover.get("outside").and_then(|v| v.as_bool()).unwrap_or(d.clear_fraction == 0.0))
-        && t.state.pixels.iter().all(|p| p.valid_obs == 0)
 }
 
 fn plot_geometry(
@@ -634,9 +610,4 @@ fn envelope(wkb: &[u8]) -> [f64; 4] {
             [e.MinX, e.MaxX, e.MinY, e.MaxY]
         })
         .unwrap_or([0.0; 4])
-}
-
-/// Scene ids by day, for evidence.
-pub fn scene_ids(processed: &[(Scene, String, f64)]) -> HashMap<i32, String> {
-    processed.iter().map(|(s, _, _)| (day_number(s.date), s.id.clone())).collect()
 }

@@ -118,6 +118,8 @@ pub struct PlotObservation {
     pub clear_fraction: f32,
     /// Whether the scene had SWIR.
     pub has_swir: bool,
+    /// Whether the scene's footprint covered the plot at all.
+    pub inside_scene: bool,
 }
 
 /// Scales, masks (quality band, spectral cloud test, buffer) and classifies a raw window.
@@ -154,6 +156,7 @@ pub fn classify_window(
         },
         clear_fraction: clear as f32 / plot_pixels as f32,
         has_swir: stack.has_swir(),
+        inside_scene: true,
     })
 }
 

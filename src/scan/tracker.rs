@@ -118,8 +118,32 @@ pub struct PlotTracker {
     pub history: Vec<FlagHistoryEntry>,
     /// Plot summaries recorded during this run.
     pub days: Vec<PlotDay>,
-    /// Acquisitions in which some of the plot was clear (all runs).
-    pub observed_acquisitions: u32,
+    /// What the plot has seen so far (all runs).
+    pub record: PlotRecord,
+}
+
+/// A plot's observation record, kept in the store between scans.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlotRecord {
+    /// Acquisitions whose footprint covered the plot.
+    pub covered: u32,
+    /// Acquisitions in which some of the plot was clear.
+    pub observed: u32,
+    /// Day of the latest acquisition in which some of it was clear.
+    pub last_observed: Option<i32>,
+}
+
+impl PlotRecord {
+    /// `observed`, `unobserved` (covered, never clear) or `outside_scenes` (no acquisition covered it).
+    pub fn state(&self) -> &'static str {
+        if self.observed > 0 {
+            "observed"
+        } else if self.covered > 0 {
+            "unobserved"
+        } else {
+            "outside_scenes"
+        }
+    }
 }
 
 /// Fixed settings for every tracker of a scan.
@@ -147,7 +171,7 @@ impl PlotTracker {
             flags: Vec::new(),
             history: Vec::new(),
             days: Vec::new(),
-            observed_acquisitions: 0,
+            record: PlotRecord::default(),
         }
     }
 
@@ -168,8 +192,12 @@ impl PlotTracker {
     ) -> Result<()> {
         let mut bits = backend.temporal_update(&mut self.state.pixels, &obs.planes, ctx, &settings.params)?;
         self.works_regions(backend, &mut bits, ctx.day, &settings.params)?;
+        if obs.inside_scene {
+            self.record.covered += 1;
+        }
         if obs.clear_fraction > 0.0 {
-            self.observed_acquisitions += 1;
+            self.record.observed += 1;
+            self.record.last_observed = Some(acq.day);
         }
         let clear: Vec<bool> = obs
             .planes

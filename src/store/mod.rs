@@ -30,23 +30,26 @@ use crate::scan::frame::AnalysisFrame;
 /// Schema version written to `jingtu_meta`.
 pub const SCHEMA_VERSION: &str = "1";
 
+/// Row ids are plain `INTEGER PRIMARY KEY` (max + 1), not AUTOINCREMENT, whose counter an upsert that
+/// turns into an update still advances: two scans that reach the same state must give the same ids. The
+/// changefeed log keeps AUTOINCREMENT, as its `seq` is a cursor that must never be reused.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS jingtu_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS scans (fid INTEGER PRIMARY KEY AUTOINCREMENT, scan_id TEXT NOT NULL, started_at TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS scans (fid INTEGER PRIMARY KEY, scan_id TEXT NOT NULL, started_at TEXT NOT NULL,
   finished_at TEXT NOT NULL, as_of TEXT, plots_source TEXT, scenes_source TEXT, scenes_new INTEGER, engine_version TEXT, summary TEXT);
-CREATE TABLE IF NOT EXISTS scenes (fid INTEGER PRIMARY KEY AUTOINCREMENT, content_hash TEXT NOT NULL UNIQUE, scene_id TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS scenes (fid INTEGER PRIMARY KEY, content_hash TEXT NOT NULL UNIQUE, scene_id TEXT NOT NULL,
   acquired TEXT NOT NULL, source TEXT, cloud_cover REAL, plots_clear REAL);
 CREATE TABLE IF NOT EXISTS file_hashes (path TEXT PRIMARY KEY, size INTEGER NOT NULL, modified_ns INTEGER NOT NULL, sha256 TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS plots (fid INTEGER PRIMARY KEY AUTOINCREMENT, geom BLOB, plot_id TEXT NOT NULL UNIQUE, name TEXT,
+CREATE TABLE IF NOT EXISTS plots (fid INTEGER PRIMARY KEY, geom BLOB, plot_id TEXT NOT NULL UNIQUE, name TEXT,
   category TEXT, works_allowed INTEGER, listed_on TEXT, observations INTEGER, last_observed TEXT, active_flags INTEGER, state TEXT);
 CREATE TABLE IF NOT EXISTS plot_state (plot_id TEXT PRIMARY KEY, grid TEXT NOT NULL, mask BLOB NOT NULL, state BLOB NOT NULL,
-  flags TEXT NOT NULL, observed_acquisitions INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS flags (fid INTEGER PRIMARY KEY AUTOINCREMENT, geom BLOB, flag_id TEXT NOT NULL UNIQUE, plot_id TEXT,
+  flags TEXT NOT NULL, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS flags (fid INTEGER PRIMARY KEY, geom BLOB, flag_id TEXT NOT NULL UNIQUE, plot_id TEXT,
   plot_name TEXT, kind TEXT NOT NULL, status TEXT NOT NULL, first_seen TEXT, last_seen TEXT, bare_since TEXT, idle_days INTEGER,
   area_m2 REAL, confidence REAL, evidence TEXT, scan_id TEXT, engine_version TEXT, permitted INTEGER);
-CREATE TABLE IF NOT EXISTS flag_history (fid INTEGER PRIMARY KEY AUTOINCREMENT, flag_id TEXT NOT NULL, acquired TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS flag_history (fid INTEGER PRIMARY KEY, flag_id TEXT NOT NULL, acquired TEXT NOT NULL,
   status TEXT NOT NULL, area_m2 REAL, UNIQUE (flag_id, acquired));
-CREATE TABLE IF NOT EXISTS plot_summary (fid INTEGER PRIMARY KEY AUTOINCREMENT, plot_id TEXT NOT NULL, acquired TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS plot_summary (fid INTEGER PRIMARY KEY, plot_id TEXT NOT NULL, acquired TEXT NOT NULL,
   scene_id TEXT, clear_fraction REAL, ndvi REAL, bsi REAL, cover TEXT, active TEXT, UNIQUE (plot_id, acquired));
 CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, scan_id TEXT NOT NULL, flag_id TEXT NOT NULL, op TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS flags_plot ON flags (plot_id);
@@ -75,8 +78,8 @@ pub struct StoredPlot {
     pub state: Vec<u8>,
     /// Tracked flags as JSON.
     pub flags_json: String,
-    /// Acquisitions that saw some of the plot.
-    pub observed_acquisitions: u32,
+    /// The plot's observation record as JSON.
+    pub record: String,
 }
 
 /// An ingested scene.
@@ -208,19 +211,15 @@ impl Store {
     /// A plot's stored continuation.
     pub fn plot(&self, plot_id: &str) -> Result<Option<StoredPlot>> {
         self.conn
-            .query_row(
-                "SELECT grid, mask, state, flags, observed_acquisitions FROM plot_state WHERE plot_id = ?1",
-                [plot_id],
-                |r| {
-                    Ok(StoredPlot {
-                        grid_json: r.get(0)?,
-                        mask: r.get(1)?,
-                        state: r.get(2)?,
-                        flags_json: r.get(3)?,
-                        observed_acquisitions: r.get(4)?,
-                    })
-                },
-            )
+            .query_row("SELECT grid, mask, state, flags, record FROM plot_state WHERE plot_id = ?1", [plot_id], |r| {
+                Ok(StoredPlot {
+                    grid_json: r.get(0)?,
+                    mask: r.get(1)?,
+                    state: r.get(2)?,
+                    flags_json: r.get(3)?,
+                    record: r.get(4)?,
+                })
+            })
             .optional()
             .map_err(|e| Error::store(&self.path, e))
     }
@@ -392,8 +391,10 @@ impl StoreWriter<'_> {
     pub fn save_plot_state(&self, plot_id: &str, stored: &StoredPlot) -> Result<()> {
         self.txn
             .execute(
-                "INSERT OR REPLACE INTO plot_state (plot_id, grid, mask, state, flags, observed_acquisitions) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![plot_id, stored.grid_json, stored.mask, stored.state, stored.flags_json, stored.observed_acquisitions],
+                "INSERT INTO plot_state (plot_id, grid, mask, state, flags, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (plot_id) DO UPDATE SET grid = excluded.grid, mask = excluded.mask, state = excluded.state,
+                   flags = excluded.flags, record = excluded.record",
+                params![plot_id, stored.grid_json, stored.mask, stored.state, stored.flags_json, stored.record],
             )
             .map(|_| ())
             .map_err(|e| self.fail(e))

@@ -219,3 +219,51 @@ impl Confusion {
         2.0 * self.tp as f64 / (2 * self.tp + self.fp + self.fn_) as f64
     }
 }
+
+/// The demo area (default spec) generated into `dir`.
+pub fn demo_area(dir: &Path) -> jingtu::synth::area::DemoArea {
+    jingtu::synth::area::generate(&dir.join("data"), &jingtu::synth::area::AreaSpec::default())
+        .expect("the demo area is generated")
+}
+
+/// The tables of a store that hold its state (not its run log), each as sorted text rows.
+pub fn store_state(store: &Path) -> Vec<(String, Vec<String>)> {
+    let conn = rusqlite::Connection::open(store).expect("store opens");
+    let tables = ["flags", "flag_history", "plot_state", "plot_summary", "scenes", "plots", "gpkg_contents"];
+    tables
+        .iter()
+        .map(|t| {
+            let mut stmt = conn.prepare(&format!("SELECT * FROM \"{t}\"")).expect("table exists");
+            let columns: Vec<String> = stmt.column_names().iter().map(|c| c.to_string()).collect();
+            let mut rows: Vec<String> = stmt
+                .query_map([], |r| {
+                    let mut fields = Vec::new();
+                    for (i, name) in columns.iter().enumerate() {
+                        // The run log's times are not state.
+                        if *t == "gpkg_contents" && name == "last_change" {
+                            continue;
+                        }
+                        let v: rusqlite::types::Value = r.get(i)?;
+                        fields.push(format!("{name}={v:?}"));
+                    }
+                    Ok(fields.join("|"))
+                })
+                .expect("query")
+                .map(|r| r.expect("row"))
+                .collect();
+            rows.sort();
+            (t.to_string(), rows)
+        })
+        .collect()
+}
+
+/// Asserts two stores hold the same state, naming the first table and row that differ.
+pub fn assert_same_state(a: &Path, b: &Path, what: &str) {
+    let (sa, sb) = (store_state(a), store_state(b));
+    for ((ta, ra), (_, rb)) in sa.iter().zip(&sb) {
+        assert_eq!(ra.len(), rb.len(), "{what}: table {ta} has {} rows vs {}", ra.len(), rb.len());
+        for (x, y) in ra.iter().zip(rb) {
+            assert!(x == y, "{what}: table {ta} differs:\n  {x}\n  {y}");
+        }
+    }
+}
