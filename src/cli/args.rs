@@ -21,7 +21,7 @@ pub enum Command {
     Demo(DemoArgs),
     /// Compare two rasters of the same place (satellite or drone orthomosaic).
     Change(ChangeArgs),
-    /// Show what the engine sees in a raster or a plot file.
+    /// Show what the engine sees in a raster or a plot file, or (--backends) where kernels would run.
     Inspect(InspectArgs),
 }
 
@@ -91,7 +91,11 @@ pub struct ChangeArgs {
 #[derive(Debug, Args)]
 pub struct InspectArgs {
     /// A raster or a vector file.
-    pub path: PathBuf,
+    #[arg(required_unless_present = "backends")]
+    pub path: Option<PathBuf>,
+    /// List the GPU adapters found and say what --backend auto and --backend gpu would run on.
+    #[arg(long, conflicts_with = "path")]
+    pub backends: bool,
     /// Shared options.
     #[command(flatten)]
     pub common: CommonArgs,

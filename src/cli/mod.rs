@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 
-use crate::compute::{Backend, BackendChoice};
+use crate::compute::Backend;
 use crate::error::Error;
 use crate::progress::{Progress, Silent};
 use args::{Cli, Command};
@@ -60,12 +60,9 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
     }
 }
 
-/// The backend for the settings, with a warning when `auto` had to fall back.
+/// The backend for the settings (`compute::select`).
 pub(crate) fn backend(settings: &Settings) -> Result<Arc<dyn Backend>, Error> {
-    crate::compute::select(settings.backend).or_else(|e| match settings.backend {
-        BackendChoice::Auto => crate::compute::select(BackendChoice::Cpu),
-        _ => Err(e),
-    })
+    crate::compute::select(settings.backend)
 }
 
 /// The progress sink for the settings.
