@@ -303,3 +303,31 @@ fn dilate(backend: &dyn Backend) {
         }
     }
 }
+
+/// The whole bi-temporal detector, kernel after kernel, on the GPU (whole and chunked) and on the CPU:
+/// every intermediate the flags are made from is identical. The Taizhou run in cli_backends.rs does the
+/// same on real data where the shared data is present.
+#[test]
+fn change_detection_is_identical_on_gpu_and_cpu() {
+    use jingtu::change::{ChangeOptions, detect};
+    let Some(gpu) = support::gpu() else { return };
+    let chunked = support::gpu().unwrap().with_binding_limit(support::CHUNKED_BINDING);
+    let scene = scenes().into_iter().find(|s| s.name == "landsat 173x301").unwrap();
+    let options = ChangeOptions::default();
+    let run = |backend: &dyn Backend| detect(backend, &scene.before, &scene.after, None, 4, &options).unwrap();
+    let want = run(&jingtu::compute::CpuBackend::new());
+    for (name, backend) in [("gpu", &gpu), ("gpu chunked", &chunked)] {
+        let got = run(backend);
+        assert_eq!(got.threshold.to_bits(), want.threshold.to_bits(), "{name}: threshold");
+        assert_eq!(got.otsu_threshold.map(f32::to_bits), want.otsu_threshold.map(f32::to_bits), "{name}: Otsu");
+        for (g, w) in got.normalization.bands.iter().zip(&want.normalization.bands) {
+            assert_eq!((g.gain.to_bits(), g.offset.to_bits()), (w.gain.to_bits(), w.offset.to_bits()), "{name}: fit");
+        }
+        assert_eq!(got.normalization.invariant_fraction, want.normalization.invariant_fraction, "{name}");
+        assert_same_f32(name, got.magnitude.as_slice().unwrap(), want.magnitude.as_slice().unwrap());
+        assert_eq!(got.classes_before, want.classes_before, "{name}: classes before");
+        assert_eq!(got.classes_after, want.classes_after, "{name}: classes after");
+        assert_eq!(got.codes, want.codes, "{name}: change codes");
+    }
+    assert!(want.codes.iter().any(|c| *c != 0 && *c != 255), "the scene has change to find");
+}
