@@ -162,14 +162,15 @@ impl Backend for CpuBackend {
         let partials: Vec<Vec<PairMoments>> = (0..n.div_ceil(BLOCK))
             .into_par_iter()
             .map(|block| {
-                let start = block * BLOCK;
-                let len = BLOCK.min(n - start);
+                let range = block * BLOCK..(block * BLOCK + BLOCK).min(n);
+                let mut keep = [false; BLOCK];
+                for (k, i) in keep.iter_mut().zip(range.clone()) {
+                    *k = wt[i] != 0 && vb[i] != 0 && va[i] != 0;
+                }
                 (0..bands)
                     .map(|b| {
-                        block_moments(len, |k| {
-                            let i = start + k;
-                            (wt[i] != 0 && vb[i] != 0 && va[i] != 0).then(|| (xb[b * n + i], yb[b * n + i]))
-                        })
+                        let plane = b * n + range.start..b * n + range.end;
+                        block_moments(&xb[plane.clone()], &yb[plane], &keep[..range.len()])
                     })
                     .collect()
             })

@@ -64,9 +64,10 @@ impl PairMoments {
     }
 }
 
-/// The moments of one block of `len` (at most [`BLOCK`]) pixels in the fixed order; `pair(i)` gives
-/// pixel `i`'s (x, y) when it counts.
-pub fn block_moments(len: usize, mut pair: impl FnMut(usize) -> Option<(f32, f32)>) -> PairMoments {
+/// The moments of one block (at most [`BLOCK`] pixels) in the fixed order: the pairs `(x[i], y[i])`
+/// where `keep[i]`.
+pub fn block_moments(x: &[f32], y: &[f32], keep: &[bool]) -> PairMoments {
+    let len = keep.len().min(BLOCK);
     let mut lanes = [[0f64; MOMENTS]; LANES];
     for round in 0..ROUNDS {
         for (t, lane) in lanes.iter_mut().enumerate() {
@@ -74,8 +75,8 @@ pub fn block_moments(len: usize, mut pair: impl FnMut(usize) -> Option<(f32, f32
             if i >= len {
                 break;
             }
-            if let Some((x, y)) = pair(i) {
-                let (x, y) = (f64::from(x), f64::from(y));
+            if keep[i] {
+                let (x, y) = (f64::from(x[i]), f64::from(y[i]));
                 lane[0] += 1.0;
                 lane[1] += x;
                 lane[2] += y;
@@ -105,13 +106,16 @@ mod tests {
     #[test]
     fn block_moments_count_what_counts_and_sum_exactly_where_sums_are_exact() {
         // x = i / 4 and y = 2x are exact in f32 and their sums exact in f64: any order gives these.
-        let m = block_moments(1000, |i| (i % 3 != 0).then_some((i as f32 / 4.0, i as f32 / 2.0)));
+        let x: Vec<f32> = (0..1000).map(|i| i as f32 / 4.0).collect();
+        let y: Vec<f32> = x.iter().map(|v| v * 2.0).collect();
+        let keep: Vec<bool> = (0..1000).map(|i| i % 3 != 0).collect();
+        let m = block_moments(&x, &y, &keep);
         let kept: Vec<f64> = (0..1000).filter(|i| i % 3 != 0).map(|i| i as f64 / 4.0).collect();
         assert_eq!(m.n, kept.len() as f64);
         assert_eq!(m.sx, kept.iter().sum::<f64>());
         assert_eq!(m.sy, 2.0 * m.sx);
         assert_eq!(m.sxx, kept.iter().map(|x| x * x).sum::<f64>());
         assert_eq!(m.sxy, 2.0 * m.sxx);
-        assert_eq!(block_moments(0, |_| Some((1.0, 1.0))), PairMoments::default());
+        assert_eq!(block_moments(&[], &[], &[]), PairMoments::default());
     }
 }
