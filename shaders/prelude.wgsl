@@ -68,36 +68,42 @@ fn unpack(bits: u32) -> Unpacked {
     return Unpacked(frac | F32_HIDDEN, i32(biased) - 127);
 }
 
-// Rounds q * 2^(e - 23) (q in [2^23, 2^24), `half` and `sticky` describing the discarded remainder:
-// half = 0 below one half of the last place, 1 exactly one half, 2 above) to the nearest even f32.
-fn round_pack(sgn: u32, q: u32, e: i32, half: u32, sticky: bool) -> f32 {
-    var m = q;
-    var exp = e;
-    let biased = exp + 127;
+// What was cut off below the last place of a result: nothing, less than half that place, exactly half,
+// more than half.
+const REST_NONE: u32 = 0u;
+const REST_BELOW_HALF: u32 = 1u;
+const REST_HALF: u32 = 2u;
+const REST_ABOVE_HALF: u32 = 3u;
+
+// Rounds (q + rest) * 2^(e - 23), q in [2^23, 2^24), to the nearest f32, ties to even, with the sign
+// bit `sgn`: what IEEE 754 division and square root return.
+fn round_pack(sgn: u32, q: u32, e: i32, rest: u32) -> f32 {
+    let biased = e + 127;
     if biased >= 1 {
-        if half == 2u || (half == 1u && (sticky || (m & 1u) == 1u)) {
+        var m = q;
+        var ue = e;
+        if rest == REST_ABOVE_HALF || (rest == REST_HALF && (m & 1u) == 1u) {
             m = m + 1u;
             if m == 0x01000000u {
                 m = F32_HIDDEN;
-                exp = exp + 1;
+                ue = ue + 1;
             }
         }
-        if exp + 127 >= 255 {
+        if ue + 127 >= 255 {
             return bitcast<f32>(sgn | F32_EXP);
         }
-        return bitcast<f32>(sgn | (u32(exp + 127) << 23u) | (m & F32_FRAC));
+        return bitcast<f32>(sgn | (u32(ue + 127) << 23u) | (m & F32_FRAC));
     }
-    // Subnormal: shift right by s more places, folding the discarded bits into the rounding.
+    // Subnormal: s more bits of q fall below the last place and join the rest.
     let s = u32(1 - biased);
     if s > 24u {
         return bitcast<f32>(sgn);
     }
-    let kept = m >> s;
-    let lost = m & ((1u << s) - 1u);
+    let kept = q >> s;
+    let lost = q & ((1u << s) - 1u);
     let halfway = 1u << (s - 1u);
-    let below = half != 0u || sticky;
     var frac = kept;
-    if lost > halfway || (lost == halfway && (below || (kept & 1u) == 1u)) {
+    if lost > halfway || (lost == halfway && (rest != REST_NONE || (kept & 1u) == 1u)) {
         frac = frac + 1u;
     }
     // A carry into bit 23 yields the smallest normal number, as the encoding intends.
@@ -143,13 +149,15 @@ fn div_rn(a: f32, b: f32) -> f32 {
         }
         rem = rem << 1u;
     }
-    var half = 0u;
-    if rem == y.m {
-        half = 1u;
-    } else if rem > y.m {
-        half = 2u;
+    var rest = REST_NONE;
+    if rem > y.m {
+        rest = REST_ABOVE_HALF;
+    } else if rem == y.m {
+        rest = REST_HALF;
+    } else if rem != 0u {
+        rest = REST_BELOW_HALF;
     }
-    return round_pack(sgn, q, e, half, rem != 0u && rem != y.m);
+    return round_pack(sgn, q, e, rest);
 }
 
 // sqrt(x) rounded to nearest even, as IEEE 754 (and the CPU) takes it.
@@ -188,12 +196,14 @@ fn sqrt_rn(x: f32) -> f32 {
             root = root << 1u;
         }
     }
-    // A square root is never exactly half-way between two floats.
-    var half = 0u;
+    // rem = radicand - root^2; the exact root passes root + 1/2 where rem > root, and never sits on it.
+    var rest = REST_NONE;
     if rem > root {
-        half = 2u;
+        rest = REST_ABOVE_HALF;
+    } else if rem != 0u {
+        rest = REST_BELOW_HALF;
     }
-    return round_pack(0u, root, e / 2, half, false);
+    return round_pack(0u, root, e / 2, rest);
 }
 
 // Byte `i` of a plane of bytes packed four to a word (little-endian, as the host lays them out).
