@@ -41,7 +41,7 @@
 //! 2. Add a line to the `kernels!` list in `kernels.rs`; the naga test then validates the file.
 //! 3. Add the method to [`Backend`], to `CpuBackend` (the reference), to `GpuWithFallback`, and here a
 //!    function like `pointwise::change_magnitude`: a `#[repr(C)]` params struct matching the WGSL one,
-//!    `pixel_chunks` for the chunks, one [`engine::Pass`] per chunk built from plane slices, and a
+//!    `pixel_chunks` for the chunks, one `engine::Pass` per chunk built from plane slices, and a
 //!    closure copying the read-back bytes into the result. Then give it a test body in
 //!    `tests/backend_parity.rs` and a bench in `benches/kernels.rs`.
 //!
