@@ -101,7 +101,12 @@ pub fn select(choice: BackendChoice) -> Result<Arc<dyn Backend>> {
         BackendChoice::Auto => match GpuBackend::new(AdapterPolicy::HardwareOnly) {
             Ok(gpu) => Ok(Arc::new(GpuWithFallback::new(gpu))),
             Err(e) => {
-                log::info!("backend auto: {e}; using the CPU");
+                // No GPU is the common case and no news; a GPU that is there but unusable is.
+                if gpu::adapters().iter().any(|a| !a.software) {
+                    log::warn!("backend auto: a GPU is present but unusable ({e}); using the CPU");
+                } else {
+                    log::info!("backend auto: {e}; using the CPU");
+                }
                 Ok(Arc::new(CpuBackend::new()))
             }
         },
