@@ -10,7 +10,13 @@ use common::{demo_area, jingtu};
 
 fn scan(area: &jingtu::synth::area::DemoArea, store: &Path, as_of: Option<&str>) {
     let mut args = vec!["scan".to_string(), "--plots".into(), area.plots.display().to_string()];
-    args.extend(["--scenes".into(), area.stac.display().to_string(), "--store".into(), store.display().to_string(), "-q".into()]);
+    args.extend([
+        "--scenes".into(),
+        area.stac.display().to_string(),
+        "--store".into(),
+        store.display().to_string(),
+        "-q".into(),
+    ]);
     if let Some(d) = as_of {
         args.extend(["--as-of".to_string(), d.to_string()]);
     }
@@ -19,10 +25,21 @@ fn scan(area: &jingtu::synth::area::DemoArea, store: &Path, as_of: Option<&str>)
 
 /// Features and the cursor of an NDJSON export.
 fn export(store: &Path, since: &str, out: &Path) -> (Vec<serde_json::Value>, String) {
-    jingtu(["export", "--store", &store.display().to_string(), "--since", since, "--format", "ndjson", "--out", &out.display().to_string()])
-        .expect_code(0, "export");
+    jingtu([
+        "export",
+        "--store",
+        &store.display().to_string(),
+        "--since",
+        since,
+        "--format",
+        "ndjson",
+        "--out",
+        &out.display().to_string(),
+    ])
+    .expect_code(0, "export");
     let text = std::fs::read_to_string(out).unwrap();
-    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("every line is JSON")).collect();
+    let lines: Vec<serde_json::Value> =
+        text.lines().map(|l| serde_json::from_str(l).expect("every line is JSON")).collect();
     let (cursor, features) = lines.split_last().expect("at least the cursor line");
     let cursor = cursor["cursor"].as_str().expect("the last line is the cursor").to_string();
     for f in features {
@@ -50,7 +67,11 @@ fn two_exports_with_the_cursor_between_them_carry_each_upsert_once() {
     let (first, cursor) = export(&store, "0", &dir.path().join("feed1.ndjson"));
     scan(&area, &store, None);
     let (second, cursor2) = export(&store, &cursor, &dir.path().join("feed2.ndjson"));
-    println!("first export: {} features, cursor {cursor}; second: {} features, cursor {cursor2}", first.len(), second.len());
+    println!(
+        "first export: {} features, cursor {cursor}; second: {} features, cursor {cursor2}",
+        first.len(),
+        second.len()
+    );
     assert!(!first.is_empty() && !second.is_empty());
 
     let mut seen = HashSet::new();
@@ -63,7 +84,11 @@ fn two_exports_with_the_cursor_between_them_carry_each_upsert_once() {
     // Everything in the store is in the union of the two exports, in its latest state.
     let everything = export(&store, "0", &dir.path().join("all.ndjson")).0;
     for f in &everything {
-        assert!(seen.contains(&upsert_key(f)), "latest state of {} missing from the two exports", f["properties"]["flag_id"]);
+        assert!(
+            seen.contains(&upsert_key(f)),
+            "latest state of {} missing from the two exports",
+            f["properties"]["flag_id"]
+        );
     }
     // Nothing new: an empty export that keeps the cursor.
     let (none, cursor3) = export(&store, &cursor2, &dir.path().join("feed3.ndjson"));

@@ -25,7 +25,7 @@ pub enum Command {
     Change(ChangeArgs),
     /// The changefeed for registry services: flags changed since a cursor.
     Export(ExportArgs),
-    /// Show what the engine sees in a raster or a plot file.
+    /// Show what the engine sees in a raster or a plot file, or (--backends) where kernels would run.
     Inspect(InspectArgs),
 }
 
@@ -135,7 +135,11 @@ pub struct ExportArgs {
 #[derive(Debug, Args)]
 pub struct InspectArgs {
     /// A raster or a vector file.
-    pub path: PathBuf,
+    #[arg(required_unless_present = "backends")]
+    pub path: Option<PathBuf>,
+    /// List the GPU adapters found and say what --backend auto and --backend gpu would run on.
+    #[arg(long, conflicts_with = "path")]
+    pub backends: bool,
     /// Shared options.
     #[command(flatten)]
     pub common: CommonArgs,

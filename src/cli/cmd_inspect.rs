@@ -1,4 +1,5 @@
-//! `jingtu inspect PATH`: what the engine sees in a raster or vector file.
+//! `jingtu inspect PATH`: what the engine sees in a raster or vector file; `jingtu inspect --backends`:
+//! the GPU adapters on this machine and where `--backend auto` and `--backend gpu` would run kernels.
 
 use std::fmt::Write;
 use std::path::Path;
@@ -9,6 +10,8 @@ use super::Outcome;
 use super::args::InspectArgs;
 use super::config::Settings;
 use super::output::print_summary;
+use crate::compute::gpu::{ALLOW_SOFTWARE_ENV, AdapterPolicy, AdapterSummary, GpuBackend, adapters};
+use crate::compute::{Backend, CpuBackend};
 use crate::error::Error;
 use crate::io::raster::{BandMap, RasterInfo};
 use crate::io::vector_info::{VectorInfo, describe_vector};
@@ -28,9 +31,91 @@ enum Report {
 }
 
 pub fn run(args: &InspectArgs, settings: &Settings) -> anyhow::Result<Outcome> {
-    let report = inspect(&args.path, settings)?;
-    print_summary(settings.json, settings.quiet, &report, || render(&report));
+    match &args.path {
+        Some(path) if !args.backends => {
+            let report = inspect(path, settings)?;
+            print_summary(settings.json, settings.quiet, &report, || render(&report));
+        }
+        _ => {
+            let report = backends();
+            print_summary(settings.json, settings.quiet, &report, || render_backends(&report));
+        }
+    }
     Ok(Outcome::Done)
+}
+
+/// Where one `--backend` choice would run kernels.
+#[derive(Serialize)]
+struct Choice {
+    /// `gpu`, `cpu`, or `none` where the choice is an error.
+    backend: &'static str,
+    /// The backend's own description (`gpu (NVIDIA H200, vulkan)`, `cpu (16 threads)`).
+    detail: Option<String>,
+    /// Why it is not the GPU.
+    reason: Option<String>,
+}
+
+#[derive(Serialize)]
+struct BackendsReport {
+    kind: &'static str,
+    adapters: Vec<AdapterSummary>,
+    auto: Choice,
+    gpu: Choice,
+    software_allowed: bool,
+}
+
+/// Opens the device as a job would, so that what is reported is what a job gets.
+fn backends() -> BackendsReport {
+    let cpu = || CpuBackend::new().name();
+    let auto = match GpuBackend::new(AdapterPolicy::HardwareOnly) {
+        Ok(g) => Choice { backend: "gpu", detail: Some(g.name()), reason: None },
+        Err(e) => Choice { backend: "cpu", detail: Some(cpu()), reason: Some(gpu_reason(e)) },
+    };
+    let policy = AdapterPolicy::from_env();
+    let gpu = match GpuBackend::new(policy) {
+        Ok(g) => Choice { backend: "gpu", detail: Some(g.name()), reason: None },
+        Err(e) => Choice { backend: "none", detail: None, reason: Some(gpu_reason(e)) },
+    };
+    BackendsReport {
+        kind: "backends",
+        adapters: adapters(),
+        auto,
+        gpu,
+        software_allowed: policy == AdapterPolicy::AllowSoftware,
+    }
+}
+
+fn gpu_reason(e: Error) -> String {
+    match e {
+        Error::Gpu(why) => why,
+        other => other.to_string(),
+    }
+}
+
+fn render_backends(r: &BackendsReport) -> String {
+    let mut s = String::new();
+    if r.adapters.is_empty() {
+        let _ = writeln!(s, "GPU adapters: none found");
+    } else {
+        let _ = writeln!(s, "GPU adapters:");
+        for a in &r.adapters {
+            let kind = if a.software { format!("{} (software)", a.device_type) } else { a.device_type.clone() };
+            let f64 = if a.f64 { "f64" } else { "no f64" };
+            let _ = writeln!(s, "  {}  [{kind}, {}, {f64}]  {}", a.name, a.api, a.driver);
+        }
+    }
+    let describe = |c: &Choice| match (&c.detail, &c.reason) {
+        (Some(d), None) => d.clone(),
+        (Some(d), Some(why)) => format!("{d}; {why}"),
+        (None, Some(why)) => format!("error: {why}"),
+        (None, None) => c.backend.to_string(),
+    };
+    let _ = writeln!(s, "--backend auto: {}", describe(&r.auto));
+    let _ = writeln!(s, "--backend gpu:  {}", describe(&r.gpu));
+    if r.software_allowed {
+        let _ = writeln!(s, "({ALLOW_SOFTWARE_ENV}=1: --backend gpu may use a software adapter)");
+    }
+    s
 }
 
 fn inspect(path: &Path, settings: &Settings) -> Result<Report, Error> {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 
-use crate::compute::{Backend, BackendChoice};
+use crate::compute::Backend;
 use crate::error::Error;
 use crate::progress::Progress;
 use args::{Cli, Command};
@@ -32,6 +32,7 @@ pub enum Outcome {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    quiet_vulkan_loader();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -64,12 +65,9 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
     }
 }
 
-/// The backend for the settings, with a warning when `auto` had to fall back.
+/// The backend for the settings (`compute::select`).
 pub(crate) fn backend(settings: &Settings) -> Result<Arc<dyn Backend>, Error> {
-    crate::compute::select(settings.backend).or_else(|e| match settings.backend {
-        BackendChoice::Auto => crate::compute::select(BackendChoice::Cpu),
-        _ => Err(e),
-    })
+    crate::compute::select(settings.backend)
 }
 
 /// The progress sink for the settings.
@@ -80,6 +78,26 @@ pub(crate) fn progress(settings: &Settings) -> Box<dyn Progress> {
         Box::new(output::Quiet)
     } else {
         Box::new(output::TerminalProgress::new())
+    }
+}
+
+/// Mesa's Vulkan drivers print "XDG_RUNTIME_DIR is invalid or not set" on every instance creation when
+/// the variable is missing, as it is in services, containers and CI; that would break the one-line error
+/// rule. Give them a private runtime folder when there is none. Called first thing in `main`, before any
+/// thread exists, which is what makes setting the environment sound.
+fn quiet_vulkan_loader() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let valid = std::env::var_os("XDG_RUNTIME_DIR").map(std::path::PathBuf::from).is_some_and(|p| p.is_dir());
+    if valid {
+        return;
+    }
+    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!("jingtu-runtime-{uid}"));
+    if std::fs::create_dir_all(&dir).is_ok()
+        && std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).is_ok()
+    {
+        // SAFETY: no other thread exists yet (see above).
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
     }
 }
 

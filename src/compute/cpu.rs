@@ -4,7 +4,8 @@ use ndarray::parallel::prelude::*;
 use ndarray::{Array2, Array3, ArrayView2, Axis};
 use rayon::prelude::*;
 
-use super::{Backend, ObservationPlanes, PairMoments};
+use super::moments::{BLOCK, PairMoments, block_moments};
+use super::{Backend, ObservationPlanes};
 use crate::error::Result;
 use crate::raster::{BandRole, BandStack};
 use crate::spectral::classes::classify_pixel;
@@ -15,7 +16,7 @@ use crate::temporal::{DateContext, PixelObservation, PixelState, TemporalParams,
 
 /// Rows per parallel task: big enough to amortise scheduling, small enough to balance two to 64 cores.
 const ROW_BLOCK: usize = 16;
-/// Pixels per partial sum in reductions; fixed so that sums are the same on every machine.
+/// Pixels per partial histogram; any size gives the same counts.
 const REDUCE_CHUNK: usize = 1 << 16;
 
 /// Runs every kernel on the CPU with rayon.
@@ -157,28 +158,23 @@ impl Backend for CpuBackend {
         let yb = after.data.as_slice().expect("standard layout");
         let vb = before.valid.as_slice().expect("standard layout");
         let va = after.valid.as_slice().expect("standard layout");
+        let weights = weights.as_standard_layout();
         let wt = weights.as_slice().expect("standard layout");
-        let partials: Vec<Vec<PairMoments>> = (0..n.div_ceil(REDUCE_CHUNK))
+        // Blocks and their internal order as `moments` fixes them, so every backend gets the same bits.
+        let partials: Vec<Vec<PairMoments>> = (0..n.div_ceil(BLOCK))
             .into_par_iter()
-            .map(|chunk| {
-                let range = chunk * REDUCE_CHUNK..((chunk + 1) * REDUCE_CHUNK).min(n);
-                let mut m = vec![PairMoments::default(); bands];
-                for i in range {
-                    if wt[i] == 0 || vb[i] == 0 || va[i] == 0 {
-                        continue;
-                    }
-                    for (b, mb) in m.iter_mut().enumerate() {
-                        let x = xb[b * n + i] as f64;
-                        let y = yb[b * n + i] as f64;
-                        mb.n += 1.0;
-                        mb.sx += x;
-                        mb.sy += y;
-                        mb.sxx += x * x;
-                        mb.syy += y * y;
-                        mb.sxy += x * y;
-                    }
+            .map(|block| {
+                let range = block * BLOCK..(block * BLOCK + BLOCK).min(n);
+                let mut keep = [false; BLOCK];
+                for (k, i) in keep.iter_mut().zip(range.clone()) {
+                    *k = wt[i] != 0 && vb[i] != 0 && va[i] != 0;
                 }
-                m
+                (0..bands)
+                    .map(|b| {
+                        let plane = b * n + range.start..b * n + range.end;
+                        block_moments(&xb[plane.clone()], &yb[plane], &keep[..range.len()])
+                    })
+                    .collect()
             })
             .collect();
         let mut total = vec![PairMoments::default(); bands];
@@ -259,9 +255,12 @@ impl Backend for CpuBackend {
     }
 
     fn histogram(&self, values: ArrayView2<f32>, lo: f32, hi: f32, bins: usize) -> Result<Vec<u64>> {
+        if bins == 0 {
+            return Ok(Vec::new());
+        }
         let src = values.as_standard_layout();
         let src = src.as_slice().expect("standard layout");
-        let scale = bins as f32 / (hi - lo);
+        let scale = histogram_scale(lo, hi, bins);
         let partials: Vec<Vec<u64>> = src
             .par_chunks(REDUCE_CHUNK)
             .map(|chunk| {
@@ -364,7 +363,14 @@ impl CpuBackend {
     }
 }
 
-/// The bin of `v` for a histogram starting at `lo` with `scale` bins per unit; shared with the GPU shader.
+/// Bins per unit of a histogram of `bins` bins over `[lo, hi)`: computed once on the host, for both
+/// backends, so that they bin with the same f32.
+#[inline]
+pub fn histogram_scale(lo: f32, hi: f32, bins: usize) -> f32 {
+    bins as f32 / (hi - lo)
+}
+
+/// The bin of `v` for a histogram starting at `lo` with `scale` bins per unit; histogram.wgsl mirrors it.
 #[inline]
 pub fn histogram_bin(v: f32, lo: f32, scale: f32, bins: usize) -> usize {
     let b = ((v - lo) * scale).floor();

@@ -3,63 +3,36 @@
 //! Kernels take and return whole planes in standard (row-major) layout so a GPU implementation can upload
 //! them as they are. Reductions return small results (moments, histograms); everything that decides
 //! (thresholds, fits) happens on the host from those, identically for every backend.
+//!
+//! | backend | where it runs |
+//! | --- | --- |
+//! | [`CpuBackend`] | rayon over rows: the reference |
+//! | [`GpuBackend`] | wgpu compute shaders (`shaders/*.wgsl`), bit-identical to the reference |
+//! | [`GpuWithFallback`] | the GPU, redoing on the CPU whatever the GPU fails at |
+//!
+//! `--backend auto` takes a real GPU when there is one and the CPU otherwise; it never takes a software
+//! adapter (llvmpipe/lavapipe), which is slower than the CPU backend. `--backend gpu` is an error without
+//! a real GPU unless `JINGTU_GPU_ALLOW_SOFTWARE=1` allows a software adapter (tests and CI do).
 
 mod cpu;
+mod fallback;
+pub mod gpu;
+pub mod moments;
 
 use std::sync::Arc;
 
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::raster::BandStack;
 use crate::spectral::{ClassRules, IndexStack};
 use crate::temporal::{DateContext, PixelState, TemporalParams};
 
-pub use cpu::CpuBackend;
-
-/// Weighted first and second moments of one band pair, for fitting a linear relation between dates.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct PairMoments {
-    /// Number of pixels summed.
-    pub n: f64,
-    /// Sum of x (before).
-    pub sx: f64,
-    /// Sum of y (after).
-    pub sy: f64,
-    /// Sum of x squared.
-    pub sxx: f64,
-    /// Sum of y squared.
-    pub syy: f64,
-    /// Sum of x times y.
-    pub sxy: f64,
-}
-
-impl PairMoments {
-    /// Adds another partial sum.
-    pub fn merge(&mut self, o: &PairMoments) {
-        self.n += o.n;
-        self.sx += o.sx;
-        self.sy += o.sy;
-        self.sxx += o.sxx;
-        self.syy += o.syy;
-        self.sxy += o.sxy;
-    }
-
-    /// Means and standard deviations (x mean, y mean, x sd, y sd) and correlation.
-    pub fn stats(&self) -> Option<(f64, f64, f64, f64, f64)> {
-        if self.n < 2.0 {
-            return None;
-        }
-        let mx = self.sx / self.n;
-        let my = self.sy / self.n;
-        let vx = (self.sxx / self.n - mx * mx).max(0.0);
-        let vy = (self.syy / self.n - my * my).max(0.0);
-        let cov = self.sxy / self.n - mx * my;
-        let r = if vx > 0.0 && vy > 0.0 { cov / (vx * vy).sqrt() } else { 0.0 };
-        Some((mx, my, vx.sqrt(), vy.sqrt(), r))
-    }
-}
+pub use cpu::{CpuBackend, histogram_bin, histogram_scale};
+pub use fallback::GpuWithFallback;
+pub use gpu::{AdapterPolicy, GpuBackend};
+pub use moments::PairMoments;
 
 /// Which implementation runs the kernels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -145,10 +118,25 @@ pub struct ObservationPlanes {
     pub bsi: Vec<f32>,
 }
 
-/// The backend for a choice: `cpu` always works; `gpu` fails where no GPU backend is available.
+/// The backend for a choice. `cpu` always works. `auto` takes a real GPU (never a software adapter) and
+/// otherwise the CPU. `gpu` takes a real GPU, or a software adapter where `JINGTU_GPU_ALLOW_SOFTWARE=1`,
+/// and is an error saying why where there is none. Either GPU choice redoes on the CPU, with a warning,
+/// whatever the GPU fails at run time.
 pub fn select(choice: BackendChoice) -> Result<Arc<dyn Backend>> {
     match choice {
-        BackendChoice::Cpu | BackendChoice::Auto => Ok(Arc::new(CpuBackend::new())),
-        BackendChoice::Gpu => Err(Error::Gpu("this build of jingtu has no GPU backend".into())),
+        BackendChoice::Cpu => Ok(Arc::new(CpuBackend::new())),
+        BackendChoice::Gpu => Ok(Arc::new(GpuWithFallback::new(GpuBackend::new(AdapterPolicy::from_env())?))),
+        BackendChoice::Auto => match GpuBackend::new(AdapterPolicy::HardwareOnly) {
+            Ok(gpu) => Ok(Arc::new(GpuWithFallback::new(gpu))),
+            Err(e) => {
+                // No GPU is the common case and no news; a GPU that is there but unusable is.
+                if gpu::adapters().iter().any(|a| !a.software) {
+                    log::warn!("backend auto: a GPU is present but unusable ({e}); using the CPU");
+                } else {
+                    log::info!("backend auto: {e}; using the CPU");
+                }
+                Ok(Arc::new(CpuBackend::new()))
+            }
+        },
     }
 }

@@ -1,0 +1,133 @@
+//! How work is cut to fit the device: runs of pixels for per-pixel kernels and reductions, bands of rows
+//! with a halo for neighbourhood kernels. Pure arithmetic, tested without a GPU.
+
+use std::ops::Range;
+
+use crate::compute::moments;
+use crate::error::{Error, Result};
+
+/// Pixels per chunk at most, whatever the bindings allow: a dispatch this size outweighs its overhead on
+/// any GPU, two chunks in flight stay within a few hundred MiB, and images of more than one chunk get
+/// the upload of the next chunk overlapped with the compute of the current one.
+pub(crate) const MAX_CHUNK_PIXELS: usize = 1 << 22;
+
+/// Chunks start on multiples of this: whole words of bytes packed four to a word, and whole blocks of
+/// the moment reduction, so chunking never changes the order of a sum.
+pub(crate) const CHUNK_ALIGN: usize = moments::BLOCK;
+
+/// Elements between two planes of a chunk of `len` pixels: whole words, whatever the element size.
+pub(crate) fn plane_stride(len: usize) -> usize {
+    len.next_multiple_of(4)
+}
+
+/// Consecutive runs of pixels covering `0..n`, each small enough that a binding of `bytes_per_pixel`
+/// bytes per pixel (the widest binding of the kernel) stays within `max_binding` bytes.
+pub(crate) fn pixel_chunks(n: usize, bytes_per_pixel: usize, max_binding: u64) -> Result<Vec<Range<usize>>> {
+    let fit = usize::try_from(max_binding / bytes_per_pixel.max(1) as u64).unwrap_or(usize::MAX);
+    let cap = fit.min(MAX_CHUNK_PIXELS) / CHUNK_ALIGN * CHUNK_ALIGN;
+    if cap == 0 {
+        return Err(Error::Gpu(format!(
+            "a binding of {max_binding} bytes holds fewer than {CHUNK_ALIGN} pixels of {bytes_per_pixel} bytes"
+        )));
+    }
+    Ok((0..n).step_by(cap).map(|start| start..(start + cap).min(n)).collect())
+}
+
+/// A band of image rows for a neighbourhood kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RowChunk {
+    /// Rows whose results this chunk computes.
+    pub(crate) out: Range<usize>,
+    /// Rows uploaded: `out` and `radius` rows either side, clipped to the image. A window that leaves
+    /// them leaves the image, so the result equals the unchunked one.
+    pub(crate) input: Range<usize>,
+}
+
+/// Bands of rows covering `0..height`, each with its halo within `max_binding` bytes at
+/// `bytes_per_pixel` bytes per pixel.
+pub(crate) fn row_chunks(
+    height: usize,
+    width: usize,
+    radius: usize,
+    bytes_per_pixel: usize,
+    max_binding: u64,
+) -> Result<Vec<RowChunk>> {
+    if height == 0 {
+        return Ok(Vec::new());
+    }
+    let row_bytes = (width.max(1) * bytes_per_pixel.max(1)) as u64;
+    // Byte planes are padded to whole words.
+    let rows_fit = usize::try_from(max_binding.saturating_sub(4) / row_bytes).unwrap_or(usize::MAX);
+    let rows = if rows_fit >= height && height * width <= MAX_CHUNK_PIXELS {
+        // One chunk holds the image: no halo needed, whatever the radius.
+        height
+    } else {
+        rows_fit.saturating_sub(2 * radius).min((MAX_CHUNK_PIXELS / width.max(1)).max(1))
+    };
+    if rows == 0 {
+        return Err(Error::Gpu(format!(
+            "rows of {width} pixels with a halo of {radius} rows do not fit a binding of {max_binding} bytes"
+        )));
+    }
+    Ok((0..height)
+        .step_by(rows)
+        .map(|start| {
+            let end = (start + rows).min(height);
+            RowChunk { out: start..end, input: start.saturating_sub(radius)..(end + radius).min(height) }
+        })
+        .collect())
+}
+
+/// Workgroups of a dispatch of `groups` workgroups as (x, y): x at most `max_per_dimension`, the rest
+/// spilling into y. Shaders flatten it back with `group_index`.
+pub(crate) fn dispatch_shape(groups: u32, max_per_dimension: u32) -> (u32, u32) {
+    if groups <= max_per_dimension { (groups, 1) } else { (max_per_dimension, groups.div_ceil(max_per_dimension)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pixel_chunks_tile_the_image_on_aligned_starts_within_the_binding() {
+        // 6 bands of f32 in a 64 KiB binding: 2730 pixels fit, 2048 after alignment.
+        let chunks = pixel_chunks(79_163, 24, 64 << 10).unwrap();
+        assert_eq!(chunks.len(), 79_163usize.div_ceil(2048));
+        let mut next = 0;
+        for c in &chunks {
+            assert_eq!(c.start, next);
+            assert_eq!(c.start % CHUNK_ALIGN, 0);
+            assert!((plane_stride(c.len()) * 24) as u64 <= 64 << 10);
+            next = c.end;
+        }
+        assert_eq!(next, 79_163);
+        assert_eq!(pixel_chunks(10, 24, 128 << 20).unwrap(), vec![0..10]);
+        assert!(pixel_chunks(0, 24, 128 << 20).unwrap().is_empty());
+        assert!(pixel_chunks(10, 24, 1000).is_err());
+        // A big binding is still cut so chunks overlap transfers and compute.
+        assert_eq!(pixel_chunks(3 * MAX_CHUNK_PIXELS, 4, u64::MAX).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn row_chunks_carry_their_halo_clipped_to_the_image() {
+        // 301 f32 columns in 16 KiB: 13 rows fit, 9 of them computed with a halo of 2.
+        let chunks = row_chunks(40, 301, 2, 4, 16 << 10).unwrap();
+        assert_eq!(chunks[0], RowChunk { out: 0..9, input: 0..11 });
+        assert_eq!(chunks[1], RowChunk { out: 9..18, input: 7..20 });
+        let last = chunks.last().unwrap();
+        assert_eq!(last.out.end, 40);
+        assert_eq!(last.input.end, 40);
+        for c in &chunks {
+            assert!((c.input.len() * 301 * 4) as u64 <= 16 << 10);
+        }
+        assert!(row_chunks(40, 301, 2, 4, 4 << 10).is_err());
+        // A radius larger than the binding's rows is fine when the whole image fits.
+        assert_eq!(row_chunks(3, 301, 50, 4, 16 << 10).unwrap(), vec![RowChunk { out: 0..3, input: 0..3 }]);
+    }
+
+    #[test]
+    fn dispatches_spill_into_y_past_the_limit() {
+        assert_eq!(dispatch_shape(10, 65_535), (10, 1));
+        assert_eq!(dispatch_shape(65_536, 65_535), (65_535, 2));
+    }
+}

@@ -1,0 +1,134 @@
+//! The command line on both backends: `jingtu change` on the real Taizhou Landsat pair writes the same
+//! flags and the same change raster with `--backend cpu` and `--backend gpu`; `--backend gpu` without
+//! a real GPU is an error that says so while `auto` quietly uses the CPU; `inspect --backends` tells
+//! which is which.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use jingtu::compute::gpu::ALLOW_SOFTWARE_ENV;
+use serde_json::Value;
+
+fn jingtu() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_jingtu"));
+    // Each test says for itself whether software adapters are allowed.
+    c.env_remove(ALLOW_SOFTWARE_ENV);
+    c
+}
+
+fn run(c: &mut Command) -> Output {
+    let out = c.output().expect("jingtu runs");
+    assert!(out.status.success(), "{c:?} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// The last JSON line on stdout: the summary.
+fn summary(out: &Output) -> Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.lines().last().expect("a summary line")).expect("JSON")
+}
+
+/// The shared real data, or `None` with a note where this checkout has none.
+fn taizhou() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/real/taizhou-landsat-cd");
+    if dir.join("2000TM").exists() {
+        Some(dir)
+    } else {
+        eprintln!("SKIPPED: {} is absent (the shared real data is not in this checkout)", dir.display());
+        None
+    }
+}
+
+/// True when a real GPU is present, by the engine's own account.
+fn real_gpu_present() -> bool {
+    let report = summary(&run(jingtu().args(["inspect", "--backends", "--json"])));
+    report["adapters"].as_array().unwrap().iter().any(|a| a["software"] == Value::Bool(false))
+}
+
+#[test]
+fn change_on_taizhou_writes_the_same_flags_and_raster_on_cpu_and_gpu() {
+    let Some(dir) = taizhou() else { return };
+    if support::gpu().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut summaries = Vec::new();
+    for backend in ["cpu", "gpu"] {
+        let flags = tmp.path().join(format!("flags-{backend}.geojson"));
+        let raster = tmp.path().join(format!("change-{backend}.tif"));
+        let out = run(jingtu()
+            .arg("change")
+            .arg(dir.join("2000TM"))
+            .arg(dir.join("2003TM"))
+            .args(["--sensor", "landsat-tm", "--backend", backend, "--json", "--out"])
+            .arg(&flags)
+            .arg("--change-raster")
+            .arg(&raster)
+            .env(ALLOW_SOFTWARE_ENV, "1"));
+        let mut s = summary(&out);
+        let ran_on = s["backend"].as_str().unwrap().to_string();
+        // A GPU that fell back to the CPU would pass the comparison without testing anything.
+        assert!(ran_on.starts_with(backend), "--backend {backend} ran on {ran_on}");
+        for key in ["backend", "outputs"] {
+            s.as_object_mut().unwrap().remove(key);
+        }
+        summaries.push((s, std::fs::read(&flags).unwrap(), std::fs::read(&raster).unwrap()));
+    }
+    let (cpu, gpu) = (&summaries[0], &summaries[1]);
+    assert_eq!(cpu.0, gpu.0, "summaries (thresholds, counts, flags by kind)");
+    // 751 flags on the CPU when this test was written (`jingtu change ... --backend cpu`).
+    assert!(cpu.0["flags"].as_u64().unwrap() > 100, "{}", cpu.0);
+    assert!(cpu.1 == gpu.1, "the flags files differ");
+    assert!(cpu.2 == gpu.2, "the change rasters differ");
+}
+
+#[test]
+fn gpu_without_a_real_gpu_is_an_error_that_says_so_and_auto_uses_the_cpu() {
+    if real_gpu_present() {
+        eprintln!("SKIPPED: this machine has a real GPU, so --backend gpu is no error here");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    // The backend is chosen before any input is read, so the inputs need not exist.
+    let out = jingtu()
+        .args(["change", "before.tif", "after.tif", "--backend", "gpu", "--out"])
+        .arg(tmp.path().join("flags.geojson"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no real GPU") || stderr.contains("no GPU adapter"), "{stderr}");
+
+    let report = summary(&run(jingtu().args(["inspect", "--backends", "--json"])));
+    assert_eq!(report["auto"]["backend"], "cpu", "{report}");
+    assert_eq!(report["gpu"]["backend"], "none", "{report}");
+}
+
+#[test]
+fn inspect_backends_lists_the_adapters_and_the_choice_of_each_option() {
+    let allowed = summary(&run(jingtu().args(["inspect", "--backends", "--json"]).env(ALLOW_SOFTWARE_ENV, "1")));
+    assert_eq!(allowed["kind"], "backends");
+    assert_eq!(allowed["software_allowed"], true);
+    let adapters = allowed["adapters"].as_array().unwrap();
+    for a in adapters {
+        for key in ["name", "device_type", "api", "driver", "software", "f64"] {
+            assert!(a.get(key).is_some(), "{key} missing from {a}");
+        }
+    }
+    if support::gpu().is_some() {
+        // With software allowed, gpu runs wherever any adapter answers.
+        assert!(!adapters.is_empty());
+        assert_eq!(allowed["gpu"]["backend"], "gpu", "{allowed}");
+    }
+    let auto = &allowed["auto"]["backend"];
+    let real = adapters.iter().any(|a| a["software"] == false);
+    assert_eq!(auto, if real { "gpu" } else { "cpu" }, "auto never takes a software adapter: {allowed}");
+
+    let text = run(jingtu().args(["inspect", "--backends"]));
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("--backend auto:") && text.contains("--backend gpu:"), "{text}");
+    let missing = jingtu().arg("inspect").output().unwrap();
+    assert_eq!(missing.status.code(), Some(2), "inspect needs a PATH or --backends");
+}

@@ -1,0 +1,100 @@
+//! A GPU that fails in the middle of a job. Each kernel is made to fail by an invalid dispatch (more
+//! workgroups than the device allows: a real wgpu validation error, caught by the error scopes); the
+//! kernel is redone on the CPU with the CPU's output, one warning is logged, and later kernels run on
+//! the CPU without another warning.
+//!
+//! One test in this binary, so that the log it reads holds its own warnings only.
+
+mod support;
+
+use std::sync::Mutex;
+
+use jingtu::compute::{Backend, CpuBackend, GpuWithFallback};
+use jingtu::spectral::ClassRules;
+use support::{Scene, scenes};
+
+static WARNINGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= log::Level::Warn
+    }
+
+    fn log(&self, record: &log::Record) {
+        if record.level() == log::Level::Warn && record.target().starts_with("jingtu") {
+            WARNINGS.lock().unwrap().push(record.args().to_string());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+const KERNELS: [&str; 8] =
+    ["linear", "indices", "classify", "pair_moments", "change_magnitude", "box_mean", "histogram", "dilate"];
+
+/// Runs `kernel` on `backend` and returns its output as bits (NaNs and zeros made canonical), so that
+/// outputs of every type compare alike.
+fn run(kernel: &str, backend: &dyn Backend, scene: &Scene) -> Vec<u64> {
+    let f32_bits = |v: &f32| {
+        if v.is_nan() { u64::from(f32::NAN.to_bits()) } else { u64::from((v + 0.0).to_bits()) }
+    };
+    let (before, after) = (&scene.before, &scene.after);
+    let magnitude = CpuBackend::new().change_magnitude(before, after).unwrap();
+    match kernel {
+        "linear" => {
+            let mut stack = after.clone();
+            backend.linear(&mut stack, &[1.5; 6], &[-0.01; 6]).unwrap();
+            stack.data.iter().map(f32_bits).chain(stack.valid.iter().map(|v| u64::from(*v))).collect()
+        }
+        "indices" => backend.indices(after).unwrap().data.iter().map(f32_bits).collect(),
+        "classify" => {
+            let idx = CpuBackend::new().indices(after).unwrap();
+            backend.classify(after, &idx, &ClassRules::default()).unwrap().iter().map(|c| u64::from(*c)).collect()
+        }
+        "pair_moments" => backend
+            .pair_moments(before, after, scene.weights.view())
+            .unwrap()
+            .iter()
+            .flat_map(|m| [m.n, m.sx, m.sy, m.sxx, m.syy, m.sxy].map(f64::to_bits))
+            .collect(),
+        "change_magnitude" => backend.change_magnitude(before, after).unwrap().iter().map(f32_bits).collect(),
+        "box_mean" => backend.box_mean(magnitude.view(), 1).unwrap().iter().map(f32_bits).collect(),
+        "histogram" => backend.histogram(magnitude.view(), 0.0, 0.3, 64).unwrap(),
+        "dilate" => backend.dilate(scene.weights.view(), 2).unwrap().iter().map(|v| u64::from(*v)).collect(),
+        other => panic!("no kernel {other}"),
+    }
+}
+
+#[test]
+fn a_failing_gpu_is_replaced_by_the_cpu_with_one_warning_and_the_same_output() {
+    log::set_logger(&Capture).unwrap();
+    log::set_max_level(log::LevelFilter::Warn);
+    let Some(_) = support::gpu() else { return };
+    let cpu = CpuBackend::new();
+    let scene = scenes().into_iter().find(|s| s.name == "landsat 173x301").unwrap();
+    for kernel in KERNELS {
+        let gpu = support::gpu().unwrap().with_binding_limit(support::CHUNKED_BINDING);
+        gpu.fail_next_dispatch();
+        let backend = GpuWithFallback::new(gpu);
+        let before = WARNINGS.lock().unwrap().len();
+        assert_eq!(run(kernel, &backend, &scene), run(kernel, &cpu, &scene), "{kernel}: output after the fallback");
+        let why = backend.failure().unwrap_or_else(|| panic!("{kernel}: the fault went unnoticed"));
+        assert!(why.starts_with(kernel) && why.contains("Validation"), "{kernel}: {why}");
+        assert!(backend.name().starts_with("cpu"), "{}", backend.name());
+        // The next kernel goes straight to the CPU, without a second warning.
+        let other = KERNELS.iter().find(|k| **k != kernel).unwrap();
+        assert_eq!(run(other, &backend, &scene), run(other, &cpu, &scene));
+        let warnings = WARNINGS.lock().unwrap()[before..].to_vec();
+        assert_eq!(warnings.len(), 1, "{kernel}: {warnings:?}");
+        assert!(warnings[0].contains(kernel) && warnings[0].contains("CPU"), "{}", warnings[0]);
+    }
+    // Without a fault the same backend type stays on the GPU.
+    let backend = GpuWithFallback::new(support::gpu().unwrap());
+    for kernel in KERNELS {
+        assert_eq!(run(kernel, &backend, &scene), run(kernel, &cpu, &scene), "{kernel} on the GPU");
+    }
+    assert_eq!(backend.failure(), None);
+    assert!(backend.name().starts_with("gpu"), "{}", backend.name());
+}
