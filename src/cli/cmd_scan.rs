@@ -40,7 +40,7 @@ pub(crate) fn scan_and_report(request: &ScanRequest, settings: &Settings) -> any
     let progress = super::progress(settings);
     let summary = run_scan(backend.as_ref(), request, progress.as_ref())?;
     for s in &summary.scenes_skipped {
-        progress.warn(&format!("skipped {s}"));
+        progress.warn(&format!("skipped: {s}"));
     }
     for w in &summary.warnings {
         progress.warn(w);

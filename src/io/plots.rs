@@ -152,7 +152,15 @@ impl PlotRegistry {
         let crs_wkt = srs.to_wkt().map_err(|e| Error::gdal(path, e))?;
         let epsg = crs::epsg_of(&srs);
         let names: Vec<String> = layer.defn().fields().map(|f| f.name()).collect();
-        let find = |wanted: &str| names.iter().position(|n| n.eq_ignore_ascii_case(wanted));
+        // dBase cuts field names to 10 characters (works_allowed becomes works_allo), so in Shapefiles a
+        // name that long also matches its cut form.
+        let shapefile = ds.driver().short_name() == "ESRI Shapefile";
+        let find = |wanted: &str| {
+            names.iter().position(|n| n.eq_ignore_ascii_case(wanted)).or_else(|| {
+                let cut: String = wanted.chars().take(10).collect();
+                (shapefile && wanted.chars().count() > 10).then(|| names.iter().position(|n| n.eq_ignore_ascii_case(&cut))).flatten()
+            })
+        };
         let id_index = find(&fields.plot_id).ok_or_else(|| {
             Error::input(
                 path,

@@ -231,7 +231,7 @@ pub fn run_scan(backend: &dyn Backend, req: &ScanRequest, progress: &dyn Progres
     for (scene, hash) in &new_scenes {
         match process_scene(backend, scene, &req.bands, &mut trackers, options, cloud_buffer_px, &settings) {
             Ok(clear) => processed.push((scene.clone(), hash.clone(), clear)),
-            Err(e) => skipped.push(format!("scene {} skipped: {e}", scene.id)),
+            Err(e) => skipped.push(e.to_string()),
         }
         progress.advance(&scene.id);
     }

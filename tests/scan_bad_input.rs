@@ -1,0 +1,97 @@
+//! Issue 3, acceptance 6: bad input to `scan`. A scene with a missing band or a corrupt file is skipped,
+//! named on stderr, with exit status 1, while the others are processed; a plot outside all scenes is
+//! reported as unobserved; a STAC href to a missing file names the item and the asset.
+
+mod common;
+
+use std::path::Path;
+
+use common::{demo_area, jingtu};
+use gdal::vector::{Geometry, LayerAccess};
+
+fn scan(plots: &Path, scenes: &Path, store: &Path) -> common::Run {
+    jingtu([
+        "scan",
+        "--plots",
+        &plots.display().to_string(),
+        "--scenes",
+        &scenes.display().to_string(),
+        "--store",
+        &store.display().to_string(),
+        "--json",
+    ])
+}
+
+/// The catalogue with `edit` applied to its items, written next to the original (so relative hrefs
+/// still resolve).
+fn edited_catalog(area: &jingtu::synth::area::DemoArea, name: &str, edit: impl Fn(&mut Vec<serde_json::Value>)) -> std::path::PathBuf {
+    let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&area.stac).unwrap()).unwrap();
+    edit(json["features"].as_array_mut().unwrap());
+    let path = area.stac.with_file_name(name);
+    std::fs::write(&path, json.to_string()).unwrap();
+    path
+}
+
+#[test]
+fn a_scene_without_a_band_and_a_corrupt_scene_are_skipped_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let area = demo_area(dir.path());
+    let ids: Vec<String> = area.truth.acquisitions.iter().map(|(id, _)| id.clone()).collect();
+    let catalog = edited_catalog(&area, "no-nir.json", |items| {
+        items[2]["assets"].as_object_mut().unwrap().remove("nir");
+    });
+    // Truncate one band of another scene: its header survives, its tiles do not.
+    let scene_dir = area.dir.join("scenes").join(area.truth.acquisitions[4].1.to_string());
+    let red = scene_dir.join("B04.tif");
+    let bytes = std::fs::read(&red).unwrap();
+    std::fs::write(&red, &bytes[..bytes.len() / 3]).unwrap();
+
+    let run = scan(&area.plots, &catalog, &dir.path().join("store.gpkg"));
+    run.expect_code(1, "scan with two bad scenes");
+    assert!(run.stderr.contains(&ids[2]) && run.stderr.contains("no nir band"), "{}", run.stderr);
+    assert!(run.stderr.contains(&ids[4]) && run.stderr.contains("B04.tif"), "{}", run.stderr);
+    let summary = run.json_summary();
+    assert_eq!(summary["scenes_new"], ids.len() - 2, "the other scenes are processed");
+    assert_eq!(summary["scenes_skipped"].as_array().unwrap().len(), 2);
+    println!("skipped: {}", summary["scenes_skipped"]);
+}
+
+#[test]
+fn a_stac_href_to_a_missing_file_names_the_item_and_asset() {
+    let dir = tempfile::tempdir().unwrap();
+    let area = demo_area(dir.path());
+    let id = area.truth.acquisitions[1].0.clone();
+    let catalog = edited_catalog(&area, "broken-href.json", |items| {
+        items[1]["assets"]["swir16"]["href"] = "scenes/nowhere/B11.tif".into();
+    });
+    let run = scan(&area.plots, &catalog, &dir.path().join("store.gpkg"));
+    run.expect_code(1, "scan with a dangling href");
+    let line = run.stderr.lines().find(|l| l.contains(&id)).unwrap_or_else(|| panic!("{} not named: {}", id, run.stderr));
+    assert!(line.contains("asset swir16") && line.contains("nowhere/B11.tif") && line.contains("does not exist"), "{line}");
+}
+
+#[test]
+fn a_plot_outside_all_scenes_is_reported_unobserved() {
+    let dir = tempfile::tempdir().unwrap();
+    let area = demo_area(dir.path());
+    let plots = dir.path().join("plots-plus-one.gpkg");
+    std::fs::copy(&area.plots, &plots).unwrap();
+    {
+        let ds = gdal::Dataset::open_ex(&plots, gdal::DatasetOptions { open_flags: gdal::GdalOpenFlags::GDAL_OF_UPDATE | gdal::GdalOpenFlags::GDAL_OF_VECTOR, ..Default::default() }).unwrap();
+        let layer = ds.layer(0).unwrap();
+        // 20 km east of the scenes (which end 6.4 km east of x = 300000).
+        let g = Geometry::from_wkt("POLYGON ((320000 3590000, 320200 3590000, 320200 3589800, 320000 3589800, 320000 3590000))").unwrap();
+        let mut f = gdal::vector::Feature::new(layer.defn()).unwrap();
+        f.set_geometry(g).unwrap();
+        f.set_field_string(0, "TZ-FAR-001").unwrap();
+        f.set_field_string(1, "远郊化工厂旧址").unwrap();
+        f.set_field_string(2, "legacy_industrial").unwrap();
+        f.create(&layer).unwrap();
+    }
+    let run = scan(&plots, &area.stac, &dir.path().join("store.gpkg"));
+    run.expect_code(1, "a plot no scene covers");
+    assert!(run.stderr.contains("TZ-FAR-001") && run.stderr.contains("outside every scene"), "{}", run.stderr);
+    let far = run.json_summary()["per_plot"].as_array().unwrap().iter().find(|p| p["plot_id"] == "TZ-FAR-001").unwrap().clone();
+    assert_eq!(far["state"], "outside_scenes");
+    assert_eq!(far["observations"], 0);
+}
