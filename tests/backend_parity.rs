@@ -314,7 +314,7 @@ fn change_detection_is_identical_on_gpu_and_cpu() {
     let chunked = support::gpu().unwrap().with_binding_limit(support::CHUNKED_BINDING);
     let scene = scenes().into_iter().find(|s| s.name == "landsat 173x301").unwrap();
     let options = ChangeOptions::default();
-    let run = |backend: &dyn Backend| detect(backend, &scene.before, &scene.after, None, 4, &options).unwrap();
+    let run = |backend: &dyn Backend| detect(backend, &scene.before, &scene.after, None, 4, 0, &options).unwrap();
     let want = run(&jingtu::compute::CpuBackend::new());
     for (name, backend) in [("gpu", &gpu), ("gpu chunked", &chunked)] {
         let got = run(backend);

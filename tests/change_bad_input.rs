@@ -69,6 +69,10 @@ fn inputs_in_different_crss_are_reprojected_and_every_event_is_still_found() {
         let flags = read_flags(&out);
         let zone = event_zone(&pair.truth);
         let off_event = flags.iter().filter(|f| area_outside(&f.geometry, &zone) >= 1.0).count();
+        let mostly_off = flags.iter().filter(|f| area_outside(&f.geometry, &zone) >= 0.5 * f.geometry.area()).count();
+        // Both dates pass through the same resampling and are compared with a pixel of tolerance, so
+        // road and field edges do not turn into changes (7 and 9 such flags before that).
+        assert_eq!(mostly_off, 0, "EPSG:{epsg}: flags lying mostly away from every event");
         println!(
             "later date in EPSG:{epsg}: {} flags, {off_event} of them away from every event\n{}",
             flags.len(),

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::evidence::{FlagContext, SceneRef, flags_from_detection};
 use super::{ChangeCode, ChangeOptions, detect};
-use crate::align::{Resampling, common_grid, read_on_grid};
+use crate::align::{Resampling, common_grid, read_on_grid, window_of};
 use crate::compute::Backend;
 use crate::error::{Error, Result};
 use crate::export::raster::write_codes;
@@ -152,7 +152,10 @@ pub fn run_change(backend: &dyn Backend, req: &ChangeRequest, progress: &dyn Pro
     let pixel_area = georeferenced.then(|| grid.transform.pixel_area());
     let min_pixels = req.options.min_region_pixels(pixel_area);
     let keys_for_detect = req.plots.as_ref().map(|_| &region_keys);
-    let detection = detect(backend, &stack_before, &stack_after, keys_for_detect, min_pixels, &req.options)?;
+    // A date that had to be warped onto the grid is off by a fraction of a pixel: compare with tolerance.
+    let warped = window_of(before.grid(), &grid).is_none() || window_of(after.grid(), &grid).is_none();
+    let tolerance = if warped { req.options.misregistration_tolerance_px } else { 0 };
+    let detection = detect(backend, &stack_before, &stack_after, keys_for_detect, min_pixels, tolerance, &req.options)?;
 
     progress.stage("vectorizing");
     let scene = |r: &Raster, p: &Path| SceneRef {
