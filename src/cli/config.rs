@@ -109,6 +109,16 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_config_example_is_a_valid_config() {
+        let readme = include_str!("../../README.md");
+        let start = readme.find("```toml\n").expect("README has a TOML example") + 8;
+        let end = start + readme[start..].find("```").expect("closed");
+        let c: ConfigFile = toml::from_str(&readme[start..end]).expect("README config parses");
+        assert_eq!(c.plots.plot_id, "地块编号");
+        assert_eq!(c.scan.temporal.idle_months, 3);
+    }
+
+    #[test]
     fn command_line_wins_over_config() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
