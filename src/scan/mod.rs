@@ -179,7 +179,9 @@ pub fn run_scan(backend: &dyn Backend, req: &ScanRequest, progress: &dyn Progres
     progress.stage("preparing plots");
     let geometries = registry.geometries_in(&frame.crs_wkt)?;
     let mut trackers = Vec::with_capacity(registry.plots.len());
+    progress.start("plots", registry.plots.len() as u64);
     for (plot, geometry) in registry.plots.iter().zip(&geometries) {
+        progress.advance(&plot.plot_id);
         let env = geometry.envelope();
         let bounds = crate::raster::Bounds { min_x: env.MinX, min_y: env.MinY, max_x: env.MaxX, max_y: env.MaxY };
         let grid = frame.grid_for(&bounds, options.plot_margin_m);
@@ -190,6 +192,7 @@ pub fn run_scan(backend: &dyn Backend, req: &ScanRequest, progress: &dyn Progres
         }
         trackers.push(tracker);
     }
+    progress.finish();
 
     progress.stage("hashing scenes");
     let ingested = store.ingested()?;
@@ -254,7 +257,15 @@ pub fn run_scan(backend: &dyn Backend, req: &ScanRequest, progress: &dyn Progres
             &stable_id("plots", &registry_print.iter().map(String::as_str).collect::<Vec<_>>()),
         ],
     );
-    let plot_flags: Vec<Vec<Flag>> = trackers.iter().map(|t| flags_of(t, &scan_id)).collect::<Result<_>>()?;
+    progress.start("plots", trackers.len() as u64);
+    let plot_flags: Vec<Vec<Flag>> = trackers
+        .iter()
+        .map(|t| {
+            progress.advance(&t.plot.plot_id);
+            flags_of(t, &scan_id)
+        })
+        .collect::<Result<_>>()?;
+    progress.finish();
 
     progress.stage("writing the store");
     let srs_name = crs::srs_from_wkt(&frame.crs_wkt).and_then(|s| s.name()).unwrap_or_else(|| "analysis CRS".into());
