@@ -10,11 +10,14 @@
 //! | --- | --- |
 //! | read rasters, sensor profiles, plot registries (GDAL) | [`io`] |
 //! | put inputs on one analysis grid (windows, GDAL warp) | [`align`] |
-//! | per-pixel kernels behind one interface (CPU; GPU) | [`compute`] |
+//! | per-pixel kernels behind one interface (CPU with rayon; GPU with wgpu) | [`compute`] |
 //! | indices, land-cover classes, haze correction | [`spectral`] |
 //! | bi-temporal change: normalization, statistic, threshold, kinds | [`change`] |
+//! | per-pixel temporal state of the monthly scan: bare runs, built runs, works | [`temporal`] |
+//! | the monthly scan: plot grids, observations, trackers, flag lifecycle | [`scan`] |
 //! | regions, minimum mapping unit, polygons | [`vectorize`] |
 //! | flags and their ids | [`flags`] |
+//! | the GeoPackage store: state between scans, flag history, changefeed | [`store`] |
 //! | GeoPackage, GeoJSON, Shapefile, FlatGeobuf, CSV, GeoTIFF outputs | [`export`] |
 //! | synthetic scenes with known truth (fixtures, demo) | [`synth`] |
 //! | the command line | [`cli`] |
@@ -28,6 +31,8 @@
 //!
 //! - Change: invariant-pixel normalization, 3x3-smoothed RMS difference, minimum-error threshold
 //!   (Kittler-Illingworth) above a noise floor ([`change`]).
+//! - Construction, earthworks and idle bare ground over time: runs and episodes per pixel
+//!   ([`temporal`]), regions with hysteresis and a lifecycle per plot ([`scan::tracker`]).
 #![deny(missing_docs)]
 
 pub mod align;
