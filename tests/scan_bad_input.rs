@@ -6,20 +6,11 @@ mod common;
 
 use std::path::Path;
 
-use common::{demo_area, jingtu};
+use common::demo_area;
 use gdal::vector::{Geometry, LayerAccess};
 
 fn scan(plots: &Path, scenes: &Path, store: &Path) -> common::Run {
-    jingtu([
-        "scan",
-        "--plots",
-        &plots.display().to_string(),
-        "--scenes",
-        &scenes.display().to_string(),
-        "--store",
-        &store.display().to_string(),
-        "--json",
-    ])
+    common::scan(plots, scenes, store, &["--json"])
 }
 
 /// The catalogue with `edit` applied to its items, written next to the original (so relative hrefs

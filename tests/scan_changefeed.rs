@@ -9,18 +9,8 @@ use std::path::Path;
 use common::{demo_area, jingtu};
 
 fn scan(area: &jingtu::synth::area::DemoArea, store: &Path, as_of: Option<&str>) {
-    let mut args = vec!["scan".to_string(), "--plots".into(), area.plots.display().to_string()];
-    args.extend([
-        "--scenes".into(),
-        area.stac.display().to_string(),
-        "--store".into(),
-        store.display().to_string(),
-        "-q".into(),
-    ]);
-    if let Some(d) = as_of {
-        args.extend(["--as-of".to_string(), d.to_string()]);
-    }
-    jingtu(&args).expect_code(0, "scan");
+    let as_of: Vec<String> = as_of.map(|d| vec!["--as-of".to_string(), d.to_string()]).unwrap_or_default();
+    common::scan(&area.plots, &area.stac, store, &[&["-q".to_string()][..], &as_of].concat()).expect_code(0, "scan");
 }
 
 /// Features and the cursor of an NDJSON export.

@@ -8,24 +8,14 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{assert_same_state, demo_area, jingtu};
+use common::{assert_same_state, demo_area};
 
 fn scan(area: &jingtu::synth::area::DemoArea, store: &Path, as_of: Option<&str>) -> common::Run {
-    let mut args = vec![
-        "scan".to_string(),
-        "--plots".into(),
-        area.plots.display().to_string(),
-        "--scenes".into(),
-        area.stac.display().to_string(),
-        "--store".into(),
-        store.display().to_string(),
-        "--json".into(),
-    ];
+    let mut extra = vec!["--json".to_string()];
     if let Some(d) = as_of {
-        args.push("--as-of".into());
-        args.push(d.into());
+        extra.extend(["--as-of".to_string(), d.to_string()]);
     }
-    jingtu(&args)
+    common::scan(&area.plots, &area.stac, store, &extra)
 }
 
 /// Starts a scan and SIGKILLs it as soon as its JSON progress shows `when` (a predicate on an event line).
@@ -96,7 +86,10 @@ fn a_killed_scan_leaves_the_store_as_it_was_and_the_rerun_completes_it() {
     std::fs::copy(&store, &before).unwrap();
 
     // Killed while processing scenes (after the second new scene), then while writing the store.
-    assert!(scan_killed(&area, &store, |v| v["event"] == "progress" && v["unit"] == "scenes" && v["done"] == 2), "the scan was killed mid-way");
+    assert!(
+        scan_killed(&area, &store, |v| v["event"] == "progress" && v["unit"] == "scenes" && v["done"] == 2),
+        "the scan was killed mid-way"
+    );
     assert_same_state(&store, &before, "killed while processing scenes");
     assert!(
         scan_killed(&area, &store, |v| v["event"] == "stage" && v["stage"] == "writing the store"),

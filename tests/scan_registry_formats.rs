@@ -8,22 +8,11 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
-use common::{demo_area, jingtu};
+use common::demo_area;
 
 fn scan(plots: &Path, scenes: &Path, store: &Path, out: &Path) {
-    jingtu([
-        "scan",
-        "--plots",
-        &plots.display().to_string(),
-        "--scenes",
-        &scenes.display().to_string(),
-        "--store",
-        &store.display().to_string(),
-        "--out",
-        &out.display().to_string(),
-        "-q",
-    ])
-    .expect_code(0, "scan");
+    common::scan(plots, scenes, store, &[std::ffi::OsStr::new("--out"), out.as_os_str(), std::ffi::OsStr::new("-q")])
+        .expect_code(0, "scan");
 }
 
 /// (flag_id, plot_id, plot_name) of every feature of an output.

@@ -267,3 +267,18 @@ pub fn assert_same_state(a: &Path, b: &Path, what: &str) {
         }
     }
 }
+
+/// `jingtu scan --plots PLOTS --scenes SCENES --store STORE` followed by `extra`.
+pub fn scan<S: AsRef<OsStr>>(plots: &Path, scenes: &Path, store: &Path, extra: &[S]) -> Run {
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "scan".into(),
+        "--plots".into(),
+        plots.into(),
+        "--scenes".into(),
+        scenes.into(),
+        "--store".into(),
+        store.into(),
+    ];
+    args.extend(extra.iter().map(|a| a.as_ref().to_os_string()));
+    jingtu(args)
+}
