@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::raster::BandStack;
-use crate::spectral::{ClassRules, IndexStack};
+pub use crate::spectral::RgbFeature;
+use crate::spectral::{ClassRules, IndexStack, RgbFeatures};
 
 pub use cpu::CpuBackend;
 
@@ -115,6 +116,27 @@ pub trait Backend: Send + Sync {
 
     /// Binary dilation of nonzero pixels by a (2r+1)x(2r+1) square.
     fn dilate(&self, mask: ArrayView2<u8>, radius: usize) -> Result<Array2<u8>>;
+
+    /// Height change between two surface models on one grid: `after - before - offset` (metres), where
+    /// `offset` is the vertical bias between the flights measured on stable ground. NaN where either
+    /// surface is NaN (no data); no other value is special.
+    fn height_difference(&self, before: ArrayView2<f32>, after: ArrayView2<f32>, offset: f32) -> Result<Array2<f32>>;
+
+    /// Steepness of a surface: the magnitude of its gradient (rise over run, so 1.0 is 45 degrees) from
+    /// central differences, `pixel_width` and `pixel_height` in the surface's height units. At the grid
+    /// edge and next to NaN the one-sided difference is used; NaN where the pixel itself is NaN or has no
+    /// finite neighbour along an axis.
+    fn slope(&self, surface: ArrayView2<f32>, pixel_width: f32, pixel_height: f32) -> Result<Array2<f32>>;
+
+    /// Binary erosion by a (2r+1)x(2r+1) square: 1 where every pixel of the window is nonzero. Pixels
+    /// beyond the array edge count as nonzero, so a caller that needs exact results near its edge reads
+    /// a margin of at least `radius` around what it keeps.
+    fn erode(&self, mask: ArrayView2<u8>, radius: usize) -> Result<Array2<u8>>;
+
+    /// Visible-band features of an RGB stack (`spectral::rgb`): brightness, chroma and excess green per
+    /// pixel from its red, green and blue bands, NaN where the pixel is invalid. Stacks without one of
+    /// the three bands give NaN planes.
+    fn rgb_features(&self, stack: &BandStack) -> Result<RgbFeatures>;
 }
 
 /// The backend for a choice: `cpu` always works; `gpu` fails where no GPU backend is available.
