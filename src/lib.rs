@@ -34,6 +34,7 @@ pub mod align;
 pub mod change;
 pub mod cli;
 pub mod compute;
+pub mod drone;
 pub mod error;
 pub mod export;
 pub mod flags;
