@@ -16,16 +16,22 @@ fn height_difference(b: &dyn Backend) {
 fn slope(b: &dyn Backend) {
     // A plane rising 0.5 m per 0.25 m pixel eastwards (slope 2) and 0.25 m per pixel southwards (slope 1).
     let plane = Array2::from_shape_fn((5, 6), |(r, c)| 0.5 * c as f32 + 0.25 * r as f32);
-    let s = b.slope(plane.view(), 0.25, 0.25).unwrap();
     let expect = (2.0f32 * 2.0 + 1.0).sqrt();
-    for v in s.iter() {
-        assert!((v - expect).abs() < 1e-5, "{v} vs {expect} (edges use one-sided differences)");
+    for step in [1, 2] {
+        let s = b.slope(plane.view(), step, 0.25, 0.25).unwrap();
+        for v in s.iter() {
+            assert!((v - expect).abs() < 1e-5, "{v} vs {expect} (edges use one-sided differences)");
+        }
     }
     let mut holed = plane.clone();
     holed[[2, 2]] = f32::NAN;
-    let s = b.slope(holed.view(), 0.25, 0.25).unwrap();
+    let s = b.slope(holed.view(), 1, 0.25, 0.25).unwrap();
     assert!(s[[2, 2]].is_nan());
     assert!((s[[2, 3]] - expect).abs() < 1e-5, "a gap beside a pixel falls back to the other side");
+    // A 6 m wall between two pixels: over a 1 m run (step 2 at 0.25 m) it rises 6 m.
+    let wall = Array2::from_shape_fn((3, 8), |(_, c)| if c >= 4 { 6.0f32 } else { 0.0 });
+    let s = b.slope(wall.view(), 2, 0.25, 0.25).unwrap();
+    assert!((s[[1, 4]] - 6.0).abs() < 1e-5 && s[[1, 0]] == 0.0, "{s:?}");
 }
 
 fn erode(b: &dyn Backend) {
@@ -40,7 +46,11 @@ fn erode(b: &dyn Backend) {
         assert_eq!(*v == 1, expect_block(r, c) || expect_east(r, c), "pixel {r},{c}");
     }
     let wide = b.erode(mask.view(), 2).unwrap();
-    assert_eq!(wide.iter().filter(|v| **v == 1).count(), 3 * 1, "only the 7 x 5 block's centre column survives");
+    assert_eq!(
+        wide.iter().filter(|v| **v == 1).count(),
+        3,
+        "only three pixels of the 7 x 5 block's centre column survive"
+    );
     assert_eq!(b.erode(mask.view(), 0).unwrap(), mask);
 }
 

@@ -39,6 +39,8 @@ pub struct ChangeRequest {
     pub format: Option<VectorFormat>,
     /// Optional change raster output.
     pub change_raster: Option<PathBuf>,
+    /// Accept inputs without georeferencing and compare them pixel by pixel (`--pixel-grid`).
+    pub pixel_grid: bool,
     /// Replace existing outputs.
     pub overwrite: bool,
     /// Detector settings.
@@ -107,6 +109,12 @@ pub fn run_change(backend: &dyn Backend, req: &ChangeRequest, progress: &dyn Pro
     let grid = common_grid(&before, &after)?;
     let georeferenced = before.info().georeferenced;
     if !georeferenced {
+        if !req.pixel_grid {
+            return Err(Error::input(
+                &req.before,
+                "has no georeferencing; pass --pixel-grid to compare the two images pixel by pixel (areas in pixels)",
+            ));
+        }
         warnings.push("inputs have no georeferencing: compared on their pixel grid; areas are in pixels".to_string());
     }
     progress.stage("aligning");

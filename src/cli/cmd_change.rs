@@ -19,6 +19,7 @@ pub fn run(args: &ChangeArgs, settings: &Settings) -> anyhow::Result<Outcome> {
         out: args.out.clone(),
         format: settings.format,
         change_raster: args.change_raster.clone(),
+        pixel_grid: args.pixel_grid,
         overwrite: settings.overwrite,
         options: settings.config.change.clone(),
     };

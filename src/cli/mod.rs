@@ -4,6 +4,7 @@
 pub mod args;
 mod cmd_change;
 mod cmd_demo;
+mod cmd_drone;
 mod cmd_inspect;
 pub mod config;
 pub mod output;
@@ -56,6 +57,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Demo(a) => cmd_demo::run(&a, &Settings::resolve(&a.common)?),
         Command::Change(a) => cmd_change::run(&a, &Settings::resolve(&a.common)?),
+        Command::Drone(a) => cmd_drone::run(&a, &Settings::resolve(&a.common)?),
         Command::Inspect(a) => cmd_inspect::run(&a, &Settings::resolve(&a.common)?),
     }
 }

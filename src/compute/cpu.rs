@@ -327,8 +327,9 @@ impl Backend for CpuBackend {
         Ok(out)
     }
 
-    fn slope(&self, surface: ArrayView2<f32>, pixel_width: f32, pixel_height: f32) -> Result<Array2<f32>> {
+    fn slope(&self, surface: ArrayView2<f32>, step: usize, pixel_width: f32, pixel_height: f32) -> Result<Array2<f32>> {
         let (h, w) = surface.dim();
+        let k = step.max(1);
         let src = surface.as_standard_layout();
         let src = src.as_slice().expect("standard layout");
         let mut out = Array2::<f32>::zeros((h, w));
@@ -340,12 +341,12 @@ impl Backend for CpuBackend {
                     continue;
                 }
                 let at = |r: usize, c: usize| src[r * w + c];
-                let west = (col > 0).then(|| at(row, col - 1)).filter(|v| v.is_finite());
-                let east = (col + 1 < w).then(|| at(row, col + 1)).filter(|v| v.is_finite());
-                let north = (row > 0).then(|| at(row - 1, col)).filter(|v| v.is_finite());
-                let south = (row + 1 < h).then(|| at(row + 1, col)).filter(|v| v.is_finite());
-                let dx = central_difference(west, z, east, pixel_width);
-                let dy = central_difference(north, z, south, pixel_height);
+                let west = (col >= k).then(|| at(row, col - k)).filter(|v| v.is_finite());
+                let east = (col + k < w).then(|| at(row, col + k)).filter(|v| v.is_finite());
+                let north = (row >= k).then(|| at(row - k, col)).filter(|v| v.is_finite());
+                let south = (row + k < h).then(|| at(row + k, col)).filter(|v| v.is_finite());
+                let dx = central_difference(west, z, east, pixel_width * k as f32);
+                let dy = central_difference(north, z, south, pixel_height * k as f32);
                 *o = match (dx, dy) {
                     (Some(dx), Some(dy)) => (dx * dx + dy * dy).sqrt(),
                     (Some(d), None) | (None, Some(d)) => d.abs(),

@@ -123,10 +123,11 @@ pub trait Backend: Send + Sync {
     fn height_difference(&self, before: ArrayView2<f32>, after: ArrayView2<f32>, offset: f32) -> Result<Array2<f32>>;
 
     /// Steepness of a surface: the magnitude of its gradient (rise over run, so 1.0 is 45 degrees) from
-    /// central differences, `pixel_width` and `pixel_height` in the surface's height units. At the grid
-    /// edge and next to NaN the one-sided difference is used; NaN where the pixel itself is NaN or has no
-    /// finite neighbour along an axis.
-    fn slope(&self, surface: ArrayView2<f32>, pixel_width: f32, pixel_height: f32) -> Result<Array2<f32>>;
+    /// central differences between the pixels `step` away on either side (so the run is a fixed ground
+    /// distance whatever the pixel size), `pixel_width` and `pixel_height` in the surface's height units.
+    /// Where a side is beyond the grid or NaN the one-sided difference is used; NaN where the pixel itself
+    /// is NaN, and an axis with no finite side contributes nothing.
+    fn slope(&self, surface: ArrayView2<f32>, step: usize, pixel_width: f32, pixel_height: f32) -> Result<Array2<f32>>;
 
     /// Binary erosion by a (2r+1)x(2r+1) square: 1 where every pixel of the window is nonzero. Pixels
     /// beyond the array edge count as nonzero, so a caller that needs exact results near its edge reads

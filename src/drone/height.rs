@@ -54,8 +54,11 @@ pub struct PixelRules {
 /// The derived planes of one (padded) tile.
 #[derive(Debug, Clone)]
 pub struct TileHeights {
-    /// Smoothed height change (metres), NaN where either surface has no data.
+    /// Smoothed height change (metres), NaN where either surface has no data: for earthworks, whose
+    /// thresholds are close to the surfaces' noise.
     pub dh: Array2<f32>,
+    /// Unsmoothed height change: for the high parts, whose edges must stay on the walls.
+    pub raw_dh: Array2<f32>,
     /// Slope of the earlier surface.
     pub slope_before: Array2<f32>,
     /// Slope of the later surface.
@@ -83,6 +86,16 @@ pub fn vegetation_mask(backend: &dyn Backend, stack: &BandStack, rules: &PixelRu
     Ok(out)
 }
 
+/// Horizontal run (metres) over which wall slopes are measured.
+const WALL_RUN_M: f64 = 1.0;
+
+/// Pixels on either side of a pixel whose heights give its wall slope. Walls are judged over a fixed
+/// run of about a metre, so that photogrammetric blur of half a metre and any pixel size from 5 cm to
+/// 50 cm leave a wall a wall and a 45-degree heap slope a slope.
+pub fn wall_step_px(pixel_size: f64) -> usize {
+    ((WALL_RUN_M / 2.0) / pixel_size).round().max(1.0) as usize
+}
+
 /// Height change and evidence of a padded tile from its two surfaces (already on one grid, the later
 /// one moved onto the earlier) and optional vegetation masks.
 pub fn tile_heights(
@@ -98,8 +111,9 @@ pub fn tile_heights(
     let dh = backend.box_mean(raw.view(), 1)?;
     let smooth_before = backend.box_mean(before, 1)?;
     let smooth_after = backend.box_mean(after, 1)?;
-    let slope_before = backend.slope(smooth_before.view(), pixel_size.0, pixel_size.1)?;
-    let slope_after = backend.slope(smooth_after.view(), pixel_size.0, pixel_size.1)?;
+    let step = wall_step_px(pixel_size.0.min(pixel_size.1) as f64);
+    let slope_before = backend.slope(before, step, pixel_size.0, pixel_size.1)?;
+    let slope_after = backend.slope(after, step, pixel_size.0, pixel_size.1)?;
     let local_before = backend.box_mean(smooth_before.view(), rules.roughness_radius_px)?;
     let local_after = backend.box_mean(smooth_after.view(), rules.roughness_radius_px)?;
     let mut bits = Array2::<u8>::zeros(dh.dim());
@@ -127,7 +141,7 @@ pub fn tile_heights(
             });
         }
     }
-    Ok(TileHeights { dh, slope_before, slope_after, bits })
+    Ok(TileHeights { dh, raw_dh: raw, slope_before, slope_after, bits })
 }
 
 /// The high parts of a tile: 1 where the surface rose by at least `min_height`, 2 where it fell by at
@@ -213,7 +227,7 @@ mod tests {
         let t =
             tile_heights(&CpuBackend::new(), before.view(), after.view(), None, None, (0.25, 0.25), &rules()).unwrap();
         assert!((t.dh[[30, 15]] - 6.0).abs() < 1e-4 && t.dh[[5, 5]].abs() < 1e-4, "offset removed");
-        let classes = high_classes(t.dh.view(), 2.5);
+        let classes = high_classes(t.raw_dh.view(), 2.5);
         let (edge, steep) = walls(classes.view(), t.slope_after.view(), t.slope_before.view(), 2.0);
         let frac = |c0: usize, c1: usize| {
             let e: u32 = edge.slice(s![.., c0..c1]).iter().map(|v| *v as u32).sum();

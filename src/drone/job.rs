@@ -12,7 +12,9 @@ use serde_json::json;
 
 use super::DroneOptions;
 use super::classify::{FinalStats, HighStats, HighVerdict, final_keys, judge_final, judge_high};
-use super::height::{HIGH_GAIN, HIGH_LOSS, PixelRules, bits, high_classes, tile_heights, vegetation_mask, walls};
+use super::height::{
+    HIGH_GAIN, HIGH_LOSS, PixelRules, bits, high_classes, tile_heights, vegetation_mask, wall_step_px, walls,
+};
 use super::register::{
     PhaseShift, ShiftEstimate, ShiftPolicy, VerticalOffset, combine_shifts, overview_grid, phase_correlation,
     sample_windows, shifted_grid, vertical_offset,
@@ -244,7 +246,7 @@ pub fn run_drone(backend: &dyn Backend, req: &DroneRequest, progress: &dyn Progr
     // a high part tell whether its top is rough.
     let roughness_reach = roughness_radius + 1;
     // Every neighbourhood used below fits in the halo: box means (3), slope (1), erosion, dilation.
-    let halo = width_radius.max(roughness_reach) + 2 * STRUCTURE_MARGIN_PX + 8;
+    let halo = width_radius.max(roughness_reach).max(wall_step_px(px.min(py))) + 2 * STRUCTURE_MARGIN_PX + 8;
     let tiling = Tiling::new(grid.width, grid.height, o.tile_size, halo);
     let parent = req.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let scratch = ScratchDir::new(parent)?;
@@ -299,7 +301,7 @@ pub fn run_drone(backend: &dyn Backend, req: &DroneRequest, progress: &dyn Progr
             (px as f32, py as f32),
             &rules,
         )?;
-        let mut classes = high_classes(t.dh.view(), o.structure_min_height_m as f32);
+        let mut classes = high_classes(t.raw_dh.view(), o.structure_min_height_m as f32);
         if let Some(plot_ids) = plot_keys(tile.padded)? {
             Zip::from(&mut classes).and(&plot_ids).for_each(|k, p| *k = if *p == 0 { 0 } else { *k | (*p << 8) });
         }
