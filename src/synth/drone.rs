@@ -24,6 +24,8 @@ use std::path::Path;
 use gdal::raster::{Buffer, ColorInterpretation, RasterCreationOptions};
 use gdal::{DriverManager, Metadata};
 
+use rayon::prelude::*;
+
 use super::noise::ValueNoise;
 use super::rng::Rng;
 use crate::io::crs;
@@ -188,15 +190,15 @@ impl DroneSite {
         DroneSite::new(340_000.0, 3_560_000.0, 200.0, 160.0, standard_features(0.0, 0.0), 2024)
     }
 
-    /// The standard layout repeated on a `blocks` x `blocks` grid of 200 m x 160 m blocks (benchmarks).
-    pub fn repeated(blocks: usize) -> DroneSite {
+    /// The standard layout repeated on `across` x `down` blocks of 200 m x 160 m (benchmarks).
+    pub fn repeated(across: usize, down: usize) -> DroneSite {
         let mut features = Vec::new();
-        for by in 0..blocks {
-            for bx in 0..blocks {
+        for by in 0..down {
+            for bx in 0..across {
                 features.extend(standard_features(bx as f64 * 200.0, by as f64 * 160.0));
             }
         }
-        DroneSite::new(340_000.0, 3_560_000.0, 200.0 * blocks as f64, 160.0 * blocks as f64, features, 2024)
+        DroneSite::new(340_000.0, 3_560_000.0, 200.0 * across as f64, 160.0 * down as f64, features, 2024)
     }
 
     fn features_at(&self, x: f64, y: f64) -> &[usize] {
@@ -351,7 +353,7 @@ pub fn write_flight(
     ]);
     // Pixels lie within the extent minus a ragged edge, as flight footprints do.
     let edge = ValueNoise::new(site.seed ^ 11 ^ u64::from(spec.later), 25.0, 2);
-    let inside = |x: f64, y: f64| {
+    let inside = move |x: f64, y: f64| {
         let m = 3.0 + 2.5 * edge.at(x, y);
         x > x0 + m && x < x1 - m && y > y0 + m && y < y1 - m
     };
@@ -366,21 +368,24 @@ pub fn write_flight(
     {
         let mut band = dsm.rasterband(1)?;
         band.set_no_data_value(Some(-9999.0))?;
-        let mut rng = Rng::new(site.seed ^ 0xD5 ^ u64::from(spec.later));
         for r0 in (0..h).step_by(256) {
             let rows = 256.min(h - r0);
             let mut block = vec![0f32; rows * w];
-            for r in 0..rows {
-                let y = y0 + (r0 + r) as f64 * spec.dsm_resolution + spec.dsm_resolution / 2.0;
-                for c in 0..w {
+            // Rows in parallel, each with its own noise stream, so the result does not depend on threads.
+            block.par_chunks_mut(w).enumerate().for_each(|(r, line)| {
+                let row = r0 + r;
+                let mut rng = Rng::new(site.seed ^ 0xD5 ^ u64::from(spec.later)).fork(row as u64);
+                let y = y0 + row as f64 * spec.dsm_resolution + spec.dsm_resolution / 2.0;
+                for (c, v) in line.iter_mut().enumerate() {
                     let x = x0 + c as f64 * spec.dsm_resolution + spec.dsm_resolution / 2.0;
-                    block[r * w + c] = if inside(x, y) {
-                        (site.surface(x, y, spec.later) + spec.vertical_offset + spec.noise_m * rng.normal()) as f32
+                    let noise = rng.normal();
+                    *v = if inside(x, y) {
+                        (site.surface(x, y, spec.later) + spec.vertical_offset + spec.noise_m * noise) as f32
                     } else {
                         -9999.0
                     };
                 }
-            }
+            });
             let mut buf = Buffer::new((w, rows), block);
             band.write((0, r0 as isize), (w, rows), &mut buf)?;
         }
@@ -409,20 +414,19 @@ pub fn write_flight(
     }
     for r0 in (0..h).step_by(256) {
         let rows = 256.min(h - r0);
-        let mut planes = vec![vec![0u8; rows * w]; 4];
-        for r in 0..rows {
+        let mut rgba = vec![0u8; rows * w * 4];
+        rgba.par_chunks_mut(w * 4).enumerate().for_each(|(r, line)| {
             let y = y0 + (r0 + r) as f64 * spec.ortho_resolution + spec.ortho_resolution / 2.0;
             for c in 0..w {
                 let x = x0 + c as f64 * spec.ortho_resolution + spec.ortho_resolution / 2.0;
                 if inside(x, y) {
                     let rgb = site.colour(x, y, spec.later);
-                    for k in 0..3 {
-                        planes[k][r * w + c] = rgb[k];
-                    }
-                    planes[3][r * w + c] = 255;
+                    line[4 * c..4 * c + 3].copy_from_slice(&rgb);
+                    line[4 * c + 3] = 255;
                 }
             }
-        }
+        });
+        let planes: Vec<Vec<u8>> = (0..4).map(|k| rgba.iter().skip(k).step_by(4).copied().collect()).collect();
         for (k, plane) in planes.into_iter().enumerate() {
             let mut buf = Buffer::new((w, rows), plane);
             ortho.rasterband(k + 1)?.write((0, r0 as isize), (w, rows), &mut buf)?;
