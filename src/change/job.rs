@@ -50,6 +50,8 @@ pub struct ChangeRequest {
 /// What the job found, for the terminal and `--json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChangeSummary {
+    /// The detector that ran: `multispectral` or `rgb`.
+    pub method: String,
     /// The analysis grid.
     pub grid: Grid,
     /// False when the inputs had no georeferencing and were compared pixel by pixel.
@@ -122,7 +124,16 @@ pub fn run_change(backend: &dyn Backend, req: &ChangeRequest, progress: &dyn Pro
     let mut stack_after = read_on_grid(&after, &map_after, &grid, Resampling::Bilinear)?;
     scale(backend, &mut stack_before, &map_before)?;
     scale(backend, &mut stack_after, &map_after)?;
-    if !map_before.surface_reflectance {
+    // RGB without NIR has its own detector, which learns the colour relation between the dates from
+    // the pair itself, so haze removal (a per-band offset) would only shift its colour groups.
+    let rgb_only = crate::change::rgb::is_rgb_only(&stack_before);
+    if rgb_only {
+        warnings.push(
+            "red, green and blue only: no NIR or SWIR indices; change from colour relations between the dates, \
+             judged over image segments"
+                .into(),
+        );
+    } else if !map_before.surface_reflectance {
         warnings.push(
             "inputs are digital numbers, not surface reflectance: haze removed by dark-object subtraction".into(),
         );
@@ -158,7 +169,11 @@ pub fn run_change(backend: &dyn Backend, req: &ChangeRequest, progress: &dyn Pro
     let pixel_area = georeferenced.then(|| grid.transform.pixel_area());
     let min_pixels = req.options.min_region_pixels(pixel_area);
     let keys_for_detect = req.plots.as_ref().map(|_| &region_keys);
-    let detection = detect(backend, &stack_before, &stack_after, keys_for_detect, min_pixels, &req.options)?;
+    let detection = if rgb_only {
+        crate::change::rgb::detect_rgb(backend, &stack_before, &stack_after, keys_for_detect, min_pixels, &req.options)?
+    } else {
+        detect(backend, &stack_before, &stack_after, keys_for_detect, min_pixels, &req.options)?
+    };
 
     progress.stage("vectorizing");
     let scene = |r: &Raster, p: &Path| SceneRef {
@@ -200,6 +215,7 @@ pub fn run_change(backend: &dyn Backend, req: &ChangeRequest, progress: &dyn Pro
     }
     let changed_pixels = detection.codes.iter().filter(|c| **c != 0 && **c != ChangeCode::NoData as u8).count();
     Ok(ChangeSummary {
+        method: if rgb_only { "rgb" } else { "multispectral" }.to_string(),
         grid,
         georeferenced,
         valid_pixels: detection.valid_pixels,

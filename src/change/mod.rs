@@ -9,11 +9,19 @@
 //!    flagged by a threshold forced into a unimodal histogram.
 //! 4. Each changed pixel's kind follows from its classes on the two dates (`kinds`); regions below the
 //!    minimum mapping unit are dropped, and kind fragments below it join their neighbour.
+//!
+//! Imagery with red, green and blue only (drone orthomosaics, aerial photographs) has no NIR or SWIR
+//! for indices and its colours shift with season and camera; it goes to the RGB detector (`rgb`):
+//! change as departure from what ground of the same earlier colour usually became, over segments,
+//! cut at Kapur's maximum entropy.
 
+pub mod conditional;
 pub mod evidence;
 pub mod job;
 pub mod kinds;
 pub mod normalize;
+pub mod rgb;
+pub mod segments;
 pub mod threshold;
 
 use ndarray::{Array2, Zip};
@@ -43,6 +51,8 @@ pub struct ChangeOptions {
     pub min_area_m2: f64,
     /// Minimum mapping unit in pixels, whatever the pixel size.
     pub min_pixels: usize,
+    /// Settings of the detector for imagery with red, green and blue only (`rgb`).
+    pub rgb: rgb::RgbChangeOptions,
 }
 
 impl Default for ChangeOptions {
@@ -54,6 +64,7 @@ impl Default for ChangeOptions {
             min_change_rms: 0.03,
             min_area_m2: 500.0,
             min_pixels: 4,
+            rgb: rgb::RgbChangeOptions::default(),
         }
     }
 }

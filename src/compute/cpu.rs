@@ -10,7 +10,7 @@ use crate::raster::{BandRole, BandStack};
 use crate::spectral::classes::classify_pixel;
 use crate::spectral::indices::{Pixel, pixel_indices};
 use crate::spectral::rgb::rgb_pixel_features;
-use crate::spectral::{ClassRules, IndexStack, LandClass, RgbFeatures};
+use crate::spectral::{ClassRules, IndexStack, LandClass, RgbFeature, RgbFeatures};
 
 /// Rows per parallel task: big enough to amortise scheduling, small enough to balance two to 64 cores.
 const ROW_BLOCK: usize = 16;
@@ -394,13 +394,13 @@ impl Backend for CpuBackend {
         let (h, w) = (stack.height(), stack.width());
         let planes = Planes::of(stack);
         let valid = stack.valid.as_slice().expect("standard layout");
-        let mut out = Array3::<f32>::zeros((3, h, w));
+        let mut out = Array3::<f32>::zeros((RgbFeature::ALL.len(), h, w));
         out.axis_chunks_iter_mut(Axis(1), ROW_BLOCK).into_par_iter().enumerate().for_each(|(chunk, mut block)| {
             for r in 0..block.dim().1 {
                 for c in 0..w {
                     let i = (chunk * ROW_BLOCK + r) * w + c;
                     let p = planes.pixel(i);
-                    let values = if valid[i] != 0 { rgb_pixel_features(p.red, p.green, p.blue) } else { [f32::NAN; 3] };
+                    let values = if valid[i] != 0 { rgb_pixel_features(p.red, p.green, p.blue) } else { [f32::NAN; 4] };
                     for (k, v) in values.iter().enumerate() {
                         block[[k, r, c]] = *v;
                     }

@@ -134,9 +134,9 @@ pub trait Backend: Send + Sync {
     /// a margin of at least `radius` around what it keeps.
     fn erode(&self, mask: ArrayView2<u8>, radius: usize) -> Result<Array2<u8>>;
 
-    /// Visible-band features of an RGB stack (`spectral::rgb`): brightness, chroma and excess green per
-    /// pixel from its red, green and blue bands, NaN where the pixel is invalid. Stacks without one of
-    /// the three bands give NaN planes.
+    /// Visible-band features of an RGB stack (`spectral::rgb`): brightness, chroma, excess green and
+    /// warmth per pixel from its red, green and blue bands, NaN where the pixel is invalid. Stacks without
+    /// one of the three bands give NaN planes.
     fn rgb_features(&self, stack: &BandStack) -> Result<RgbFeatures>;
 }
 

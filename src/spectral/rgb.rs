@@ -6,6 +6,7 @@
 //! | brightness | (R + G + B) / 3 | new concrete, roofs and fill are brighter than what they replace |
 //! | chroma | distance of the chromatic coordinates (R, G, B) / (R + G + B) from grey (1/3, 1/3, 1/3) | grey artificial surfaces from coloured soil and plants |
 //! | excess green | 2g - r - b on chromatic coordinates (Woebbecke et al. 1995) | vegetation; unlike (G - R) / (G + R) it stays low on blue steel roofs |
+//! | warmth | r - b on chromatic coordinates | soil, brick and clay tiles are warm; steel, concrete in shade and water are cool |
 
 use ndarray::{Array3, ArrayView2, Axis};
 
@@ -19,11 +20,14 @@ pub enum RgbFeature {
     Chroma = 1,
     /// Excess green on chromatic coordinates, -1 to 2.
     ExcessGreen = 2,
+    /// Red minus blue on chromatic coordinates, -1 to 1.
+    Warmth = 3,
 }
 
 impl RgbFeature {
     /// Every feature, in plane order.
-    pub const ALL: [RgbFeature; 3] = [RgbFeature::Brightness, RgbFeature::Chroma, RgbFeature::ExcessGreen];
+    pub const ALL: [RgbFeature; 4] =
+        [RgbFeature::Brightness, RgbFeature::Chroma, RgbFeature::ExcessGreen, RgbFeature::Warmth];
 
     /// Name used in evidence.
     pub fn name(self) -> &'static str {
@@ -31,6 +35,7 @@ impl RgbFeature {
             RgbFeature::Brightness => "brightness",
             RgbFeature::Chroma => "chroma",
             RgbFeature::ExcessGreen => "excess_green",
+            RgbFeature::Warmth => "warmth",
         }
     }
 }
@@ -49,19 +54,19 @@ impl RgbFeatures {
     }
 }
 
-/// The features of one pixel from its red, green and blue values (any consistent unit). A black pixel
-/// has no colour: chroma and excess green are 0.
+/// The features of one pixel from its red, green and blue values (any consistent unit), in
+/// `RgbFeature` order. A black pixel has no colour: chroma, excess green and warmth are 0.
 #[inline]
-pub fn rgb_pixel_features(red: f32, green: f32, blue: f32) -> [f32; 3] {
+pub fn rgb_pixel_features(red: f32, green: f32, blue: f32) -> [f32; 4] {
     let sum = red + green + blue;
     let brightness = sum / 3.0;
     if sum.abs() < 1e-6 {
-        return [brightness, 0.0, 0.0];
+        return [brightness, 0.0, 0.0, 0.0];
     }
     let (r, g, b) = (red / sum, green / sum, blue / sum);
     let third = 1.0 / 3.0;
     let chroma = ((r - third) * (r - third) + (g - third) * (g - third) + (b - third) * (b - third)).sqrt();
-    [brightness, chroma, 2.0 * g - r - b]
+    [brightness, chroma, 2.0 * g - r - b, r - b]
 }
 
 #[cfg(test)]
@@ -77,6 +82,7 @@ mod tests {
         assert!(blue_roof[2] < 0.0, "{blue_roof:?}");
         assert!(concrete[1] < 0.02 && concrete[2].abs() < 0.02, "{concrete:?}");
         assert!((concrete[0] - 152.333).abs() < 1e-3);
-        assert_eq!(rgb_pixel_features(0.0, 0.0, 0.0), [0.0, 0.0, 0.0]);
+        assert!(rgb_pixel_features(150.0, 122.0, 92.0)[3] > 0.1 && blue_roof[3] < 0.0, "soil warm, steel cool");
+        assert_eq!(rgb_pixel_features(0.0, 0.0, 0.0), [0.0; 4]);
     }
 }
