@@ -70,6 +70,10 @@ pub struct RgbChangeOptions {
     pub vegetation_min_exg: f32,
     /// Warmth (r - b) from which a non-vegetated pixel is soil rather than built.
     pub soil_min_warmth: f32,
+    /// Georeferenced RGB imagery finer than this (metres) is averaged up to it before comparing.
+    pub min_resolution_m: f64,
+    /// Minimum mapping unit (square metres) on georeferenced imagery: a small house.
+    pub min_area_m2: f64,
 }
 
 impl Default for RgbChangeOptions {
@@ -87,6 +91,8 @@ impl Default for RgbChangeOptions {
             segment_min_pixels: 40,
             vegetation_min_exg: 0.1,
             soil_min_warmth: 0.06,
+            min_resolution_m: 0.5,
+            min_area_m2: 50.0,
         }
     }
 }
