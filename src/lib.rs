@@ -12,7 +12,8 @@
 //! | put inputs on one analysis grid (windows, GDAL warp) | [`align`] |
 //! | per-pixel kernels behind one interface (CPU; GPU) | [`compute`] |
 //! | indices, land-cover classes, haze correction | [`spectral`] |
-//! | bi-temporal change: normalization, statistic, threshold, kinds | [`change`] |
+//! | bi-temporal change: normalization, statistic, threshold, kinds; RGB-only imagery | [`change`] |
+//! | drone flights: registration, tiled height change, structures, earthworks volumes | [`drone`] |
 //! | regions, minimum mapping unit, polygons | [`vectorize`] |
 //! | flags and their ids | [`flags`] |
 //! | GeoPackage, GeoJSON, Shapefile, FlatGeobuf, CSV, GeoTIFF outputs | [`export`] |
@@ -22,12 +23,18 @@
 //! # Indices
 //!
 //! NDVI, BSI (Rikimaru 2002), NDBI (Zha 2003), MNDWI (Xu 2006) or NDWI without SWIR, brightness,
-//! redness and green excess: see [`spectral::indices`].
+//! redness and green excess: see [`spectral::indices`]. For RGB imagery: brightness, chroma, excess
+//! green ExG (Woebbecke 1995) and warmth on chromatic coordinates: see [`spectral::rgb`].
 //!
 //! # Detectors
 //!
 //! - Change: invariant-pixel normalization, 3x3-smoothed RMS difference, Otsu above a noise floor
 //!   ([`change`]).
+//! - RGB change: departures from what ground of the same earlier colour usually became (brightening,
+//!   greying, rarity), averaged over Felzenszwalb segments, Kapur's maximum-entropy cut
+//!   ([`change::rgb`]).
+//! - Drone height change: phase-correlation registration, walls, width and roughness tell structures
+//!   from heaps, vehicles and trees; cut and fill volumes ([`drone`]).
 #![deny(missing_docs)]
 
 pub mod align;
