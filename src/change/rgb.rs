@@ -17,7 +17,7 @@
 //!    [`segments`](super::segments)) so that decisions follow roofs, plots and heaps, and summed (rarity
 //!    at half weight).
 //! 5. The cut is Kapur's maximum-entropy threshold, which finds the start of a thin tail of change
-//!    where Otsu's would split a broad no-change mode ([`max_entropy`](super::threshold::max_entropy)).
+//!    where Otsu's would split a broad no-change mode ([`super::threshold::max_entropy`]).
 //!
 //! Measured with default settings (issue 5, `tests/change_rgb_real.rs`): SZTAKI AirChange Szada/1 and
 //! Szada/2 pixel F1 0.372 and 0.599, LEVIR-CD samples mean F1 0.351, where normalized change vectors
