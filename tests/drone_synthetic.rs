@@ -211,3 +211,37 @@ fn a_shift_too_large_to_trust_is_reported_and_left_alone() {
     assert!(!shift.corrected);
     assert!(result.summary.warnings.iter().any(|w| w.contains("too large to trust")), "{:?}", result.summary.warnings);
 }
+
+#[test]
+fn plots_keep_only_changes_inside_them_and_name_the_plot() {
+    let f = flights();
+    // One plot over the western 80 m of the site: building B1 (3.5 m), the pit, the truck and the old
+    // hall are inside; the other buildings, the heap and the trees are not.
+    let site = DroneSite::standard();
+    let (x0, x1, y0, y1) = (site.origin_x, site.origin_x + 80.0, site.origin_y - 160.0, site.origin_y);
+    let registry = f.root.join("plots.geojson");
+    std::fs::write(
+        &registry,
+        format!(
+            r#"{{"type":"FeatureCollection","crs":{{"type":"name","properties":{{"name":"urn:ogc:def:crs:EPSG::32651"}}}},
+            "features":[{{"type":"Feature","properties":{{"plot_id":"JS-320581-007","name":"原化工厂地块","category":"contaminated_listed","works_allowed":"true"}},
+            "geometry":{{"type":"Polygon","coordinates":[[[{x0},{y0}],[{x1},{y0}],[{x1},{y1}],[{x0},{y1}],[{x0},{y0}]]]}}}}]}}"#
+        ),
+    )
+    .unwrap();
+    let mut req = request(&f.root, "plots.gpkg", true, DroneOptions::default());
+    req.plots = Some(registry);
+    let result = run_drone(&CpuBackend::new(), &req, &Silent).unwrap();
+    let kinds: Vec<FlagKind> = result.flags.iter().map(|f| f.kind).collect();
+    assert_eq!(kinds.len(), 2, "{:?}", result.summary.flags_by_kind);
+    assert!(kinds.contains(&FlagKind::HeightGain) && kinds.contains(&FlagKind::Earthworks));
+    for flag in &result.flags {
+        assert_eq!(flag.plot_id.as_deref(), Some("JS-320581-007"));
+        assert_eq!(flag.plot_name.as_deref(), Some("原化工厂地块"));
+        assert_eq!(flag.evidence["permitted_works"], true, "works are allowed on this plot");
+        let b = flag_bounds(flag).unwrap();
+        assert!(b.max_x <= x1 + 0.5, "flag reaches beyond the plot: {b}");
+    }
+    let written = jingtu::export::vector::read_flag_summaries(&f.root.join("plots.gpkg")).unwrap();
+    assert!(written.iter().all(|w| w.plot_id.as_deref() == Some("JS-320581-007")));
+}

@@ -164,7 +164,8 @@ pub const HIGH_GAIN: u32 = 1;
 pub const HIGH_LOSS: u32 = 2;
 
 /// Edge pixels of each class region (a 4-neighbour outside the region) whose surface is steep: walls.
-/// Returns (edge, steep edge) masks.
+/// Keys are `high_classes` values in the low byte, optionally with a plot index above. Returns (edge,
+/// steep edge) masks.
 pub fn walls(
     classes: ArrayView2<u32>,
     slope_gain: ArrayView2<f32>,
@@ -186,7 +187,8 @@ pub fn walls(
             let (ri, ci) = (r as isize, c as isize);
             if outside(ri - 1, ci) || outside(ri + 1, ci) || outside(ri, ci - 1) || outside(ri, ci + 1) {
                 edge[[r, c]] = 1;
-                let s = if k == HIGH_GAIN { slope_gain[[r, c]] } else { slope_loss[[r, c]] };
+                // The low byte is the class; the bits above may carry a plot.
+                let s = if k & 0xff == HIGH_GAIN { slope_gain[[r, c]] } else { slope_loss[[r, c]] };
                 if s >= min_slope {
                     steep[[r, c]] = 1;
                 }

@@ -303,7 +303,9 @@ pub fn run_drone(backend: &dyn Backend, req: &DroneRequest, progress: &dyn Progr
         )?;
         let mut classes = high_classes(t.raw_dh.view(), o.structure_min_height_m as f32);
         if let Some(plot_ids) = plot_keys(tile.padded)? {
-            Zip::from(&mut classes).and(&plot_ids).for_each(|k, p| *k = if *p == 0 { 0 } else { *k | (*p << 8) });
+            Zip::from(&mut classes)
+                .and(&plot_ids)
+                .for_each(|k, p| *k = if *p == 0 || *k == 0 { 0 } else { *k | (*p << 8) });
         }
         let (edge, steep) = walls(classes.view(), t.slope_after.view(), t.slope_before.view(), o.wall_min_slope as f32);
         let gain = classes.mapv(|k| u8::from(k & 0xff == HIGH_GAIN));
