@@ -12,9 +12,10 @@
 //! | put inputs on one analysis grid (windows, GDAL warp) | [`align`] |
 //! | per-pixel kernels behind one interface (CPU with rayon; GPU with wgpu) | [`compute`] |
 //! | indices, land-cover classes, haze correction | [`spectral`] |
-//! | bi-temporal change: normalization, statistic, threshold, kinds | [`change`] |
+//! | bi-temporal change: normalization, statistic, threshold, kinds; RGB-only imagery | [`change`] |
 //! | per-pixel temporal state of the monthly scan: bare runs, built runs, works | [`temporal`] |
 //! | the monthly scan: plot grids, observations, trackers, flag lifecycle | [`scan`] |
+//! | drone flights: registration, tiled height change, structures, earthworks volumes | [`drone`] |
 //! | regions, minimum mapping unit, polygons | [`vectorize`] |
 //! | flags and their ids | [`flags`] |
 //! | the GeoPackage store: state between scans, flag history, changefeed | [`store`] |
@@ -25,7 +26,8 @@
 //! # Indices
 //!
 //! NDVI, BSI (Rikimaru 2002), NDBI (Zha 2003), MNDWI (Xu 2006) or NDWI without SWIR, brightness,
-//! redness and green excess: see [`spectral::indices`].
+//! redness and green excess: see [`spectral::indices`]. For RGB imagery: brightness, chroma, excess
+//! green ExG (Woebbecke 1995) and warmth on chromatic coordinates: see [`spectral::rgb`].
 //!
 //! # Detectors
 //!
@@ -33,12 +35,18 @@
 //!   (Kittler-Illingworth) above a noise floor ([`change`]).
 //! - Construction, earthworks and idle bare ground over time: runs and episodes per pixel
 //!   ([`temporal`]), regions with hysteresis and a lifecycle per plot ([`scan::tracker`]).
+//! - RGB change: departures from what ground of the same earlier colour usually became (brightening,
+//!   greying, rarity), averaged over Felzenszwalb segments, Kapur's maximum-entropy cut
+//!   ([`change::rgb`]).
+//! - Drone height change: phase-correlation registration, walls, width and roughness tell structures
+//!   from heaps, vehicles and trees; cut and fill volumes ([`drone`]).
 #![deny(missing_docs)]
 
 pub mod align;
 pub mod change;
 pub mod cli;
 pub mod compute;
+pub mod drone;
 pub mod error;
 pub mod export;
 pub mod flags;

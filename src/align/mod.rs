@@ -4,6 +4,7 @@
 pub mod warp;
 
 use gdal::spatial_ref::SpatialRef;
+use ndarray::Array2;
 
 use crate::error::{Error, Result};
 use crate::io::{BandMap, Raster, crs};
@@ -96,13 +97,91 @@ pub fn read_on_grid(raster: &Raster, map: &BandMap, grid: &Grid, resampling: Res
     if let Some(window) = window_of(raster.grid(), grid) {
         return raster.read_raw(map, window);
     }
-    let ignore_nodata = raster.info().bands.iter().any(|b| b.nodata_ignored.is_some());
-    let warped = WarpArgs::new(grid)
-        .with_resampling(resampling)
-        .with_threads(rayon::current_num_threads())
-        .ignoring_source_nodata(ignore_nodata)
-        .run(raster)?;
+    let warped = warp_args(raster, grid, resampling).run(raster)?;
     warped.read_raw(map, warped.full_window())
+}
+
+/// The warp that puts `raster` on `grid`, with the resampling scale fixed from the two grids so that a
+/// window of a grid reads exactly as the same pixels of the whole grid.
+fn warp_args<'a>(raster: &Raster, grid: &'a Grid, resampling: Resampling) -> WarpArgs<'a> {
+    let ignore_nodata = raster.info().bands.iter().any(|b| b.nodata_ignored.is_some());
+    let mut args = WarpArgs::new(grid);
+    args.with_resampling(resampling).with_threads(rayon::current_num_threads()).ignoring_source_nodata(ignore_nodata);
+    if let Some((x, y)) = source_pixel_size(raster, grid) {
+        let (tx, ty) = grid.transform.pixel_size();
+        args.with_scale(x / tx, y / ty);
+    }
+    args
+}
+
+/// The size of the raster's pixels measured in the grid's CRS units (x, y).
+fn source_pixel_size(raster: &Raster, grid: &Grid) -> Option<(f64, f64)> {
+    let src = raster.grid();
+    let same = src.epsg.is_some() && src.epsg == grid.epsg || src.crs_wkt == grid.crs_wkt;
+    if same {
+        return Some(src.transform.pixel_size());
+    }
+    let s = crs::srs_from_wkt(&src.crs_wkt)?;
+    let t = crs::srs_from_wkt(&grid.crs_wkt)?;
+    let b = crs::transform_bounds(&src.bounds(), &s, &t)?;
+    Some(((b.max_x - b.min_x) / src.width as f64, (b.max_y - b.min_y) / src.height as f64))
+}
+
+/// Reads band `band` (1-based) of `raster` on `grid` as `f32` with NaN wherever the file has no data
+/// (nodata value, NaN, mask or alpha): a window read where the pixels line up, a GDAL warp otherwise.
+/// For single-band measurements such as surface models; `resampling` should be `Average` when the
+/// raster is much finer than the grid, so heights are averaged rather than sampled.
+pub fn read_band_on_grid(raster: &Raster, band: usize, grid: &Grid, resampling: Resampling) -> Result<Array2<f32>> {
+    let count = raster.info().bands.len();
+    if band == 0 || band > count {
+        return Err(Error::input(raster.path(), format!("has {count} band(s); band {band} was asked for")));
+    }
+    let (values, valid) = if let Some(window) = window_of(raster.grid(), grid) {
+        let map = single_band_map(band);
+        let stack = raster.read_raw(&map, window)?;
+        (stack.data.index_axis_move(ndarray::Axis(0), 0), stack.valid)
+    } else {
+        let warped = warp_args(raster, grid, resampling).run(raster)?;
+        let stack = warped.read_raw(&single_band_map(band), warped.full_window())?;
+        (stack.data.index_axis_move(ndarray::Axis(0), 0), stack.valid)
+    };
+    let mut values = values;
+    ndarray::Zip::from(&mut values).and(&valid).for_each(|v, ok| {
+        if *ok == 0 {
+            *v = f32::NAN;
+        }
+    });
+    Ok(values)
+}
+
+/// A band map that reads one band as it is (no role matters, no scaling).
+fn single_band_map(band: usize) -> BandMap {
+    BandMap {
+        bands: vec![crate::io::MappedBand { role: crate::raster::BandRole::Red, index: band, scale: 1.0, offset: 0.0 }],
+        origin: "single band".into(),
+        surface_reflectance: false,
+    }
+}
+
+/// The resampling that suits reading a raster of `source` pixels onto `target`: the mean of the
+/// contributing pixels when the source is at least 1.5 times finer (a 5 cm surface model read at 25 cm
+/// must average its heights, not pick one in 25), bilinear otherwise.
+pub fn resampling_for(source: &Raster, target: &Grid) -> Resampling {
+    let src = source.grid();
+    let same_units = src.epsg.is_some() && src.epsg == target.epsg;
+    let ratio = if same_units {
+        (target.transform.pixel_area() / src.transform.pixel_area().max(f64::MIN_POSITIVE)).sqrt()
+    } else {
+        // Different CRSs: compare ground footprints per pixel in the target CRS.
+        let footprint = crs::srs_from_wkt(&src.crs_wkt)
+            .zip(crs::srs_from_wkt(&target.crs_wkt))
+            .and_then(|(s, t)| crs::transform_bounds(&src.bounds(), &s, &t));
+        match footprint {
+            Some(b) => (target.transform.pixel_area() / (b.area() / src.len() as f64).max(f64::MIN_POSITIVE)).sqrt(),
+            None => 1.0,
+        }
+    };
+    if ratio >= 1.5 { Resampling::Average } else { Resampling::Bilinear }
 }
 
 /// The window of `source` that is exactly `target` (same CRS, resolution and lattice, inside the raster).

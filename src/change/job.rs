@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::evidence::{FlagContext, SceneRef, flags_from_detection};
 use super::{ChangeCode, ChangeOptions, detect};
-use crate::align::{Resampling, common_grid, read_on_grid, window_of};
+use crate::align::{common_grid, read_on_grid, resampling_for, window_of};
 use crate::compute::Backend;
 use crate::error::{Error, Result};
 use crate::export::raster::write_codes;
@@ -39,6 +39,8 @@ pub struct ChangeRequest {
     pub format: Option<VectorFormat>,
     /// Optional change raster output.
     pub change_raster: Option<PathBuf>,
+    /// Accept inputs without georeferencing and compare them pixel by pixel (`--pixel-grid`).
+    pub pixel_grid: bool,
     /// Replace existing outputs.
     pub overwrite: bool,
     /// Detector settings.
@@ -48,6 +50,8 @@ pub struct ChangeRequest {
 /// What the job found, for the terminal and `--json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChangeSummary {
+    /// The detector that ran: `multispectral` or `rgb`.
+    pub method: String,
     /// The analysis grid.
     pub grid: Grid,
     /// False when the inputs had no georeferencing and were compared pixel by pixel.
@@ -106,17 +110,44 @@ pub fn run_change(backend: &dyn Backend, req: &ChangeRequest, progress: &dyn Pro
         surface_reflectance: map_after.surface_reflectance,
     };
     let mut warnings = Vec::new();
-    let grid = common_grid(&before, &after)?;
+    let mut grid = common_grid(&before, &after)?;
+    // RGB imagery (drone orthomosaics at a few centimetres) is compared at a working resolution: the
+    // detector's segments and neighbourhoods are sized for buildings at 0.5 to 1.5 m pixels, and a
+    // 20000-pixel orthomosaic pair at 5 cm reads as 2000 pixels at 0.5 m, averaged, in bounded memory.
+    let rgb_bands = !map_before.has(BandRole::Nir);
+    let min_rgb = req.options.rgb.min_resolution_m;
+    if rgb_bands
+        && before.info().georeferenced
+        && grid.transform.pixel_size().0.max(grid.transform.pixel_size().1) < min_rgb
+    {
+        grid = Grid::covering(grid.crs_wkt.clone(), grid.epsg, &grid.bounds(), min_rgb);
+        warnings.push(format!("RGB imagery compared at {min_rgb} m, its colours averaged over each pixel"));
+    }
     let georeferenced = before.info().georeferenced;
     if !georeferenced {
+        if !req.pixel_grid {
+            return Err(Error::input(
+                &req.before,
+                "has no georeferencing; pass --pixel-grid to compare the two images pixel by pixel (areas in pixels)",
+            ));
+        }
         warnings.push("inputs have no georeferencing: compared on their pixel grid; areas are in pixels".to_string());
     }
     progress.stage("aligning");
-    let mut stack_before = read_on_grid(&before, &map_before, &grid, Resampling::Bilinear)?;
-    let mut stack_after = read_on_grid(&after, &map_after, &grid, Resampling::Bilinear)?;
+    let mut stack_before = read_on_grid(&before, &map_before, &grid, resampling_for(&before, &grid))?;
+    let mut stack_after = read_on_grid(&after, &map_after, &grid, resampling_for(&after, &grid))?;
     scale(backend, &mut stack_before, &map_before)?;
     scale(backend, &mut stack_after, &map_after)?;
-    if !map_before.surface_reflectance {
+    // RGB without NIR has its own detector, which learns the colour relation between the dates from
+    // the pair itself, so haze removal (a per-band offset) would only shift its colour groups.
+    let rgb_only = crate::change::rgb::is_rgb_only(&stack_before);
+    if rgb_only {
+        warnings.push(
+            "red, green and blue only: no NIR or SWIR indices; change from colour relations between the dates, \
+             judged over image segments"
+                .into(),
+        );
+    } else if !map_before.surface_reflectance {
         warnings.push(
             "inputs are digital numbers, not surface reflectance: haze removed by dark-object subtraction".into(),
         );
@@ -150,12 +181,23 @@ pub fn run_change(backend: &dyn Backend, req: &ChangeRequest, progress: &dyn Pro
     };
     progress.stage("detecting change");
     let pixel_area = georeferenced.then(|| grid.transform.pixel_area());
-    let min_pixels = req.options.min_region_pixels(pixel_area);
+    // The minimum mapping unit of satellite change (500 m2, five 10 m pixels) would erase every house
+    // on drone and aerial imagery; RGB change has its own.
+    let min_pixels = if rgb_only {
+        let rgb = &req.options.rgb;
+        pixel_area.filter(|a| *a > 0.0).map_or(0, |a| (rgb.min_area_m2 / a).ceil() as usize).max(req.options.min_pixels)
+    } else {
+        req.options.min_region_pixels(pixel_area)
+    };
     let keys_for_detect = req.plots.as_ref().map(|_| &region_keys);
     // A date that had to be warped onto the grid is off by a fraction of a pixel: compare with tolerance.
     let warped = window_of(before.grid(), &grid).is_none() || window_of(after.grid(), &grid).is_none();
     let tolerance = if warped { req.options.misregistration_tolerance_px } else { 0 };
-    let detection = detect(backend, &stack_before, &stack_after, keys_for_detect, min_pixels, tolerance, &req.options)?;
+    let detection = if rgb_only {
+        crate::change::rgb::detect_rgb(backend, &stack_before, &stack_after, keys_for_detect, min_pixels, &req.options)?
+    } else {
+        detect(backend, &stack_before, &stack_after, keys_for_detect, min_pixels, tolerance, &req.options)?
+    };
 
     progress.stage("vectorizing");
     let scene = |r: &Raster, p: &Path| SceneRef {
@@ -197,6 +239,7 @@ pub fn run_change(backend: &dyn Backend, req: &ChangeRequest, progress: &dyn Pro
     }
     let changed_pixels = detection.codes.iter().filter(|c| **c != 0 && **c != ChangeCode::NoData as u8).count();
     Ok(ChangeSummary {
+        method: if rgb_only { "rgb" } else { "multispectral" }.to_string(),
         grid,
         georeferenced,
         valid_pixels: detection.valid_pixels,

@@ -13,11 +13,19 @@
 //! 4. Each changed pixel's kind follows from its classes on the two dates (`kinds`); the ring that the
 //!    smoothing adds around a change takes that change's kind; regions below the minimum mapping unit
 //!    are dropped, and kind fragments below it join their neighbour.
+//!
+//! Imagery with red, green and blue only (drone orthomosaics, aerial photographs) has no NIR or SWIR
+//! for indices and its colours shift with season and camera; it goes to the RGB detector (`rgb`):
+//! change as departure from what ground of the same earlier colour usually became, over segments,
+//! cut at Kapur's maximum entropy.
 
+pub mod conditional;
 pub mod evidence;
 pub mod job;
 pub mod kinds;
 pub mod normalize;
+pub mod rgb;
+pub mod segments;
 pub mod threshold;
 
 use ndarray::{Array2, Zip};
@@ -49,6 +57,8 @@ pub struct ChangeOptions {
     pub min_pixels: usize,
     /// Pixels of misregistration tolerated when a date had to be warped onto the analysis grid.
     pub misregistration_tolerance_px: usize,
+    /// Settings of the detector for imagery with red, green and blue only (`rgb`).
+    pub rgb: rgb::RgbChangeOptions,
 }
 
 impl Default for ChangeOptions {
@@ -61,6 +71,7 @@ impl Default for ChangeOptions {
             min_area_m2: 500.0,
             min_pixels: 4,
             misregistration_tolerance_px: 1,
+            rgb: rgb::RgbChangeOptions::default(),
         }
     }
 }

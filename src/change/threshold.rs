@@ -133,6 +133,74 @@ pub fn otsu_on_histogram(hist: &[u64]) -> Option<usize> {
     Some((first + last) / 2)
 }
 
+/// Kapur, Sahoo and Wong's (1985) maximum-entropy threshold: the cut that maximizes the summed
+/// entropies of the two sides' normalized histograms. Where changed pixels are a thin tail of a broad
+/// no-change distribution (a few new buildings among fields that changed colour with the season),
+/// Otsu's cut falls inside the broad mode and flags half the image; the entropy cut lands where the
+/// tail begins. The histogram spans the 0.1 to 99.9 percentiles, and the threshold is the median of
+/// the cuts found with several bin counts, because one histogram's binning can move an entropy maximum
+/// between two nearly equal ones. `None` for fewer than two distinct values.
+pub fn max_entropy(backend: &dyn Backend, values: ArrayView2<f32>) -> Result<Option<f32>> {
+    let Some((lo, hi)) = percentile_range(values, 0.001, 0.999) else { return Ok(None) };
+    if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
+        return Ok(None);
+    }
+    let mut cuts = Vec::new();
+    for bins in [96usize, 128, 192, 256, 384, 512] {
+        let hist = backend.histogram(values, lo, hi, bins)?;
+        if let Some(bin) = max_entropy_on_histogram(&hist) {
+            cuts.push(lo + (bin as f32 + 1.0) * (hi - lo) / bins as f32);
+        }
+    }
+    if cuts.is_empty() {
+        return Ok(None);
+    }
+    cuts.sort_by(|a, b| a.total_cmp(b));
+    let m = cuts.len() / 2;
+    Ok(Some(if cuts.len() % 2 == 1 { cuts[m] } else { 0.5 * (cuts[m - 1] + cuts[m]) }))
+}
+
+/// The last bin of the lower class at Kapur's maximum-entropy cut.
+pub fn max_entropy_on_histogram(hist: &[u64]) -> Option<usize> {
+    let total: f64 = hist.iter().map(|c| *c as f64).sum();
+    if total == 0.0 || hist.len() < 3 {
+        return None;
+    }
+    let p: Vec<f64> = hist.iter().map(|c| *c as f64 / total).collect();
+    let entropy = |part: &[f64], mass: f64| -> f64 {
+        part.iter().filter(|v| **v > 0.0).map(|v| v / mass).map(|q| -q * q.ln()).sum()
+    };
+    let mut best: Option<(f64, usize)> = None;
+    let mut below = 0.0;
+    for t in 0..hist.len() - 1 {
+        below += p[t];
+        let above = 1.0 - below;
+        if t == 0 || below <= 0.0 || above <= 1e-12 {
+            continue;
+        }
+        let h = entropy(&p[..=t], below) + entropy(&p[t + 1..], above);
+        if best.is_none_or(|(b, _)| h > b) {
+            best = Some((h, t));
+        }
+    }
+    best.map(|(_, t)| t)
+}
+
+/// The `lo` and `hi` quantiles of the finite values.
+fn percentile_range(values: ArrayView2<f32>, lo: f64, hi: f64) -> Option<(f32, f32)> {
+    let mut v: Vec<f32> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.len() < 2 {
+        return None;
+    }
+    let at = |v: &mut Vec<f32>, q: f64| {
+        let i = ((v.len() - 1) as f64 * q).round() as usize;
+        *v.select_nth_unstable_by(i, |a, b| a.total_cmp(b)).1
+    };
+    let a = at(&mut v, lo);
+    let b = at(&mut v, hi);
+    Some((a, b))
+}
+
 /// Smallest and largest finite value.
 pub fn finite_range(values: ArrayView2<f32>) -> (f32, f32) {
     let v = values.as_standard_layout();
@@ -193,9 +261,22 @@ mod tests {
     }
 
     #[test]
+    fn max_entropy_cuts_where_a_thin_tail_begins() {
+        // 9700 values in a broad mode (0..1) and 300 in a far tail around 3: the cut separates them.
+        let v = Array2::from_shape_fn((100, 100), |(r, c)| {
+            let i = r * 100 + c;
+            if i < 300 { 2.8 + (i % 40) as f32 * 0.01 } else { (i % 997) as f32 / 997.0 }
+        });
+        let t = max_entropy(&CpuBackend::new(), v.view()).unwrap().unwrap();
+        assert!(t > 0.95 && t < 2.8, "threshold {t}");
+        assert_eq!(max_entropy_on_histogram(&[0, 0, 0]), None);
+    }
+
+    #[test]
     fn constant_input_has_no_threshold() {
         let v = Array2::<f32>::from_elem((4, 4), 0.5);
         assert_eq!(otsu(&CpuBackend::new(), v.view()).unwrap(), None);
         assert_eq!(minimum_error(&CpuBackend::new(), v.view()).unwrap(), None);
+        assert_eq!(max_entropy(&CpuBackend::new(), v.view()).unwrap(), None);
     }
 }

@@ -25,6 +25,8 @@ pub enum Command {
     Change(ChangeArgs),
     /// The changefeed for registry services: flags changed since a cursor.
     Export(ExportArgs),
+    /// Compare two drone flights: height change from surface models, with orthomosaics for context.
+    Drone(DroneArgs),
     /// Show what the engine sees in a raster or a plot file, or (--backends) where kernels would run.
     Inspect(InspectArgs),
 }
@@ -86,6 +88,39 @@ pub struct ChangeArgs {
     /// 3 vegetation_loss, 4 other change, 255 nodata).
     #[arg(long, value_name = "FILE.tif")]
     pub change_raster: Option<PathBuf>,
+    /// Compare images without georeferencing (plain PNG or JPEG of the same size) pixel by pixel; areas
+    /// are then in pixels and outputs carry no CRS.
+    #[arg(long)]
+    pub pixel_grid: bool,
+    /// Shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `jingtu drone`.
+#[derive(Debug, Args)]
+pub struct DroneArgs {
+    /// Surface model (DSM, heights in metres) of the earlier flight.
+    #[arg(long, value_name = "DSM.tif")]
+    pub before_dsm: PathBuf,
+    /// Surface model of the later flight.
+    #[arg(long, value_name = "DSM.tif")]
+    pub after_dsm: PathBuf,
+    /// Orthomosaic of the earlier flight (RGB, RGBA or multispectral): registration and vegetation.
+    #[arg(long, value_name = "ORTHO.tif", requires = "after_ortho")]
+    pub before_ortho: Option<PathBuf>,
+    /// Orthomosaic of the later flight.
+    #[arg(long, value_name = "ORTHO.tif", requires = "before_ortho")]
+    pub after_ortho: Option<PathBuf>,
+    /// Plot registry: keep only changes inside plots, each flag carrying its plot_id.
+    #[arg(long, value_name = "VECTOR")]
+    pub plots: Option<PathBuf>,
+    /// Flags output (.gpkg, .geojson, .shp, .fgb, .csv).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Also write the registered height change (GeoTIFF, Float32 metres, after - before, NaN nodata).
+    #[arg(long, value_name = "FILE.tif")]
+    pub height_raster: Option<PathBuf>,
     /// Shared options.
     #[command(flatten)]
     pub common: CommonArgs,

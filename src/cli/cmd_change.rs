@@ -19,6 +19,7 @@ pub fn run(args: &ChangeArgs, settings: &Settings) -> anyhow::Result<Outcome> {
         out: args.out.clone(),
         format: settings.format,
         change_raster: args.change_raster.clone(),
+        pixel_grid: args.pixel_grid,
         overwrite: settings.overwrite,
         options: settings.config.change.clone(),
     };
@@ -40,15 +41,23 @@ pub fn run(args: &ChangeArgs, settings: &Settings) -> anyhow::Result<Outcome> {
             if summary.georeferenced { "m" } else { "px" },
             summary.valid_pixels
         );
-        let _ = writeln!(
-            s,
-            "change threshold {:.4} RMS reflectance (minimum error {}, Otsu {}), {:.0}% of pixels used as invariant \
-             for normalization",
-            summary.threshold_rms,
-            summary.min_error_rms.map_or("n/a".into(), |t| format!("{t:.4}")),
-            summary.otsu_rms.map_or("n/a".into(), |t| format!("{t:.4}")),
-            summary.invariant_fraction * 100.0
-        );
+        if summary.method == "rgb" {
+            let _ = writeln!(
+                s,
+                "RGB only: change where colours depart from what the same earlier colour usually became, over \
+                 segments, cut at maximum entropy"
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "change threshold {:.4} RMS reflectance (minimum error {}, Otsu {}), {:.0}% of pixels used as \
+                 invariant for normalization",
+                summary.threshold_rms,
+                summary.min_error_rms.map_or("n/a".into(), |t| format!("{t:.4}")),
+                summary.otsu_rms.map_or("n/a".into(), |t| format!("{t:.4}")),
+                summary.invariant_fraction * 100.0
+            );
+        }
         let _ = writeln!(s, "{} changed pixels; {} flags:", summary.changed_pixels, summary.flags);
         for (kind, n) in &summary.flags_by_kind {
             let _ = writeln!(s, "  {kind:<16} {n}");

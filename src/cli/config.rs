@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::args::CommonArgs;
 use crate::change::ChangeOptions;
 use crate::compute::BackendChoice;
+use crate::drone::DroneOptions;
 use crate::error::{Error, Result};
 use crate::export::VectorFormat;
 use crate::io::BandSelection;
@@ -23,6 +24,8 @@ pub struct ConfigFile {
     pub change: ChangeOptions,
     /// Settings of `scan`.
     pub scan: crate::scan::ScanOptions,
+    /// Drone flight settings.
+    pub drone: DroneOptions,
     /// Registry field names.
     pub plots: PlotFields,
     /// Reflectance scale applied to every band, overriding file metadata and profiles.
@@ -106,6 +109,10 @@ mod tests {
         assert_eq!(c.change.min_pixels, ChangeOptions::default().min_pixels);
         assert_eq!(c.plots.plot_id, "地块编号");
         assert!(toml::from_str::<ConfigFile>("bakend = \"cpu\"").is_err());
+        let d: ConfigFile = toml::from_str("[drone]\nstructure_min_height_m = 3.0\n").unwrap();
+        assert_eq!(d.drone.structure_min_height_m, 3.0);
+        assert_eq!(d.drone.earthworks_min_area_m2, DroneOptions::default().earthworks_min_area_m2);
+        assert!(toml::from_str::<ConfigFile>("[drone]\nstructure_height = 3.0\n").is_err(), "typos rejected");
     }
 
     #[test]

@@ -11,7 +11,8 @@ use crate::raster::{BandRole, BandStack};
 use crate::spectral::classes::classify_pixel;
 use crate::spectral::cloud::looks_like_cloud;
 use crate::spectral::indices::{Pixel, pixel_indices};
-use crate::spectral::{ClassRules, IndexStack, LandClass};
+use crate::spectral::rgb::rgb_pixel_features;
+use crate::spectral::{ClassRules, IndexStack, LandClass, RgbFeature, RgbFeatures};
 use crate::temporal::{DateContext, PixelObservation, PixelState, TemporalParams, active_events, update_pixel};
 
 /// Rows per parallel task: big enough to amortise scheduling, small enough to balance two to 64 cores.
@@ -335,6 +336,132 @@ impl Backend for CpuBackend {
         });
         Ok(out)
     }
+
+    fn height_difference(&self, before: ArrayView2<f32>, after: ArrayView2<f32>, offset: f32) -> Result<Array2<f32>> {
+        assert_eq!(before.dim(), after.dim(), "surfaces share a grid");
+        let (h, w) = before.dim();
+        let b = before.as_standard_layout();
+        let a = after.as_standard_layout();
+        let (b, a) = (b.as_slice().expect("standard layout"), a.as_slice().expect("standard layout"));
+        let mut out = Array2::<f32>::zeros((h, w));
+        out.as_slice_mut().expect("standard layout").par_chunks_mut(ROW_BLOCK * w.max(1)).enumerate().for_each(
+            |(chunk, rows)| {
+                let start = chunk * ROW_BLOCK * w.max(1);
+                for (k, o) in rows.iter_mut().enumerate() {
+                    // NaN in either propagates through the subtraction.
+                    *o = a[start + k] - b[start + k] - offset;
+                }
+            },
+        );
+        Ok(out)
+    }
+
+    fn slope(&self, surface: ArrayView2<f32>, step: usize, pixel_width: f32, pixel_height: f32) -> Result<Array2<f32>> {
+        let (h, w) = surface.dim();
+        let k = step.max(1);
+        let src = surface.as_standard_layout();
+        let src = src.as_slice().expect("standard layout");
+        let mut out = Array2::<f32>::zeros((h, w));
+        out.as_slice_mut().expect("standard layout").par_chunks_mut(w.max(1)).enumerate().for_each(|(row, line)| {
+            for (col, o) in line.iter_mut().enumerate() {
+                let z = src[row * w + col];
+                if z.is_nan() {
+                    *o = f32::NAN;
+                    continue;
+                }
+                let at = |r: usize, c: usize| src[r * w + c];
+                let west = (col >= k).then(|| at(row, col - k)).filter(|v| v.is_finite());
+                let east = (col + k < w).then(|| at(row, col + k)).filter(|v| v.is_finite());
+                let north = (row >= k).then(|| at(row - k, col)).filter(|v| v.is_finite());
+                let south = (row + k < h).then(|| at(row + k, col)).filter(|v| v.is_finite());
+                let dx = central_difference(west, z, east, pixel_width * k as f32);
+                let dy = central_difference(north, z, south, pixel_height * k as f32);
+                *o = match (dx, dy) {
+                    (Some(dx), Some(dy)) => (dx * dx + dy * dy).sqrt(),
+                    (Some(d), None) | (None, Some(d)) => d.abs(),
+                    (None, None) => f32::NAN,
+                };
+            }
+        });
+        Ok(out)
+    }
+
+    fn erode(&self, mask: ArrayView2<u8>, radius: usize) -> Result<Array2<u8>> {
+        let (h, w) = mask.dim();
+        let src = mask.as_standard_layout();
+        let src = src.as_slice().expect("standard layout");
+        // Separable: a square window is all set when every row segment of it is, so erode along rows,
+        // then along columns, each in time independent of the radius.
+        let mut rows_ok = vec![0u8; h * w];
+        rows_ok.par_chunks_mut(w.max(1)).enumerate().for_each(|(row, line)| {
+            let base = row * w;
+            let back = runs_since_zero(w, |c| src[base + c] == 0);
+            let fwd = runs_since_zero(w, |c| src[base + w - 1 - c] == 0);
+            for (c, o) in line.iter_mut().enumerate() {
+                *o = u8::from(back[c] > radius && fwd[w - 1 - c] > radius);
+            }
+        });
+        let mut out = Array2::<u8>::zeros((h, w));
+        let dst = out.as_slice_mut().expect("standard layout");
+        let cols: Vec<Vec<u8>> = (0..w)
+            .into_par_iter()
+            .map(|c| {
+                let down = runs_since_zero(h, |r| rows_ok[r * w + c] == 0);
+                let up = runs_since_zero(h, |r| rows_ok[(h - 1 - r) * w + c] == 0);
+                (0..h).map(|r| u8::from(down[r] > radius && up[h - 1 - r] > radius)).collect()
+            })
+            .collect();
+        for (c, col) in cols.iter().enumerate() {
+            for (r, v) in col.iter().enumerate() {
+                dst[r * w + c] = *v;
+            }
+        }
+        Ok(out)
+    }
+
+    fn rgb_features(&self, stack: &BandStack) -> Result<RgbFeatures> {
+        let (h, w) = (stack.height(), stack.width());
+        let planes = Planes::of(stack);
+        let valid = stack.valid.as_slice().expect("standard layout");
+        let mut out = Array3::<f32>::zeros((RgbFeature::ALL.len(), h, w));
+        out.axis_chunks_iter_mut(Axis(1), ROW_BLOCK).into_par_iter().enumerate().for_each(|(chunk, mut block)| {
+            for r in 0..block.dim().1 {
+                for c in 0..w {
+                    let i = (chunk * ROW_BLOCK + r) * w + c;
+                    let p = planes.pixel(i);
+                    let values = if valid[i] != 0 { rgb_pixel_features(p.red, p.green, p.blue) } else { [f32::NAN; 4] };
+                    for (k, v) in values.iter().enumerate() {
+                        block[[k, r, c]] = *v;
+                    }
+                }
+            }
+        });
+        Ok(RgbFeatures { data: out })
+    }
+}
+
+/// The derivative at a pixel from its neighbours on one axis: central where both exist, one-sided at
+/// edges and beside gaps, `None` where neither exists.
+#[inline]
+fn central_difference(before: Option<f32>, centre: f32, after: Option<f32>, spacing: f32) -> Option<f32> {
+    match (before, after) {
+        (Some(b), Some(a)) => Some((a - b) / (2.0 * spacing)),
+        (None, Some(a)) => Some((a - centre) / spacing),
+        (Some(b), None) => Some((centre - b) / spacing),
+        (None, None) => None,
+    }
+}
+
+/// For each position of a line of `len` pixels, how far back the nearest zero lies (0 on a zero itself,
+/// `usize::MAX` when none lies at or before it); beyond the line counts as nonzero.
+fn runs_since_zero(len: usize, is_zero: impl Fn(usize) -> bool) -> Vec<usize> {
+    let mut out = vec![0usize; len];
+    let mut since = usize::MAX;
+    for (i, o) in out.iter_mut().enumerate() {
+        since = if is_zero(i) { 0 } else { since.saturating_add(1) };
+        *o = since;
+    }
+    out
 }
 
 impl CpuBackend {

@@ -124,4 +124,20 @@ impl Backend for GpuWithFallback {
     ) -> Result<Vec<u8>> {
         self.run("temporal_update", |b| b.temporal_update(state, observations, context, params))
     }
+
+    fn height_difference(&self, before: ArrayView2<f32>, after: ArrayView2<f32>, offset: f32) -> Result<Array2<f32>> {
+        self.run("height_difference", |b| b.height_difference(before, after, offset))
+    }
+
+    fn slope(&self, surface: ArrayView2<f32>, step: usize, pixel_width: f32, pixel_height: f32) -> Result<Array2<f32>> {
+        self.run("slope", |b| b.slope(surface, step, pixel_width, pixel_height))
+    }
+
+    fn erode(&self, mask: ArrayView2<u8>, radius: usize) -> Result<Array2<u8>> {
+        self.run("erode", |b| b.erode(mask, radius))
+    }
+
+    fn rgb_features(&self, stack: &BandStack) -> Result<crate::spectral::RgbFeatures> {
+        self.run("rgb_features", |b| b.rgb_features(stack))
+    }
 }

@@ -26,7 +26,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::raster::BandStack;
-use crate::spectral::{ClassRules, IndexStack};
+pub use crate::spectral::RgbFeature;
+use crate::spectral::{ClassRules, IndexStack, RgbFeatures};
 use crate::temporal::{DateContext, PixelState, TemporalParams};
 
 pub use cpu::{CpuBackend, histogram_bin, histogram_scale};
@@ -103,6 +104,28 @@ pub trait Backend: Send + Sync {
         context: &DateContext,
         params: &TemporalParams,
     ) -> Result<Vec<u8>>;
+
+    /// Height change between two surface models on one grid: `after - before - offset` (metres), where
+    /// `offset` is the vertical bias between the flights measured on stable ground. NaN where either
+    /// surface is NaN (no data); no other value is special.
+    fn height_difference(&self, before: ArrayView2<f32>, after: ArrayView2<f32>, offset: f32) -> Result<Array2<f32>>;
+
+    /// Steepness of a surface: the magnitude of its gradient (rise over run, so 1.0 is 45 degrees) from
+    /// central differences between the pixels `step` away on either side (so the run is a fixed ground
+    /// distance whatever the pixel size), `pixel_width` and `pixel_height` in the surface's height units.
+    /// Where a side is beyond the grid or NaN the one-sided difference is used; NaN where the pixel itself
+    /// is NaN, and an axis with no finite side contributes nothing.
+    fn slope(&self, surface: ArrayView2<f32>, step: usize, pixel_width: f32, pixel_height: f32) -> Result<Array2<f32>>;
+
+    /// Binary erosion by a (2r+1)x(2r+1) square: 1 where every pixel of the window is nonzero. Pixels
+    /// beyond the array edge count as nonzero, so a caller that needs exact results near its edge reads
+    /// a margin of at least `radius` around what it keeps.
+    fn erode(&self, mask: ArrayView2<u8>, radius: usize) -> Result<Array2<u8>>;
+
+    /// Visible-band features of an RGB stack (`spectral::rgb`): brightness, chroma, excess green and
+    /// warmth per pixel from its red, green and blue bands, NaN where the pixel is invalid. Stacks without
+    /// one of the three bands give NaN planes.
+    fn rgb_features(&self, stack: &BandStack) -> Result<RgbFeatures>;
 }
 
 /// One acquisition's per-pixel observations on a plot grid, as planes.

@@ -157,7 +157,13 @@ fn write_into(temp: &Path, format: VectorFormat, set: &FlagSet) -> Result<()> {
                 name: FLAG_LAYER,
                 srs: srs.as_ref(),
                 ty: OGRwkbGeometryType::wkbPolygon,
-                options: Some(format.layer_options()),
+                // RFC 7946 means WGS 84, which needs a CRS to transform from; flags on a pixel grid (images
+                // without georeferencing) are written in pixel coordinates as plain GeoJSON.
+                options: Some(if srs.is_none() && format == VectorFormat::GeoJson {
+                    &["WRITE_NAME=NO"]
+                } else {
+                    format.layer_options()
+                }),
             })
             .map_err(fail)?;
         for (name, ty) in FIELDS {

@@ -5,6 +5,8 @@ pub mod classes;
 pub mod cloud;
 pub mod dark_object;
 pub mod indices;
+pub mod rgb;
 
 pub use classes::{ClassRules, LandClass};
 pub use indices::{IndexKind, IndexStack};
+pub use rgb::{RgbFeature, RgbFeatures};

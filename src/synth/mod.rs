@@ -2,6 +2,7 @@
 //! Everything is deterministic for a seed, on every platform.
 
 pub mod area;
+pub mod drone;
 pub mod noise;
 pub mod pair;
 pub mod rng;

@@ -4,4 +4,4 @@ pub mod components;
 pub mod polygonize;
 
 pub use components::{Regions, label_regions, merge_small, remove_small};
-pub use polygonize::{RegionPolygon, polygonize};
+pub use polygonize::{RegionPolygon, polygonize, polygonize_band};

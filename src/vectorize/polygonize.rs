@@ -1,6 +1,6 @@
 //! Region rasters to polygons with GDALPolygonize.
 
-use gdal::raster::Buffer;
+use gdal::raster::{Buffer, RasterBand};
 use gdal::vector::{FieldDefn, Geometry, LayerAccess, LayerOptions, OGRFieldType, OGRwkbGeometryType};
 use gdal::{Dataset, DriverManager};
 use ndarray::ArrayView2;
@@ -38,12 +38,15 @@ pub fn memory_raster_i32(labels: ArrayView2<u32>, grid: &Grid) -> gdal::errors::
 /// Traces every nonzero region of `labels` (4-connected, one polygon per region, holes kept).
 pub fn polygonize(labels: ArrayView2<u32>, grid: &Grid) -> Result<Vec<RegionPolygon>> {
     crate::io::gdal_env::init();
-    let fail = |e: gdal::errors::GdalError| Error::Gdal {
-        path: "<polygonize>".into(),
-        message: crate::io::gdal_env::describe(&e),
-    };
     let raster = memory_raster_i32(labels, grid).map_err(fail)?;
     let band = raster.rasterband(1).map_err(fail)?;
+    polygonize_band(&band, grid)
+}
+
+/// Traces every nonzero region of an integer label band on `grid`, such as a label raster on disk too
+/// large to hold in memory: GDAL reads it line by line.
+pub fn polygonize_band(band: &RasterBand, grid: &Grid) -> Result<Vec<RegionPolygon>> {
+    crate::io::gdal_env::init();
     let mut vector = DriverManager::get_driver_by_name("Memory").map_err(fail)?.create_vector_only("").map_err(fail)?;
     let srs = if grid.crs_wkt.is_empty() { None } else { crs::srs_from_wkt(&grid.crs_wkt) };
     let layer = vector
@@ -83,6 +86,10 @@ pub fn polygonize(labels: ArrayView2<u32>, grid: &Grid) -> Result<Vec<RegionPoly
     }
     out.sort_by_key(|p| p.label);
     Ok(out)
+}
+
+fn fail(e: gdal::errors::GdalError) -> Error {
+    Error::Gdal { path: "<polygonize>".into(), message: crate::io::gdal_env::describe(&e) }
 }
 
 /// Geometry from WKB, for writers.

@@ -242,6 +242,26 @@ impl Backend for GpuBackend {
         // Transitional: the WGSL kernel for the temporal step is being written.
         self.cpu.temporal_update(state, observations, context, params)
     }
+
+    fn height_difference(&self, before: ArrayView2<f32>, after: ArrayView2<f32>, offset: f32) -> Result<Array2<f32>> {
+        // Transitional: the drone kernels' WGSL is being written.
+        self.cpu.height_difference(before, after, offset)
+    }
+
+    fn slope(&self, surface: ArrayView2<f32>, step: usize, pixel_width: f32, pixel_height: f32) -> Result<Array2<f32>> {
+        // Transitional: the drone kernels' WGSL is being written.
+        self.cpu.slope(surface, step, pixel_width, pixel_height)
+    }
+
+    fn erode(&self, mask: ArrayView2<u8>, radius: usize) -> Result<Array2<u8>> {
+        // Transitional: the drone kernels' WGSL is being written.
+        self.cpu.erode(mask, radius)
+    }
+
+    fn rgb_features(&self, stack: &BandStack) -> Result<crate::spectral::RgbFeatures> {
+        // Transitional: the drone kernels' WGSL is being written.
+        self.cpu.rgb_features(stack)
+    }
 }
 
 /// Copies little-endian f32 bytes read back from the device into `dst`.
