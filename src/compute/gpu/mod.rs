@@ -55,6 +55,7 @@ mod kernels;
 mod neighbourhood;
 mod pointwise;
 mod reduce;
+mod temporal;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -64,10 +65,11 @@ use ndarray::{Array2, ArrayView2};
 pub use context::{ALLOW_SOFTWARE_ENV, AdapterPolicy, AdapterSummary, adapters, choose_adapter};
 pub use engine::GpuStats;
 
-use super::{Backend, CpuBackend, PairMoments};
+use super::{Backend, CpuBackend, ObservationPlanes, PairMoments};
 use crate::error::Result;
 use crate::raster::BandStack;
 use crate::spectral::{ClassRules, IndexStack};
+use crate::temporal::{DateContext, PixelState, TemporalParams};
 use context::GpuContext;
 use engine::{Pass, Pool};
 use kernels::Kernel;
@@ -228,19 +230,17 @@ impl Backend for GpuBackend {
     }
 
     fn cloud_test(&self, stack: &BandStack) -> Result<Array2<u8>> {
-        // Transitional: the WGSL kernel for the spectral cloud test is being written.
-        self.cpu.cloud_test(stack)
+        pointwise::cloud_test(&mut self.runner(), stack)
     }
 
     fn temporal_update(
         &self,
-        state: &mut [crate::temporal::PixelState],
-        observations: &crate::compute::ObservationPlanes,
-        context: &crate::temporal::DateContext,
-        params: &crate::temporal::TemporalParams,
+        state: &mut [PixelState],
+        observations: &ObservationPlanes,
+        context: &DateContext,
+        params: &TemporalParams,
     ) -> Result<Vec<u8>> {
-        // Transitional: the WGSL kernel for the temporal step is being written.
-        self.cpu.temporal_update(state, observations, context, params)
+        temporal::temporal_update(&mut self.runner(), state, observations, context, params)
     }
 }
 
@@ -263,6 +263,11 @@ fn f32_planes<'a>(
 /// The bytes of f32 values, as uploads take them.
 fn f32_bytes(values: &[f32]) -> &[u8] {
     bytemuck::cast_slice(values)
+}
+
+/// A count within one chunk, as shaders take it.
+fn u32_of(v: usize) -> u32 {
+    u32::try_from(v).expect("chunks hold fewer than 2^32 pixels")
 }
 
 /// Workgroups for `items` invocations.
