@@ -57,7 +57,7 @@ mod pointwise;
 mod reduce;
 mod temporal;
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ndarray::{Array2, ArrayView2};
@@ -79,7 +79,8 @@ pub struct GpuBackend {
     ctx: Arc<GpuContext>,
     pool: Mutex<Pool>,
     binding_limit: Option<u64>,
-    faults: AtomicU32,
+    /// Injected faults still to come: the chunk whose dispatch fails, one per kernel call.
+    faults: Mutex<VecDeque<usize>>,
     cpu: CpuBackend,
 }
 
@@ -96,7 +97,7 @@ impl GpuBackend {
             ctx: GpuContext::get(policy)?,
             pool: Mutex::new(Pool::default()),
             binding_limit: None,
-            faults: AtomicU32::new(0),
+            faults: Mutex::new(VecDeque::new()),
             cpu: CpuBackend::new(),
         })
     }
@@ -133,7 +134,20 @@ impl GpuBackend {
     /// would. Test support for the CPU fallback; not part of the API.
     #[doc(hidden)]
     pub fn fail_next_dispatch(&self) {
-        self.faults.fetch_add(1, Ordering::SeqCst);
+        self.fail_dispatch_of_chunk(0);
+    }
+
+    /// Makes the dispatch of chunk `chunk` of the next kernel call invalid (a call with fewer chunks
+    /// does not fail), so that the call fails after its earlier chunks came back. Test support for
+    /// kernels that must leave their inputs untouched when they fail; not part of the API.
+    #[doc(hidden)]
+    pub fn fail_dispatch_of_chunk(&self, chunk: usize) {
+        self.lock_faults().push_back(chunk);
+    }
+
+    fn lock_faults(&self) -> MutexGuard<'_, VecDeque<usize>> {
+        // A plain queue of numbers: whatever a panic interrupted, it is still one.
+        self.faults.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Destroys the process's GPU device, as a driver reset would; every later GPU call fails. Test
@@ -159,7 +173,7 @@ impl GpuBackend {
             ctx: &self.ctx,
             pool: self.lock_pool(),
             max_binding: self.binding_limit.map_or(device_max, |b| b.min(device_max)),
-            fault: self.faults.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok(),
+            fault: self.lock_faults().pop_front(),
         }
     }
 }
@@ -169,7 +183,7 @@ pub(crate) struct Runner<'g> {
     ctx: &'g GpuContext,
     pool: MutexGuard<'g, Pool>,
     max_binding: u64,
-    fault: bool,
+    fault: Option<usize>,
 }
 
 impl Runner<'_> {
