@@ -507,8 +507,9 @@ fn temporal_update(backend: &dyn Backend) {
 /// started on every day from November 2023 to April 2029 (every month end, two leap Februaries) and on
 /// far dates (chrono's first and last, Julian day 0, century years), the latest bare observation the
 /// day `idle_months` calendar months later, the day before and the day after, or none; the last
-/// class bare, bare stored above 255, built but unconfirmed, or vegetation. Observations are all invalid, which leaves the
-/// states as they were. The idle periods run from none to more months than chrono's calendar holds.
+/// class bare, bare stored above 255, built but unconfirmed, or vegetation. Observations are all
+/// invalid, which leaves the states as they were. The idle periods run from none to more months than
+/// chrono's calendar holds.
 fn idle_clocks(backend: &dyn Backend) {
     let d = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
     let mut starts: Vec<NaiveDate> = d(2023, 11, 1).iter_days().take_while(|x| *x <= d(2029, 4, 30)).collect();

@@ -9,7 +9,8 @@
 //! | `kernels` | the shader of each kernel (`shaders/<kernel>.wgsl` after `shaders/prelude.wgsl`) |
 //! | `chunking` | cutting images into chunks that fit the device's bindings and dispatch limits |
 //! | `engine` | buffers reused across calls, uploads, dispatches and read-backs, two chunks in flight, error scopes |
-//! | `pointwise` | per-pixel kernels: `linear`, `indices`, `classify`, `change_magnitude` |
+//! | `pointwise` | per-pixel kernels on bands: `linear`, `indices`, `classify`, `change_magnitude`, `cloud_test` |
+//! | `temporal` | the monthly scan's per-pixel step on a state record per pixel: `temporal_update` |
 //! | `reduce` | reductions: `pair_moments`, `histogram` |
 //! | `neighbourhood` | window kernels: `box_mean`, `dilate` |
 //!
@@ -26,27 +27,37 @@
 //! Every use of the device runs inside error scopes (out of memory, validation, internal); a lost device
 //! is noticed by its callback; a chunk that does not finish in two minutes counts as a hung device. Each
 //! becomes [`Error::Gpu`](crate::Error::Gpu), never a panic, and results of a failed call are discarded
-//! (`linear` leaves its stack untouched). [`GpuWithFallback`](crate::compute::GpuWithFallback) turns
-//! such errors into a warning and a rerun on the CPU.
+//! (`linear` leaves its stack untouched, `temporal_update` its states).
+//! [`GpuWithFallback`](crate::compute::GpuWithFallback) turns such errors into a warning and a rerun on
+//! the CPU.
 //!
 //! # Adding a kernel
 //!
-//! A per-pixel kernel (say a temporal-state update, or a DSM difference) takes three steps:
+//! A per-pixel kernel (say a DSM difference) takes three steps:
 //! 1. Write `shaders/<name>.wgsl` with `@group(0) @binding(0) var<uniform> params: Params;`, the storage
 //!    bindings from 1 on, and `@compute @workgroup_size(64) fn main` that computes its index as
 //!    `group_index(wid, groups) * 64u + lid` and returns when it is past `params.len`. Mirror the Rust
 //!    scalar function line by line, with `div_rn`, `sqrt_rn`, `keep` and the NaN-safe comparisons of the
-//!    prelude wherever the Rust divides, takes a root, adds a product or compares a value that may be NaN.
-//!    Bytes (masks, classes) travel four to a word: read them with `byte_at`, write whole words.
+//!    prelude wherever the Rust divides, takes a root, adds or subtracts a product or compares a value
+//!    that may be NaN; Rust's `f32::max`/`min` ignore a NaN operand, WGSL's promise nothing. Bytes
+//!    (masks, classes) travel four to a word: read them with `byte_at`, write whole words, one
+//!    invocation per word. Rename Rust variables that WGSL reserves (`class`, `common`, ...); the
+//!    naga test says which.
 //! 2. Add a line to the `kernels!` list in `kernels.rs`; the naga test then validates the file.
 //! 3. Add the method to [`Backend`], to `CpuBackend` (the reference), to `GpuWithFallback`, and here a
 //!    function like `pointwise::change_magnitude`: a `#[repr(C)]` params struct matching the WGSL one,
 //!    `pixel_chunks` for the chunks, one `engine::Pass` per chunk built from plane slices, and a
 //!    closure copying the read-back bytes into the result. Then give it a test body in
-//!    `tests/backend_parity.rs` and a bench in `benches/kernels.rs`.
+//!    `tests/backend_parity.rs`, a case in `tests/gpu_fallback.rs` and a bench in `benches/kernels.rs`.
 //!
-//! A window kernel follows `neighbourhood.rs` (`row_chunks` gives rows with halo); a reduction follows
-//! `reduce.rs` (per-workgroup partials the host adds in a fixed order, or integer atomics).
+//! A kernel that rewrites a record per pixel in place follows `temporal.rs`: the `#[repr(C)]`, 32-bit
+//! record array goes up as one `in_out` binding (a WGSL struct field for field; f32 fields declared as
+//! `u32` bits where they are only copied, so NaN payloads survive), chunks come from
+//! `aligned_pixel_chunks(.., RECORD_ALIGN)` because a wide record fits few pixels in a small binding,
+//! and the results replace the input only after every chunk succeeded, so that the CPU fallback starts
+//! from the input it was given. A window kernel follows `neighbourhood.rs` (`row_chunks` gives rows with
+//! halo); a reduction follows `reduce.rs` (per-workgroup partials the host adds in a fixed order, or
+//! integer atomics).
 
 mod chunking;
 mod context;

@@ -14,6 +14,10 @@ use crate::compute::ObservationPlanes;
 use crate::error::Result;
 use crate::temporal::{DateContext, PixelState, TemporalParams, day_number};
 
+// temporal_update.wgsl declares `State` with PixelState's 23 fields and `Params` with TemporalParams'
+// 8: a field added on the host must be added there too.
+const _: () = assert!(size_of::<PixelState>() == 23 * 4 && size_of::<TemporalParams>() == 8 * 4);
+
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct TemporalUpdateParams {
