@@ -14,10 +14,11 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use jingtu::compute::{AdapterPolicy, Backend, CpuBackend, GpuBackend};
+use jingtu::compute::{AdapterPolicy, Backend, CpuBackend, GpuBackend, ObservationPlanes};
 use jingtu::raster::{BandRole, BandStack};
-use jingtu::spectral::{ClassRules, IndexStack};
+use jingtu::spectral::{ClassRules, IndexKind, IndexStack};
 use jingtu::synth::rng::Rng;
+use jingtu::temporal::{DateContext, PixelState, TemporalParams};
 use ndarray::Array2;
 
 struct Inputs {
@@ -27,6 +28,24 @@ struct Inputs {
     indices: IndexStack,
     magnitude: Array2<f32>,
     mask: Array2<u8>,
+    /// The temporal state of every pixel after the `before` acquisition.
+    states: Vec<PixelState>,
+    /// The `after` acquisition as the scan observes it, and its context.
+    observations: ObservationPlanes,
+    context: DateContext,
+}
+
+/// What the scan hands the temporal step for a classified acquisition.
+fn observations(cpu: &CpuBackend, stack: &BandStack) -> ObservationPlanes {
+    let indices = cpu.indices(stack).unwrap();
+    let class = cpu.classify(stack, &indices, &ClassRules::default()).unwrap();
+    let plane = |k| indices.get(k).iter().copied().collect();
+    ObservationPlanes {
+        class: class.iter().copied().collect(),
+        brightness: plane(IndexKind::Brightness),
+        ndvi: plane(IndexKind::Ndvi),
+        bsi: plane(IndexKind::Bsi),
+    }
 }
 
 impl Inputs {
@@ -41,7 +60,13 @@ impl Inputs {
         let magnitude = cpu.change_magnitude(&before, &after).unwrap();
         // Sparse seeds, like cloud pixels before their mask is grown.
         let mask = Array2::from_shape_fn((side, side), |_| u8::from(rng.int(0, 50) == 0));
-        Inputs { before, after, weights, indices, magnitude, mask }
+        // A month apart (2028-01-31 and 2028-02-29), under ordinary light.
+        let first = DateContext { day: 21_214, reference_soil: 0.17 };
+        let context = DateContext { day: 21_243, reference_soil: 0.17 };
+        let mut states = vec![PixelState::default(); side * side];
+        cpu.temporal_update(&mut states, &observations(&cpu, &before), &first, &TemporalParams::default()).unwrap();
+        let observations = observations(&cpu, &after);
+        Inputs { before, after, weights, indices, magnitude, mask, states, observations, context }
     }
 }
 
@@ -118,6 +143,25 @@ fn bench_backend(c: &mut Criterion, group_name: &str, backend: &dyn Backend, gpu
             settle();
             black_box(out)
         })
+    });
+    group.bench_function("cloud_test", |b| {
+        b.iter(|| {
+            let out = backend.cloud_test(&x.after).unwrap();
+            settle();
+            black_box(out)
+        })
+    });
+    let params = TemporalParams::default();
+    group.bench_function("temporal_update", |b| {
+        b.iter_batched(
+            || x.states.clone(),
+            |mut states| {
+                let bits = backend.temporal_update(&mut states, &x.observations, &x.context, &params).unwrap();
+                settle();
+                (states, bits)
+            },
+            BatchSize::LargeInput,
+        )
     });
     group.finish();
 }

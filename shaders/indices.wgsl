@@ -1,5 +1,5 @@
 // Backend::indices: every spectral index of every valid pixel, NaN where invalid.
-// Mirrors spectral::indices::{normalized_difference, pixel_indices} operation by operation.
+// Mirrors spectral::indices::pixel_indices operation by operation (normalized_difference is in the prelude).
 
 struct Params {
     len: u32,
@@ -35,18 +35,6 @@ fn band(plane: u32, i: u32) -> f32 {
         return nan_from(F32_QUIET_NAN);
     }
     return bands[plane * params.stride + i];
-}
-
-// (a - b) / (a + b), 0 where the sum vanishes. Any non-finite input makes the CPU's result NaN.
-fn normalized_difference(a: f32, b: f32) -> f32 {
-    if !is_finite(a) || !is_finite(b) {
-        return nan_from(F32_QUIET_NAN);
-    }
-    let s = a + b;
-    if abs(s) < 1e-6 {
-        return 0.0;
-    }
-    return div_rn(a - b, s);
 }
 
 fn brightness(p: Pixel) -> f32 {

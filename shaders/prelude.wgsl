@@ -38,6 +38,10 @@ fn lt(a: f32, b: f32) -> bool {
     return !is_nan(a) && !is_nan(b) && a < b;
 }
 
+fn le(a: f32, b: f32) -> bool {
+    return !is_nan(a) && !is_nan(b) && a <= b;
+}
+
 fn ge(a: f32, b: f32) -> bool {
     return !is_nan(a) && !is_nan(b) && a >= b;
 }
@@ -204,6 +208,19 @@ fn sqrt_rn(x: f32) -> f32 {
         rest = REST_BELOW_HALF;
     }
     return round_pack(0u, root, e / 2, rest);
+}
+
+// spectral::indices::normalized_difference: (a - b) / (a + b), 0 where the sum vanishes. Any
+// non-finite input makes the CPU's result NaN. Here because indices and cloud_test both take it.
+fn normalized_difference(a: f32, b: f32) -> f32 {
+    if !is_finite(a) || !is_finite(b) {
+        return nan_from(F32_QUIET_NAN);
+    }
+    let s = a + b;
+    if abs(s) < 1e-6 {
+        return 0.0;
+    }
+    return div_rn(a - b, s);
 }
 
 // Byte `i` of a plane of bytes packed four to a word (little-endian, as the host lays them out).

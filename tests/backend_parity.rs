@@ -10,13 +10,20 @@
 
 mod support;
 
-use jingtu::compute::{Backend, histogram_bin, histogram_scale};
+use chrono::{Datelike, NaiveDate};
+use jingtu::compute::{Backend, ObservationPlanes, histogram_bin, histogram_scale};
+use jingtu::io::dates::add_months;
 use jingtu::raster::{BandRole, BandStack};
 use jingtu::spectral::classes::classify_pixel;
+use jingtu::spectral::cloud::{CLOUD_MAX_VISIBLE_SPREAD, CLOUD_MIN_BLUE, looks_like_cloud};
 use jingtu::spectral::indices::{Pixel, pixel_indices};
 use jingtu::spectral::{ClassRules, IndexKind, IndexStack, LandClass};
+use jingtu::temporal::{
+    DateContext, NONE_DAY, PixelObservation, PixelState, TemporalParams, active_events, day_number, from_day_number,
+    update_pixel,
+};
 use ndarray::{Array2, Array3};
-use support::{Scene, assert_same_f32, scenes};
+use support::{Scene, assert_same_f32, assert_same_states, scenes};
 
 macro_rules! on_every_backend {
     ($($kernel:ident),* $(,)?) => {$(
@@ -50,7 +57,18 @@ macro_rules! on_every_backend {
     )*};
 }
 
-on_every_backend!(linear, indices, classify, pair_moments, change_magnitude, box_mean, histogram, dilate);
+on_every_backend!(
+    linear,
+    indices,
+    classify,
+    pair_moments,
+    change_magnitude,
+    box_mean,
+    histogram,
+    dilate,
+    cloud_test,
+    temporal_update,
+);
 
 fn pixel_of(stack: &BandStack, r: usize, c: usize) -> Pixel {
     let get = |role| stack.index_of(role).map_or(f32::NAN, |b| stack.data[[b, r, c]]);
@@ -301,6 +319,256 @@ fn dilate(backend: &dyn Backend) {
             });
             assert_eq!(got, want, "{} radius {radius}", scene.name);
         }
+    }
+}
+
+/// `x` moved by `k` floats up (or down where `k` is negative).
+fn ulps(x: f32, k: i32) -> f32 {
+    (0..k.unsigned_abs()).fold(x, |v, _| if k > 0 { v.next_up() } else { v.next_down() })
+}
+
+/// The (visible spread, NDVI) the cloud test computes for a pixel, as spectral::cloud does.
+fn cloud_measures(p: &Pixel) -> (f32, f32) {
+    let mean = (p.blue + p.green + p.red) / 3.0;
+    let spread = (p.blue.max(p.green).max(p.red) - p.blue.min(p.green).min(p.red)) / mean.max(1e-6);
+    (spread, jingtu::spectral::indices::normalized_difference(p.nir, p.red))
+}
+
+/// Pixels on and around every cut of the cloud test, one float step at a time: blue at
+/// `CLOUD_MIN_BLUE`; the visible spread at `CLOUD_MAX_VISIBLE_SPREAD` (0.25: blue 0.5, green 0.5625 and
+/// red 0.4375 spread 0.125 about a mean of 0.5, all exact in binary) with green or red moved; NDVI at
+/// 0.3 (nir 0.8125 over red 0.4375: 0.375 / 1.25, whose correctly rounded quotient is 0.3f32) with nir
+/// moved. Then NaN and infinite bands, black, negative and overflowing ones, and a cloud-like pixel
+/// that is invalid. A backend that divides, takes a maximum or compares differently from the CPU gets
+/// some of them wrong.
+///
+/// ```text
+///   [ blue sweep | green and red sweeps, interleaved | nir sweep | specials ]   one row
+/// ```
+fn cloud_edges() -> BandStack {
+    const SWEEP: i32 = 40;
+    assert_eq!(CLOUD_MAX_VISIBLE_SPREAD, 0.25, "the spread sweeps are built around this cut");
+    let mut px: Vec<[f32; 6]> = Vec::new();
+    for k in -4..=4 {
+        let b = ulps(CLOUD_MIN_BLUE, k);
+        px.push([b, b, b, 0.3, 0.3, 0.2]);
+    }
+    for k in -SWEEP..=SWEEP {
+        px.push([0.5, ulps(0.5625, k), 0.4375, 0.4, 0.3, 0.2]);
+        px.push([0.5, 0.5625, ulps(0.4375, k), 0.4, 0.3, 0.2]);
+    }
+    for k in -SWEEP..=SWEEP {
+        px.push([0.4375, 0.4375, 0.4375, ulps(0.8125, k), 0.3, 0.2]);
+    }
+    let (nan, inf) = (f32::NAN, f32::INFINITY);
+    px.extend([
+        [0.5, nan, 0.5, 0.4, 0.3, 0.2], // a cloud: the spread ignores the NaN, the mean falls back to 1e-6
+        [0.5, 0.5, nan, 0.4, 0.3, 0.2],
+        [0.5, 0.5, 0.5, nan, 0.3, 0.2],
+        [nan, 0.5, 0.5, 0.4, 0.3, 0.2],
+        [inf, 0.5, 0.5, 0.4, 0.3, 0.2],
+        [0.5, inf, 0.5, 0.4, 0.3, 0.2],
+        [0.5, -inf, 0.5, 0.4, 0.3, 0.2],
+        [0.5, 0.5, 0.5, inf, 0.3, 0.2],
+        [0.0; 6],
+        [0.3, 0.3, 0.3, 0.0, 0.3, 0.2],
+        [0.3, 0.3, 0.3, -0.3, 0.3, 0.2],
+        [-0.3, -0.3, -0.3, 0.1, 0.3, 0.2],
+        [3e38, 3e38, 3e38, 0.1, 0.3, 0.2], // the sum overflows: an infinite mean, a spread of 0
+        [0.55, 0.55, 0.56, 0.58, 0.45, 0.35],
+    ]);
+    let n = px.len();
+    let data = Array3::from_shape_fn((6, 1, n), |(b, _, i)| px[i][b]);
+    let mut valid = Array2::from_elem((1, n), 1u8);
+    valid[[0, n - 1]] = 0;
+    let roles = [BandRole::Blue, BandRole::Green, BandRole::Red, BandRole::Nir, BandRole::Swir1, BandRole::Swir2];
+    BandStack::new(roles.to_vec(), data, valid)
+}
+
+fn cloud_test(backend: &dyn Backend) {
+    let check = |what: &str, stack: &BandStack| -> Array2<u8> {
+        let got = backend.cloud_test(stack).unwrap();
+        let want = Array2::from_shape_fn((stack.height(), stack.width()), |(r, c)| {
+            u8::from(stack.valid[[r, c]] != 0 && looks_like_cloud(&pixel_of(stack, r, c)))
+        });
+        assert_eq!(got, want, "{what}: cloud mask");
+        want
+    };
+    let mut clouds = 0;
+    for scene in scenes() {
+        for stack in [&scene.before, &scene.after] {
+            clouds += check(&scene.name, stack).iter().filter(|c| **c != 0).count();
+        }
+    }
+    assert!(clouds > 100, "the scenes have clouds to find ({clouds})");
+    let edges = cloud_edges();
+    let mask = check("edges", &edges);
+    let measures: Vec<(f32, f32)> = (0..edges.width()).map(|c| cloud_measures(&pixel_of(&edges, 0, c))).collect();
+    // The sweeps land on the cuts themselves, where `<=` and `<` part, with pixels either side.
+    assert!(measures.iter().any(|m| m.0 == CLOUD_MAX_VISIBLE_SPREAD), "no pixel on the spread cut");
+    assert!(measures.iter().any(|m| m.1 == 0.3), "no pixel on the NDVI cut");
+    assert!(mask.iter().any(|c| *c == 0) && mask.iter().any(|c| *c == 1));
+}
+
+/// Temporal rules the scan may be configured with: the defaults, eager ones (one confirmation, short
+/// windows), patient ones (long windows, a year's idle period) and a zero idle period and contrast.
+fn temporal_param_sets() -> [TemporalParams; 4] {
+    [
+        TemporalParams::default(),
+        TemporalParams {
+            idle_months: 1,
+            built_confirmations: 1,
+            history_before_construction: 0,
+            disturbance_contrast: 0.1,
+            disturbance_confirmations: 1,
+            disturbance_window_days: 30,
+            earthworks_quiet_days: 0,
+            max_observation_gap_days: 31,
+        },
+        TemporalParams {
+            idle_months: 12,
+            built_confirmations: 3,
+            history_before_construction: 2,
+            disturbance_contrast: 0.5,
+            disturbance_confirmations: 3,
+            disturbance_window_days: 365,
+            earthworks_quiet_days: 200,
+            max_observation_gap_days: 400,
+        },
+        TemporalParams { idle_months: 0, disturbance_contrast: 0.0, ..TemporalParams::default() },
+    ]
+}
+
+/// The scalar rules applied to every pixel, as the reference.
+fn reference_step(
+    states: &mut [PixelState],
+    obs: &ObservationPlanes,
+    ctx: &DateContext,
+    p: &TemporalParams,
+) -> Vec<u8> {
+    states
+        .iter_mut()
+        .enumerate()
+        .map(|(i, s)| {
+            let o = PixelObservation {
+                class: LandClass::from_u8(obs.class[i]),
+                brightness: obs.brightness[i],
+                ndvi: obs.ndvi[i],
+                bsi: obs.bsi[i],
+            };
+            update_pixel(s, &o, ctx, p);
+            active_events(s, ctx.day, p).bits()
+        })
+        .collect()
+}
+
+fn assert_same_bits(what: &str, got: &[u8], want: &[u8]) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
+    if let Some(i) = (0..got.len()).find(|i| got[*i] != want[*i]) {
+        let bad = (0..got.len()).filter(|i| got[*i] != want[*i]).count();
+        panic!("{what}: {bad} pixels' event bits differ; the first, pixel {i}: {} vs {}", got[i], want[i]);
+    }
+}
+
+fn temporal_update(backend: &dyn Backend) {
+    let case = support::temporal_case(12_000, 4_242);
+    // How often the case reaches each outcome, summed over the acquisitions of the default rules.
+    let (mut events, mut pending, mut clamped) = ([0usize; 3], 0usize, 0usize);
+    for (set, params) in temporal_param_sets().iter().enumerate() {
+        let mut got = case.states.clone();
+        let mut want = case.states.clone();
+        for (k, (ctx, obs)) in case.acquisitions.iter().enumerate() {
+            let what = format!("rules {set}, acquisition {k}");
+            let bits = backend.temporal_update(&mut got, obs, ctx, params).unwrap();
+            let want_bits = reference_step(&mut want, obs, ctx, params);
+            assert_same_states(&what, &got, &want);
+            assert_same_bits(&what, &bits, &want_bits);
+            if set == 0 {
+                for (b, s) in want_bits.iter().zip(&want) {
+                    for (e, count) in events.iter_mut().enumerate() {
+                        *count += usize::from(b & (1 << e) != 0);
+                    }
+                    pending += usize::from(s.pending_since != NONE_DAY);
+                    if b & 4 != 0 {
+                        let start = from_day_number(s.idle_start).unwrap();
+                        clamped += usize::from(add_months(start, params.idle_months).day() < start.day());
+                    }
+                }
+            }
+        }
+    }
+    assert!(events.iter().all(|e| *e > 100), "construction, earthworks, idle: {events:?}");
+    assert!(pending > 100, "unconfirmed built-looking observations in bare runs: {pending}");
+    assert!(clamped > 100, "idle clocks that ended on a clamped month end: {clamped}");
+    idle_clocks(backend);
+}
+
+/// States that differ only in their idle clock, so that the bits are `add_months` alone: the clock
+/// started on every day from November 2023 to April 2029 (every month end, two leap Februaries) and on
+/// far dates (chrono's first and last, Julian day 0, century years), the latest bare observation the
+/// day `idle_months` calendar months later, the day before and the day after, or none; the last
+/// class bare, bare stored above 255, built but unconfirmed, or vegetation. Observations are all
+/// invalid, which leaves the states as they were. The idle periods run from none to more months than
+/// chrono's calendar holds.
+fn idle_clocks(backend: &dyn Backend) {
+    let d = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+    let mut starts: Vec<NaiveDate> = d(2023, 11, 1).iter_days().take_while(|x| *x <= d(2029, 4, 30)).collect();
+    starts.extend([
+        NaiveDate::MIN,
+        d(-4713, 11, 24),
+        d(1600, 2, 29),
+        d(1900, 2, 28),
+        d(1969, 12, 31),
+        d(1970, 1, 1),
+        d(2000, 2, 29),
+        d(2100, 2, 28),
+        d(2400, 2, 29),
+        d(262_142, 11, 30),
+        NaiveDate::MAX,
+    ]);
+    let today = day_number(d(2029, 5, 1));
+    let ctx = DateContext { day: today, reference_soil: 0.17 };
+    for months in [0u32, 1, 2, 3, 11, 12, 13, 48, 1200, 3_000_000, 3_200_000, i32::MAX as u32, 1 << 31, u32::MAX] {
+        let params = TemporalParams { idle_months: months, ..TemporalParams::default() };
+        let mut states = Vec::new();
+        for start in &starts {
+            let end = add_months(*start, months);
+            for offset in [-1i64, 0, 1] {
+                let Some(last) = end.checked_add_signed(chrono::TimeDelta::days(offset)) else { continue };
+                // Bare (also as a stored class above 255, read as its low byte), built but not
+                // confirmed, vegetation.
+                for class_last in [2u32, 0x102, 3, 1] {
+                    states.push(PixelState {
+                        class_last,
+                        last_valid: day_number(last),
+                        bare_start: day_number(*start),
+                        bare_last: day_number(last),
+                        idle_start: day_number(*start),
+                        pending_since: if class_last == 3 { day_number(last) } else { NONE_DAY },
+                        ..PixelState::default()
+                    });
+                }
+            }
+            states.push(PixelState {
+                class_last: LandClass::BareSoil as u32,
+                idle_start: day_number(*start),
+                ..PixelState::default()
+            });
+        }
+        let n = states.len();
+        let invalid = ObservationPlanes {
+            class: vec![LandClass::NoData as u8; n],
+            brightness: vec![f32::NAN; n],
+            ndvi: vec![f32::NAN; n],
+            bsi: vec![f32::NAN; n],
+        };
+        let want: Vec<u8> = states.iter().map(|s| active_events(s, today, &params).bits()).collect();
+        let mut got = states.clone();
+        let bits = backend.temporal_update(&mut got, &invalid, &ctx, &params).unwrap();
+        let what = format!("idle period of {months} months");
+        assert_same_states(&what, &got, &states);
+        assert_same_bits(&what, &bits, &want);
+        assert!(want.contains(&4) && want.contains(&0), "{what}: idle and not");
     }
 }
 

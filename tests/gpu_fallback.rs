@@ -1,7 +1,8 @@
 //! A GPU that fails in the middle of a job. Each kernel is made to fail by an invalid dispatch (more
 //! workgroups than the device allows: a real wgpu validation error, caught by the error scopes); the
 //! kernel is redone on the CPU with the CPU's output, one warning is logged, and later kernels run on
-//! the CPU without another warning.
+//! the CPU without another warning. A temporal step that fails after some of its chunks came back
+//! leaves the states it was given untouched, so the CPU applies the acquisition once.
 //!
 //! One test in this binary, so that the log it reads holds its own warnings only.
 
@@ -11,7 +12,8 @@ use std::sync::Mutex;
 
 use jingtu::compute::{Backend, CpuBackend, GpuWithFallback};
 use jingtu::spectral::ClassRules;
-use support::{Scene, scenes};
+use jingtu::temporal::{PixelState, TemporalParams};
+use support::{Scene, assert_same_states, scenes};
 
 static WARNINGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
@@ -31,8 +33,32 @@ impl log::Log for Capture {
     fn flush(&self) {}
 }
 
-const KERNELS: [&str; 8] =
-    ["linear", "indices", "classify", "pair_moments", "change_magnitude", "box_mean", "histogram", "dilate"];
+const KERNELS: [&str; 10] = [
+    "linear",
+    "indices",
+    "classify",
+    "pair_moments",
+    "change_magnitude",
+    "box_mean",
+    "histogram",
+    "dilate",
+    "cloud_test",
+    "temporal_update",
+];
+
+/// Six acquisitions of the temporal step over one state per pixel of `scene`: the event bits of each,
+/// then the final states' words.
+fn temporal_run(backend: &dyn Backend, scene: &Scene) -> Vec<u64> {
+    let case = support::temporal_case(scene.before.height() * scene.before.width(), 11);
+    let mut states = case.states.clone();
+    let mut out = Vec::new();
+    for (ctx, obs) in case.acquisitions.iter().take(6) {
+        let bits = backend.temporal_update(&mut states, obs, ctx, &TemporalParams::default()).unwrap();
+        out.extend(bits.iter().map(|b| u64::from(*b)));
+    }
+    out.extend(bytemuck::cast_slice::<PixelState, u32>(&states).iter().map(|w| u64::from(*w)));
+    out
+}
 
 /// Runs `kernel` on `backend` and returns its output as bits (NaNs and zeros made canonical), so that
 /// outputs of every type compare alike.
@@ -63,6 +89,8 @@ fn run(kernel: &str, backend: &dyn Backend, scene: &Scene) -> Vec<u64> {
         "box_mean" => backend.box_mean(magnitude.view(), 1).unwrap().iter().map(f32_bits).collect(),
         "histogram" => backend.histogram(magnitude.view(), 0.0, 0.3, 64).unwrap(),
         "dilate" => backend.dilate(scene.weights.view(), 2).unwrap().iter().map(|v| u64::from(*v)).collect(),
+        "cloud_test" => backend.cloud_test(after).unwrap().iter().map(|v| u64::from(*v)).collect(),
+        "temporal_update" => temporal_run(backend, scene),
         other => panic!("no kernel {other}"),
     }
 }
@@ -97,4 +125,24 @@ fn a_failing_gpu_is_replaced_by_the_cpu_with_one_warning_and_the_same_output() {
     }
     assert_eq!(backend.failure(), None);
     assert!(backend.name().starts_with("gpu"), "{}", backend.name());
+
+    // A temporal step that fails on a late chunk, after earlier chunks came back, leaves the states as
+    // they were; the fallback then applies the acquisition once, as the CPU does.
+    let case = support::temporal_case(20_000, 5);
+    let (ctx, obs) = &case.acquisitions[0];
+    let params = TemporalParams::default();
+    let gpu = support::gpu().unwrap().with_binding_limit(support::CHUNKED_BINDING);
+    gpu.fail_dispatch_of_chunk(20);
+    let mut states = case.states.clone();
+    let err = gpu.temporal_update(&mut states, obs, ctx, &params).expect_err("the fault on chunk 20");
+    assert!(err.to_string().contains("chunk 20"), "{err}");
+    assert!(gpu.stats().dispatches >= 20, "chunks before the fault ran: {:?}", gpu.stats());
+    assert_same_states("after the failed call", &states, &case.states);
+    gpu.fail_dispatch_of_chunk(20);
+    let backend = GpuWithFallback::new(gpu);
+    let bits = backend.temporal_update(&mut states, obs, ctx, &params).unwrap();
+    assert!(backend.failure().is_some_and(|why| why.contains("chunk 20")), "{:?}", backend.failure());
+    let mut want = case.states.clone();
+    assert_eq!(bits, cpu.temporal_update(&mut want, obs, ctx, &params).unwrap());
+    assert_same_states("after the fallback", &states, &want);
 }

@@ -20,14 +20,28 @@ pub(crate) fn plane_stride(len: usize) -> usize {
     len.next_multiple_of(4)
 }
 
+/// Chunk starts of kernels that keep one wide record per pixel (the temporal state): whole words of
+/// the bytes packed four to a word is all they need, and 1024 records may not fit a small binding.
+pub(crate) const RECORD_ALIGN: usize = 4;
+
 /// Consecutive runs of pixels covering `0..n`, each small enough that a binding of `bytes_per_pixel`
 /// bytes per pixel (the widest binding of the kernel) stays within `max_binding` bytes.
 pub(crate) fn pixel_chunks(n: usize, bytes_per_pixel: usize, max_binding: u64) -> Result<Vec<Range<usize>>> {
+    aligned_pixel_chunks(n, bytes_per_pixel, max_binding, CHUNK_ALIGN)
+}
+
+/// `pixel_chunks` with chunks starting on multiples of `align` instead of [`CHUNK_ALIGN`].
+pub(crate) fn aligned_pixel_chunks(
+    n: usize,
+    bytes_per_pixel: usize,
+    max_binding: u64,
+    align: usize,
+) -> Result<Vec<Range<usize>>> {
     let fit = usize::try_from(max_binding / bytes_per_pixel.max(1) as u64).unwrap_or(usize::MAX);
-    let cap = fit.min(MAX_CHUNK_PIXELS) / CHUNK_ALIGN * CHUNK_ALIGN;
+    let cap = fit.min(MAX_CHUNK_PIXELS) / align * align;
     if cap == 0 {
         return Err(Error::Gpu(format!(
-            "a binding of {max_binding} bytes holds fewer than {CHUNK_ALIGN} pixels of {bytes_per_pixel} bytes"
+            "a binding of {max_binding} bytes holds fewer than {align} pixels of {bytes_per_pixel} bytes"
         )));
     }
     Ok((0..n).step_by(cap).map(|start| start..(start + cap).min(n)).collect())
@@ -106,6 +120,17 @@ mod tests {
         assert!(pixel_chunks(10, 24, 1000).is_err());
         // A big binding is still cut so chunks overlap transfers and compute.
         assert_eq!(pixel_chunks(3 * MAX_CHUNK_PIXELS, 4, u64::MAX).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn wide_records_chunk_on_words() {
+        // 92-byte temporal states in 32 KiB: 356 fit, 356 is a multiple of 4; 1024 would not fit.
+        let chunks = aligned_pixel_chunks(5_001, 92, 32 << 10, RECORD_ALIGN).unwrap();
+        assert_eq!(chunks[0], 0..356);
+        assert_eq!(chunks.len(), 5_001usize.div_ceil(356));
+        assert!(chunks.iter().all(|c| c.start % RECORD_ALIGN == 0 && (c.len() * 92) as u64 <= 32 << 10));
+        assert_eq!(chunks.last().unwrap().end, 5_001);
+        assert!(pixel_chunks(5_001, 92, 32 << 10).is_err());
     }
 
     #[test]

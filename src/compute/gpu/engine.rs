@@ -145,13 +145,13 @@ struct InFlight {
 }
 
 /// Runs `kernel` over `passes` and hands each pass's read-back bindings, in binding order, to `done`
-/// (called in pass order). `fault` makes the first pass's dispatch invalid, to exercise the failure path.
+/// (called in pass order). `fault` makes the dispatch of that pass invalid, to exercise the failure path.
 pub(crate) fn run<'a>(
     ctx: &GpuContext,
     pool: &mut Pool,
     kernel: Kernel,
     passes: impl IntoIterator<Item = Pass<'a>>,
-    fault: bool,
+    fault: Option<usize>,
     mut done: impl FnMut(usize, &[&[u8]]),
 ) -> Result<()> {
     ctx.check_alive()?;
@@ -161,7 +161,7 @@ pub(crate) fn run<'a>(
     let result = (|| {
         let mut in_flight: Option<InFlight> = None;
         for (index, pass) in passes.into_iter().enumerate() {
-            let submitted = submit(ctx, pool, kernel, pipeline, index, &pass, fault && index == 0)?;
+            let submitted = submit(ctx, pool, kernel, pipeline, index, &pass, fault == Some(index))?;
             if let Some(previous) = in_flight.take() {
                 collect(ctx, previous, &mut done)?;
             }

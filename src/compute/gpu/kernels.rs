@@ -57,6 +57,10 @@ kernels! {
     Histogram => "histogram.wgsl", f64: false;
     /// `Backend::dilate`.
     Dilate => "dilate.wgsl", f64: false;
+    /// `Backend::cloud_test`.
+    CloudTest => "cloud_test.wgsl", f64: false;
+    /// `Backend::temporal_update`.
+    TemporalUpdate => "temporal_update.wgsl", f64: false;
 }
 
 impl Kernel {

@@ -9,7 +9,8 @@
 //! | `kernels` | the shader of each kernel (`shaders/<kernel>.wgsl` after `shaders/prelude.wgsl`) |
 //! | `chunking` | cutting images into chunks that fit the device's bindings and dispatch limits |
 //! | `engine` | buffers reused across calls, uploads, dispatches and read-backs, two chunks in flight, error scopes |
-//! | `pointwise` | per-pixel kernels: `linear`, `indices`, `classify`, `change_magnitude` |
+//! | `pointwise` | per-pixel kernels on bands: `linear`, `indices`, `classify`, `change_magnitude`, `cloud_test` |
+//! | `temporal` | the monthly scan's per-pixel step on a state record per pixel: `temporal_update` |
 //! | `reduce` | reductions: `pair_moments`, `histogram` |
 //! | `neighbourhood` | window kernels: `box_mean`, `dilate` |
 //!
@@ -26,27 +27,37 @@
 //! Every use of the device runs inside error scopes (out of memory, validation, internal); a lost device
 //! is noticed by its callback; a chunk that does not finish in two minutes counts as a hung device. Each
 //! becomes [`Error::Gpu`](crate::Error::Gpu), never a panic, and results of a failed call are discarded
-//! (`linear` leaves its stack untouched). [`GpuWithFallback`](crate::compute::GpuWithFallback) turns
-//! such errors into a warning and a rerun on the CPU.
+//! (`linear` leaves its stack untouched, `temporal_update` its states).
+//! [`GpuWithFallback`](crate::compute::GpuWithFallback) turns such errors into a warning and a rerun on
+//! the CPU.
 //!
 //! # Adding a kernel
 //!
-//! A per-pixel kernel (say a temporal-state update, or a DSM difference) takes three steps:
+//! A per-pixel kernel (say a DSM difference) takes three steps:
 //! 1. Write `shaders/<name>.wgsl` with `@group(0) @binding(0) var<uniform> params: Params;`, the storage
 //!    bindings from 1 on, and `@compute @workgroup_size(64) fn main` that computes its index as
 //!    `group_index(wid, groups) * 64u + lid` and returns when it is past `params.len`. Mirror the Rust
 //!    scalar function line by line, with `div_rn`, `sqrt_rn`, `keep` and the NaN-safe comparisons of the
-//!    prelude wherever the Rust divides, takes a root, adds a product or compares a value that may be NaN.
-//!    Bytes (masks, classes) travel four to a word: read them with `byte_at`, write whole words.
+//!    prelude wherever the Rust divides, takes a root, adds or subtracts a product or compares a value
+//!    that may be NaN; Rust's `f32::max`/`min` ignore a NaN operand, WGSL's promise nothing. Bytes
+//!    (masks, classes) travel four to a word: read them with `byte_at`, write whole words, one
+//!    invocation per word. Rename Rust variables that WGSL reserves (`class`, `common`, ...); the
+//!    naga test says which.
 //! 2. Add a line to the `kernels!` list in `kernels.rs`; the naga test then validates the file.
 //! 3. Add the method to [`Backend`], to `CpuBackend` (the reference), to `GpuWithFallback`, and here a
 //!    function like `pointwise::change_magnitude`: a `#[repr(C)]` params struct matching the WGSL one,
 //!    `pixel_chunks` for the chunks, one `engine::Pass` per chunk built from plane slices, and a
 //!    closure copying the read-back bytes into the result. Then give it a test body in
-//!    `tests/backend_parity.rs` and a bench in `benches/kernels.rs`.
+//!    `tests/backend_parity.rs`, a case in `tests/gpu_fallback.rs` and a bench in `benches/kernels.rs`.
 //!
-//! A window kernel follows `neighbourhood.rs` (`row_chunks` gives rows with halo); a reduction follows
-//! `reduce.rs` (per-workgroup partials the host adds in a fixed order, or integer atomics).
+//! A kernel that rewrites a record per pixel in place follows `temporal.rs`: the `#[repr(C)]`, 32-bit
+//! record array goes up as one `in_out` binding (a WGSL struct field for field; f32 fields declared as
+//! `u32` bits where they are only copied, so NaN payloads survive), chunks come from
+//! `aligned_pixel_chunks(.., RECORD_ALIGN)` because a wide record fits few pixels in a small binding,
+//! and the results replace the input only after every chunk succeeded, so that the CPU fallback starts
+//! from the input it was given. A window kernel follows `neighbourhood.rs` (`row_chunks` gives rows with
+//! halo); a reduction follows `reduce.rs` (per-workgroup partials the host adds in a fixed order, or
+//! integer atomics).
 
 mod chunking;
 mod context;
@@ -55,8 +66,9 @@ mod kernels;
 mod neighbourhood;
 mod pointwise;
 mod reduce;
+mod temporal;
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ndarray::{Array2, ArrayView2};
@@ -64,10 +76,11 @@ use ndarray::{Array2, ArrayView2};
 pub use context::{ALLOW_SOFTWARE_ENV, AdapterPolicy, AdapterSummary, adapters, choose_adapter};
 pub use engine::GpuStats;
 
-use super::{Backend, CpuBackend, PairMoments};
+use super::{Backend, CpuBackend, ObservationPlanes, PairMoments};
 use crate::error::Result;
 use crate::raster::BandStack;
 use crate::spectral::{ClassRules, IndexStack};
+use crate::temporal::{DateContext, PixelState, TemporalParams};
 use context::GpuContext;
 use engine::{Pass, Pool};
 use kernels::Kernel;
@@ -77,7 +90,8 @@ pub struct GpuBackend {
     ctx: Arc<GpuContext>,
     pool: Mutex<Pool>,
     binding_limit: Option<u64>,
-    faults: AtomicU32,
+    /// Injected faults still to come: the chunk whose dispatch fails, one per kernel call.
+    faults: Mutex<VecDeque<usize>>,
     cpu: CpuBackend,
 }
 
@@ -94,7 +108,7 @@ impl GpuBackend {
             ctx: GpuContext::get(policy)?,
             pool: Mutex::new(Pool::default()),
             binding_limit: None,
-            faults: AtomicU32::new(0),
+            faults: Mutex::new(VecDeque::new()),
             cpu: CpuBackend::new(),
         })
     }
@@ -131,7 +145,20 @@ impl GpuBackend {
     /// would. Test support for the CPU fallback; not part of the API.
     #[doc(hidden)]
     pub fn fail_next_dispatch(&self) {
-        self.faults.fetch_add(1, Ordering::SeqCst);
+        self.fail_dispatch_of_chunk(0);
+    }
+
+    /// Makes the dispatch of chunk `chunk` of the next kernel call invalid (a call with fewer chunks
+    /// does not fail), so that the call fails after its earlier chunks came back. Test support for
+    /// kernels that must leave their inputs untouched when they fail; not part of the API.
+    #[doc(hidden)]
+    pub fn fail_dispatch_of_chunk(&self, chunk: usize) {
+        self.lock_faults().push_back(chunk);
+    }
+
+    fn lock_faults(&self) -> MutexGuard<'_, VecDeque<usize>> {
+        // A plain queue of numbers: whatever a panic interrupted, it is still one.
+        self.faults.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Destroys the process's GPU device, as a driver reset would; every later GPU call fails. Test
@@ -157,7 +184,7 @@ impl GpuBackend {
             ctx: &self.ctx,
             pool: self.lock_pool(),
             max_binding: self.binding_limit.map_or(device_max, |b| b.min(device_max)),
-            fault: self.faults.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok(),
+            fault: self.lock_faults().pop_front(),
         }
     }
 }
@@ -167,7 +194,7 @@ pub(crate) struct Runner<'g> {
     ctx: &'g GpuContext,
     pool: MutexGuard<'g, Pool>,
     max_binding: u64,
-    fault: bool,
+    fault: Option<usize>,
 }
 
 impl Runner<'_> {
@@ -228,19 +255,17 @@ impl Backend for GpuBackend {
     }
 
     fn cloud_test(&self, stack: &BandStack) -> Result<Array2<u8>> {
-        // Transitional: the WGSL kernel for the spectral cloud test is being written.
-        self.cpu.cloud_test(stack)
+        pointwise::cloud_test(&mut self.runner(), stack)
     }
 
     fn temporal_update(
         &self,
-        state: &mut [crate::temporal::PixelState],
-        observations: &crate::compute::ObservationPlanes,
-        context: &crate::temporal::DateContext,
-        params: &crate::temporal::TemporalParams,
+        state: &mut [PixelState],
+        observations: &ObservationPlanes,
+        context: &DateContext,
+        params: &TemporalParams,
     ) -> Result<Vec<u8>> {
-        // Transitional: the WGSL kernel for the temporal step is being written.
-        self.cpu.temporal_update(state, observations, context, params)
+        temporal::temporal_update(&mut self.runner(), state, observations, context, params)
     }
 
     fn height_difference(&self, before: ArrayView2<f32>, after: ArrayView2<f32>, offset: f32) -> Result<Array2<f32>> {
@@ -283,6 +308,11 @@ fn f32_planes<'a>(
 /// The bytes of f32 values, as uploads take them.
 fn f32_bytes(values: &[f32]) -> &[u8] {
     bytemuck::cast_slice(values)
+}
+
+/// A count within one chunk, as shaders take it.
+fn u32_of(v: usize) -> u32 {
+    u32::try_from(v).expect("chunks hold fewer than 2^32 pixels")
 }
 
 /// Workgroups for `items` invocations.

@@ -1,5 +1,5 @@
-//! Per-pixel kernels: each pixel's result depends on that pixel alone, so chunks are plain runs of
-//! pixels (`pixel_chunks`) and each output plane is copied back to its place.
+//! Per-pixel kernels on band stacks: each pixel's result depends on that pixel alone, so chunks are
+//! plain runs of pixels (`pixel_chunks`) and each output plane is copied back to its place.
 
 use bytemuck::{Pod, Zeroable};
 use ndarray::{Array2, Array3};
@@ -7,17 +7,14 @@ use ndarray::{Array2, Array3};
 use super::chunking::{pixel_chunks, plane_stride};
 use super::engine::{Binding, Pass};
 use super::kernels::Kernel;
-use super::{Runner, copy_f32, f32_bytes, f32_planes, groups_for};
+use super::{Runner, copy_f32, f32_bytes, f32_planes, groups_for, u32_of};
 use crate::error::Result;
 use crate::raster::{BandRole, BandStack};
+use crate::spectral::cloud::{CLOUD_MAX_VISIBLE_SPREAD, CLOUD_MIN_BLUE};
 use crate::spectral::{ClassRules, IndexKind, IndexStack};
 
 /// Marks a band the sensor does not have (`ABSENT` in the shaders).
 const ABSENT: u32 = u32::MAX;
-
-fn u32_of(v: usize) -> u32 {
-    u32::try_from(v).expect("chunks hold fewer than 2^32 pixels")
-}
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -260,6 +257,61 @@ pub(super) fn change_magnitude(runner: &mut Runner, before: &BandStack, after: &
     runner.run(Kernel::ChangeMagnitude, passes, |i, bytes| {
         let r = &chunks[i];
         copy_f32(&mut out[r.clone()], bytes[0]);
+    })?;
+    Ok(Array2::from_shape_vec((h, w), out).expect("shape of the input"))
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct CloudParams {
+    len: u32,
+    stride: u32,
+    blue: u32,
+    green: u32,
+    red: u32,
+    nir: u32,
+    min_blue: f32,
+    max_visible_spread: f32,
+}
+
+/// `Backend::cloud_test`.
+pub(super) fn cloud_test(runner: &mut Runner, stack: &BandStack) -> Result<Array2<u8>> {
+    let (h, w) = (stack.height(), stack.width());
+    let n = h * w;
+    if n == 0 {
+        return Ok(Array2::zeros((h, w)));
+    }
+    let data = stack.data.as_slice().expect("band stacks are in standard layout");
+    let valid = stack.valid.as_slice().expect("standard layout");
+    let (planes, slots) = role_planes(stack, &[BandRole::Blue, BandRole::Green, BandRole::Red, BandRole::Nir]);
+    let chunks = pixel_chunks(n, planes.len().max(1) * 4, runner.max_binding)?;
+    let passes = chunks.iter().map(|r| {
+        let stride = plane_stride(r.len());
+        let params = CloudParams {
+            len: u32_of(r.len()),
+            stride: u32_of(stride),
+            blue: slots[0],
+            green: slots[1],
+            red: slots[2],
+            nir: slots[3],
+            min_blue: CLOUD_MIN_BLUE,
+            max_visible_spread: CLOUD_MAX_VISIBLE_SPREAD,
+        };
+        Pass {
+            params: bytemuck::bytes_of(&params).to_vec(),
+            bindings: vec![
+                Binding::input(f32_planes(data, n, planes.iter().copied(), r), stride as u64 * 4),
+                Binding::input(vec![&valid[r.clone()]], stride as u64),
+                Binding::output(stride as u64),
+            ],
+            groups: groups_for(stride / 4),
+            layers: 1,
+        }
+    });
+    let mut out = vec![0u8; n];
+    runner.run(Kernel::CloudTest, passes, |i, bytes| {
+        let r = &chunks[i];
+        out[r.clone()].copy_from_slice(&bytes[0][..r.len()]);
     })?;
     Ok(Array2::from_shape_vec((h, w), out).expect("shape of the input"))
 }
