@@ -24,7 +24,11 @@ fn scan(plots: &Path, scenes: &Path, store: &Path) -> common::Run {
 
 /// The catalogue with `edit` applied to its items, written next to the original (so relative hrefs
 /// still resolve).
-fn edited_catalog(area: &jingtu::synth::area::DemoArea, name: &str, edit: impl Fn(&mut Vec<serde_json::Value>)) -> std::path::PathBuf {
+fn edited_catalog(
+    area: &jingtu::synth::area::DemoArea,
+    name: &str,
+    edit: impl Fn(&mut Vec<serde_json::Value>),
+) -> std::path::PathBuf {
     let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&area.stac).unwrap()).unwrap();
     edit(json["features"].as_array_mut().unwrap());
     let path = area.stac.with_file_name(name);
@@ -66,8 +70,12 @@ fn a_stac_href_to_a_missing_file_names_the_item_and_asset() {
     });
     let run = scan(&area.plots, &catalog, &dir.path().join("store.gpkg"));
     run.expect_code(1, "scan with a dangling href");
-    let line = run.stderr.lines().find(|l| l.contains(&id)).unwrap_or_else(|| panic!("{} not named: {}", id, run.stderr));
-    assert!(line.contains("asset swir16") && line.contains("nowhere/B11.tif") && line.contains("does not exist"), "{line}");
+    let line =
+        run.stderr.lines().find(|l| l.contains(&id)).unwrap_or_else(|| panic!("{} not named: {}", id, run.stderr));
+    assert!(
+        line.contains("asset swir16") && line.contains("nowhere/B11.tif") && line.contains("does not exist"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -77,10 +85,20 @@ fn a_plot_outside_all_scenes_is_reported_unobserved() {
     let plots = dir.path().join("plots-plus-one.gpkg");
     std::fs::copy(&area.plots, &plots).unwrap();
     {
-        let ds = gdal::Dataset::open_ex(&plots, gdal::DatasetOptions { open_flags: gdal::GdalOpenFlags::GDAL_OF_UPDATE | gdal::GdalOpenFlags::GDAL_OF_VECTOR, ..Default::default() }).unwrap();
+        let ds = gdal::Dataset::open_ex(
+            &plots,
+            gdal::DatasetOptions {
+                open_flags: gdal::GdalOpenFlags::GDAL_OF_UPDATE | gdal::GdalOpenFlags::GDAL_OF_VECTOR,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let layer = ds.layer(0).unwrap();
         // 20 km east of the scenes (which end 6.4 km east of x = 300000).
-        let g = Geometry::from_wkt("POLYGON ((320000 3590000, 320200 3590000, 320200 3589800, 320000 3589800, 320000 3590000))").unwrap();
+        let g = Geometry::from_wkt(
+            "POLYGON ((320000 3590000, 320200 3590000, 320200 3589800, 320000 3589800, 320000 3590000))",
+        )
+        .unwrap();
         let mut f = gdal::vector::Feature::new(layer.defn()).unwrap();
         f.set_geometry(g).unwrap();
         f.set_field_string(0, "TZ-FAR-001").unwrap();
@@ -91,7 +109,13 @@ fn a_plot_outside_all_scenes_is_reported_unobserved() {
     let run = scan(&plots, &area.stac, &dir.path().join("store.gpkg"));
     run.expect_code(1, "a plot no scene covers");
     assert!(run.stderr.contains("TZ-FAR-001") && run.stderr.contains("outside every scene"), "{}", run.stderr);
-    let far = run.json_summary()["per_plot"].as_array().unwrap().iter().find(|p| p["plot_id"] == "TZ-FAR-001").unwrap().clone();
+    let far = run.json_summary()["per_plot"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["plot_id"] == "TZ-FAR-001")
+        .unwrap()
+        .clone();
     assert_eq!(far["state"], "outside_scenes");
     assert_eq!(far["observations"], 0);
 }

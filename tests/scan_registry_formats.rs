@@ -32,7 +32,9 @@ fn names_in(path: &Path) -> Vec<(String, String, String)> {
     let ds = gdal::Dataset::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut layer = ds.layer(0).unwrap();
     let fields: Vec<String> = layer.defn().fields().map(|f| f.name()).collect();
-    let idx = |n: &str| fields.iter().position(|f| f == n).unwrap_or_else(|| panic!("{}: no field {n} in {fields:?}", path.display()));
+    let idx = |n: &str| {
+        fields.iter().position(|f| f == n).unwrap_or_else(|| panic!("{}: no field {n} in {fields:?}", path.display()))
+    };
     let (i, p, n) = (idx("flag_id"), idx("plot_id"), idx("plot_name"));
     layer
         .features()
@@ -65,7 +67,9 @@ fn a_gbk_shapefile_in_cgcs2000_gives_the_same_flags_as_a_geopackage_in_utm() {
     scan(&shp, &area.stac, &store_cgcs, &dir.path().join("cgcs-flags.gpkg"));
     // Everything but the registry's own geometry (which went through a CRS round trip) and its extent is
     // identical.
-    let state = |p: &Path| common::store_state(p).into_iter().filter(|(t, _)| t != "plots" && t != "gpkg_contents").collect::<Vec<_>>();
+    let state = |p: &Path| {
+        common::store_state(p).into_iter().filter(|(t, _)| t != "plots" && t != "gpkg_contents").collect::<Vec<_>>()
+    };
     let (a, b) = (state(&store_utm), state(&store_cgcs));
     for ((table, ra), (_, rb)) in a.iter().zip(&b) {
         assert_eq!(ra, rb, "table {table} differs between the registries");

@@ -158,7 +158,9 @@ impl PlotRegistry {
         let find = |wanted: &str| {
             names.iter().position(|n| n.eq_ignore_ascii_case(wanted)).or_else(|| {
                 let cut: String = wanted.chars().take(10).collect();
-                (shapefile && wanted.chars().count() > 10).then(|| names.iter().position(|n| n.eq_ignore_ascii_case(&cut))).flatten()
+                (shapefile && wanted.chars().count() > 10)
+                    .then(|| names.iter().position(|n| n.eq_ignore_ascii_case(&cut)))
+                    .flatten()
             })
         };
         let id_index = find(&fields.plot_id).ok_or_else(|| {
