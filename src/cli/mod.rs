@@ -6,6 +6,7 @@ mod cmd_change;
 mod cmd_demo;
 mod cmd_export;
 mod cmd_inspect;
+mod cmd_report;
 mod cmd_scan;
 pub mod config;
 pub mod output;
@@ -61,6 +62,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Change(a) => cmd_change::run(&a, &Settings::resolve(&a.common)?),
         Command::Scan(a) => cmd_scan::run(&a, &Settings::resolve(&a.common)?),
         Command::Export(a) => cmd_export::run(&a, &Settings::resolve(&a.common)?),
+        Command::Report(a) => cmd_report::run(&a, &Settings::resolve(&a.common)?),
         Command::Inspect(a) => cmd_inspect::run(&a, &Settings::resolve(&a.common)?),
     }
 }
