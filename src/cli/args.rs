@@ -111,8 +111,8 @@ pub struct ScanArgs {
     /// Write the flags here too (.gpkg, .geojson, .shp, .fgb, .csv).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// Write the HTML report here. Default: beside --out with the extension .html; without --out,
-    /// beside --store as STORE-AS_OF.html (one per month; an existing one is kept unless --overwrite).
+    /// Write the HTML report here. Default: beside --out with the extension .html, or without --out
+    /// beside --store as STORE-AS_OF.html (one per month); an existing default is kept unless --overwrite.
     #[arg(long, value_name = "FILE.html", conflicts_with = "no_report")]
     pub report: Option<PathBuf>,
     /// Write no HTML report.

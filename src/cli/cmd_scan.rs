@@ -18,8 +18,13 @@ use crate::scan::{ScanRequest, ScanSummary, run_scan_keeping_store};
 pub(crate) enum HtmlTarget {
     /// No report.
     None,
-    /// This file (`--report`, beside `--out`, the demo's): an existing one is an error without `--overwrite`.
+    /// This file (`--report`, the demo's): an existing one is an error without `--overwrite`, before any
+    /// work is done.
     File(PathBuf),
+    /// The default beside `--out` (`flags.gpkg` gives `flags.html`): an existing one (the report of an
+    /// output with the same name in another format) is kept, with a warning, unless `--overwrite`. A
+    /// default output never fails a scan.
+    Beside(PathBuf),
     /// `DIR/STEM-AS_OF.html` beside the store: one per month. An existing one (a rerun that found
     /// nothing new) is kept, with a warning, unless `--overwrite`.
     Dated {
@@ -47,7 +52,7 @@ impl ReportPlan {
         } else if let Some(r) = &args.report {
             HtmlTarget::File(r.clone())
         } else if let Some(out) = &args.out {
-            HtmlTarget::File(out.with_extension("html"))
+            HtmlTarget::Beside(out.with_extension("html"))
         } else if let Some(store) = &args.store {
             HtmlTarget::Dated {
                 dir: store.parent().map(Path::to_path_buf).unwrap_or_default(),
@@ -117,22 +122,24 @@ pub(crate) fn scan_and_report(
     for w in &summary.warnings {
         progress.warn(w);
     }
-    let html = match &plan.html {
-        HtmlTarget::None => None,
-        HtmlTarget::File(p) => Some(p.clone()),
+    let default_path = match &plan.html {
+        HtmlTarget::None | HtmlTarget::File(_) => None,
+        HtmlTarget::Beside(p) => Some(p.clone()),
         HtmlTarget::Dated { dir, stem } => {
             let date = summary.as_of.map_or("no-acquisition".to_string(), |d| d.to_string());
-            let p = dir.join(format!("{stem}-{date}.html"));
-            if p.exists() && !settings.overwrite {
-                progress.warn(&format!(
-                    "report {} exists (this month's); kept as it is: pass --overwrite or --report FILE to write it again",
-                    p.display()
-                ));
-                None
-            } else {
-                Some(p)
-            }
+            Some(dir.join(format!("{stem}-{date}.html")))
         }
+    };
+    let html = match (&plan.html, default_path) {
+        (HtmlTarget::File(p), _) => Some(p.clone()),
+        (_, Some(p)) if p.exists() && !settings.overwrite => {
+            progress.warn(&format!(
+                "report {} exists; kept as it is: pass --overwrite or --report FILE to write it again",
+                p.display()
+            ));
+            None
+        }
+        (_, p) => p,
     };
     if html.is_some() || plan.chips.is_some() {
         let options = ReportOptions {
