@@ -165,30 +165,31 @@ pub fn series_chart(title: &str, points: &[SeriesPoint], markers: &[Marker]) -> 
     // Date labels: at most about eight, never overlapping.
     let step = points.len().div_ceil(8).max(1);
     let label_y = strip_top + STRIP + 12.0;
-    let mut last_x = f64::MIN;
+    // About 5.3 px per character at 9.5 px: a date label is 53 px wide.
+    const LABEL_W: f64 = 53.0;
+    let mut last_right = f64::MIN;
     for (i, p) in points.iter().enumerate() {
         let xx = x(p.date);
-        if (i % step == 0 || i + 1 == points.len()) && xx - last_x >= 58.0 {
-            // Labels at the ends stay inside the chart.
-            let anchor = if xx - LEFT < 30.0 {
-                "start"
-            } else if W - xx < 30.0 {
-                "end"
-            } else {
-                "middle"
-            };
-            let shift = match anchor {
-                "start" => -6.0,
-                "end" => 6.0,
-                _ => 0.0,
+        // Labels at the ends stay inside the chart.
+        let (anchor, left) = if xx - LEFT < 30.0 {
+            ("start", xx - 6.0)
+        } else if W - xx < 30.0 {
+            ("end", xx + 6.0 - LABEL_W)
+        } else {
+            ("middle", xx - LABEL_W / 2.0)
+        };
+        if (i % step == 0 || i + 1 == points.len()) && left >= last_right + 4.0 {
+            let at = match anchor {
+                "start" => xx - 6.0,
+                "end" => xx + 6.0,
+                _ => xx,
             };
             let _ = write!(
                 s,
-                r##"<text x="{:.1}" y="{label_y:.1}" font-size="9.5" text-anchor="{anchor}" fill="#444">{}</text>"##,
-                xx + shift,
+                r##"<text x="{at:.1}" y="{label_y:.1}" font-size="9.5" text-anchor="{anchor}" fill="#444">{}</text>"##,
                 p.date.format("%Y-%m-%d")
             );
-            last_x = xx;
+            last_right = left + LABEL_W;
         }
     }
     // Legend, on its own row above the markers' labels.

@@ -25,8 +25,8 @@ const MARGIN: f64 = 14.0;
 /// Plots smaller than this on the map (pixels across) get a dot.
 const MIN_VISIBLE: f64 = 6.0;
 
-/// The map as an `<svg class="overview">` element; `crs_name` and `units_m` (metres per CRS unit, 1 in
-/// the projected analysis frame) label the scale bar.
+/// The map as an `<svg class="overview">` element, in the analysis frame's projected CRS (metres), with
+/// a scale bar, a north arrow and `crs_name`.
 pub fn overview(plots: &[MapPlot], crs_name: &str) -> String {
     let pts = plots.iter().flat_map(|p| p.rings.iter().flatten());
     let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
