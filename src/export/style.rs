@@ -10,9 +10,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::flags::{FlagKind, FlagStatus};
 
 /// Name of the style row jingtu writes; rows with other names (an analyst's own styles) are left alone.
-pub const FLAG_STYLE_NAME: &str = "jingtu: flags by kind and status";
+/// At most 30 characters: QGIS declares `styleName TEXT(30)`.
+pub const FLAG_STYLE_NAME: &str = "jingtu: kind and status";
 /// Name of the plot style row.
-pub const PLOT_STYLE_NAME: &str = "jingtu: plots by state";
+pub const PLOT_STYLE_NAME: &str = "jingtu: plot state";
 
 /// The colour of a flag kind (sRGB), shared by the GIS style and the report.
 pub fn kind_colour(kind: FlagKind) -> [u8; 3] {
@@ -344,6 +345,7 @@ mod tests {
             }
         }
         assert!(q.contains("type=\"RuleRenderer\""));
+        assert!(FLAG_STYLE_NAME.len() <= 30 && PLOT_STYLE_NAME.len() <= 30, "QGIS's styleName is TEXT(30)");
     }
 
     #[test]
