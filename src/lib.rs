@@ -19,7 +19,8 @@
 //! | regions, minimum mapping unit, polygons | [`vectorize`] |
 //! | flags and their ids | [`flags`] |
 //! | the GeoPackage store: state between scans, flag history, changefeed | [`store`] |
-//! | GeoPackage, GeoJSON, Shapefile, FlatGeobuf, CSV, GeoTIFF outputs | [`export`] |
+//! | GeoPackage, GeoJSON, Shapefile, FlatGeobuf, CSV, GeoTIFF outputs; QGIS styles | [`export`] |
+//! | the HTML scan report, image chips and quicklooks | [`report`] |
 //! | synthetic scenes with known truth (fixtures, demo) | [`synth`] |
 //! | the command line | [`cli`] |
 //!
@@ -53,6 +54,7 @@ pub mod flags;
 pub mod io;
 pub mod progress;
 pub mod raster;
+pub mod report;
 pub mod scan;
 pub mod spectral;
 pub mod store;

@@ -27,6 +27,8 @@ pub enum Command {
     Export(ExportArgs),
     /// Compare two drone flights: height change from surface models, with orthomosaics for context.
     Drone(DroneArgs),
+    /// The HTML scan report (image chips, charts, map) and PNG quicklooks of a store's flags.
+    Report(ReportArgs),
     /// Show what the engine sees in a raster or a plot file, or (--backends) where kernels would run.
     Inspect(InspectArgs),
 }
@@ -63,7 +65,7 @@ pub struct CommonArgs {
 /// `jingtu demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Folder for the demo data and results.
+    /// Folder for the demo data and results (store.gpkg, flags.gpkg, report.html, chips/).
     #[arg(long, value_name = "DIR", default_value = "jingtu-demo")]
     pub out: PathBuf,
     /// Shared options.
@@ -144,6 +146,36 @@ pub struct ScanArgs {
     /// Write the flags here too (.gpkg, .geojson, .shp, .fgb, .csv).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Write the HTML report here. Default: beside --out with the extension .html, or without --out
+    /// beside --store as STORE-AS_OF.html (one per month); an existing default is kept unless --overwrite.
+    #[arg(long, value_name = "FILE.html", conflicts_with = "no_report")]
+    pub report: Option<PathBuf>,
+    /// Write no HTML report.
+    #[arg(long)]
+    pub no_report: bool,
+    /// Write a PNG quicklook per flag (before and after, outlines drawn) and an index.json into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub chips: Option<PathBuf>,
+    /// Shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `jingtu report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The store written by `jingtu scan`.
+    #[arg(long, value_name = "FILE.gpkg")]
+    pub store: PathBuf,
+    /// The scan to report on (a scan id from the store's `scans` table; default: the latest).
+    #[arg(long, value_name = "ID")]
+    pub scan: Option<String>,
+    /// The HTML report (one self-contained file).
+    #[arg(long, value_name = "FILE.html", required_unless_present = "chips")]
+    pub out: Option<PathBuf>,
+    /// Write a PNG quicklook per flag (before and after, outlines drawn) and an index.json into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub chips: Option<PathBuf>,
     /// Shared options.
     #[command(flatten)]
     pub common: CommonArgs,

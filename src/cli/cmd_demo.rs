@@ -1,7 +1,9 @@
-//! `jingtu demo`: builds the demo area (plots and a year of monthly scenes), scans it, prints a summary.
+//! `jingtu demo`: builds the demo area (plots and a year of monthly scenes), scans it, writes the flags,
+//! the report and the quicklooks, prints a summary.
 
 use super::Outcome;
 use super::args::DemoArgs;
+use super::cmd_scan::{HtmlTarget, ReportPlan};
 use super::config::Settings;
 use crate::error::Error;
 use crate::scan::ScanRequest;
@@ -31,6 +33,7 @@ pub fn run(args: &DemoArgs, settings: &Settings) -> anyhow::Result<Outcome> {
         overwrite: true,
         options: settings.config.scan.clone(),
     };
-    let summary = super::cmd_scan::scan_and_report(&request, settings)?;
+    let plan = ReportPlan { html: HtmlTarget::File(dir.join("report.html")), chips: Some(dir.join("chips")) };
+    let summary = super::cmd_scan::scan_and_report(&request, &plan, settings)?;
     Ok(if summary.skipped_inputs { Outcome::Skipped } else { Outcome::Done })
 }

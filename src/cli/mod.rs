@@ -7,6 +7,7 @@ mod cmd_demo;
 mod cmd_drone;
 mod cmd_export;
 mod cmd_inspect;
+mod cmd_report;
 mod cmd_scan;
 pub mod config;
 pub mod output;
@@ -63,6 +64,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Scan(a) => cmd_scan::run(&a, &Settings::resolve(&a.common)?),
         Command::Export(a) => cmd_export::run(&a, &Settings::resolve(&a.common)?),
         Command::Drone(a) => cmd_drone::run(&a, &Settings::resolve(&a.common)?),
+        Command::Report(a) => cmd_report::run(&a, &Settings::resolve(&a.common)?),
         Command::Inspect(a) => cmd_inspect::run(&a, &Settings::resolve(&a.common)?),
     }
 }

@@ -3,6 +3,7 @@
 pub mod atomic;
 pub mod changefeed;
 pub mod raster;
+pub mod style;
 pub mod vector;
 
 pub use atomic::AtomicOutput;

@@ -185,6 +185,11 @@ fn write_into(temp: &Path, format: VectorFormat, set: &FlagSet) -> Result<()> {
         write_features(&ds, set, format, srs.as_ref()).map_err(fail)?;
     }
     ds.close().map_err(fail)?;
+    if format == VectorFormat::GeoPackage {
+        // QGIS opens the layer with this style; written with SQLite once GDAL has closed the file.
+        let conn = rusqlite::Connection::open(temp).map_err(|e| Error::store(temp, e))?;
+        super::style::add_flag_style(&conn, FLAG_LAYER).map_err(|e| Error::store(temp, e))?;
+    }
     Ok(())
 }
 

@@ -145,10 +145,23 @@ pub struct ScanSummary {
     pub warnings: Vec<String>,
     /// True when some input was skipped (exit status 1).
     pub skipped_inputs: bool,
+    /// The report written after the scan, if one was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<crate::report::ReportSummary>,
 }
 
 /// Runs a scan.
 pub fn run_scan(backend: &dyn Backend, req: &ScanRequest, progress: &dyn Progress) -> Result<ScanSummary> {
+    run_scan_keeping_store(backend, req, progress).map(|(summary, _)| summary)
+}
+
+/// Runs a scan and hands back the store it wrote (in memory without `--store`), so that a report can be
+/// drawn from it.
+pub fn run_scan_keeping_store(
+    backend: &dyn Backend,
+    req: &ScanRequest,
+    progress: &dyn Progress,
+) -> Result<(ScanSummary, Store)> {
     let started_at = chrono::Utc::now().to_rfc3339();
     let out_format = req.out.as_ref().map(|o| crate::export::resolve_format(o, req.format)).transpose()?;
     if let Some(out) = &req.out {
@@ -389,7 +402,7 @@ pub fn run_scan(backend: &dyn Backend, req: &ScanRequest, progress: &dyn Progres
         warnings.push(format!("plot {}: unobserved, no clear acquisition yet", p.plot_id));
     }
     let all_flags = store.flags()?;
-    Ok(ScanSummary {
+    let summary = ScanSummary {
         scan_id,
         as_of,
         scenes_listed: scenes.len(),
@@ -404,7 +417,9 @@ pub fn run_scan(backend: &dyn Backend, req: &ScanRequest, progress: &dyn Progres
         outputs,
         backend: backend.name(),
         warnings,
-    })
+        report: None,
+    };
+    Ok((summary, store))
 }
 
 fn store_path(req: &ScanRequest) -> PathBuf {

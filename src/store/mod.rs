@@ -13,6 +13,7 @@
 //! | `flag_history` | attributes | a flag's status per acquisition |
 //! | `plot_summary` | attributes | per plot and acquisition: clear share, cover shares, NDVI, BSI, active flags |
 //! | `changes` | attributes | changefeed log: which flags changed in which scan (`seq` is the cursor) |
+//! | `layer_styles` | attributes | QGIS's default styles of `flags` (kind and status) and `plots` (state) |
 //! | `plot_state`, `file_hashes`, `jingtu_meta` | attributes | internal: temporal state, hash cache, frame |
 
 pub mod gpkg;
@@ -354,6 +355,8 @@ impl StoreWriter<'_> {
             .map_err(|e| self.fail(e))?;
         gpkg::register_features(&self.txn, "plots", "geom", "GEOMETRY", srs, "registered plots as scanned")
             .map_err(|e| self.fail(e))?;
+        crate::export::style::add_flag_style(&self.txn, "flags").map_err(|e| self.fail(e))?;
+        crate::export::style::add_plot_style(&self.txn, "plots").map_err(|e| self.fail(e))?;
         Ok(srs)
     }
 

@@ -1,0 +1,753 @@
+//! The scan report: evidence an analyst can act on in seconds, in one self-contained HTML file (images
+//! inline, no network, opens from a USB stick), and PNG quicklooks per flag for registry services.
+//!
+//! | step | file |
+//! | --- | --- |
+//! | read the scan, scenes, plots, flags and summaries from the store | [`data`] |
+//! | find the scanned imagery again and read windows around flags | [`imagery`] |
+//! | true and false colour chips with one shared stretch, outlines, PNG | [`chips`] |
+//! | time series charts (inline SVG) | [`charts`] |
+//! | overview map of the plots (inline SVG) | [`map`] |
+//! | the HTML page | [`html`] |
+//!
+//! Per flag the report shows the acquisition before the event (the latest one before `first_seen`, or
+//! before `bare_since` for idle ground, on which the flagged area was clear) and the one that last showed
+//! it (`last_seen`), on the same grid, at the same scale and with one stretch computed from both, so a
+//! difference between the chips is a difference on the ground. The flagged area's NDVI, BSI and clear
+//! share on every acquisition are measured again from the imagery with the scan's own masking.
+
+pub mod charts;
+pub mod chips;
+pub mod data;
+mod html;
+pub mod imagery;
+pub mod map;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::compute::Backend;
+use crate::error::{Error, Result};
+use crate::export::AtomicOutput;
+use crate::export::style::hex;
+use crate::flags::{FlagKind, FlagStatus};
+use crate::io::BandSelection;
+use crate::io::plots::rasterize_geometries;
+use crate::io::scenes::Scene;
+use crate::progress::Progress;
+use crate::raster::{Bounds, Grid};
+use crate::scan::ScanOptions;
+use crate::scan::observe::SceneReader;
+use crate::store::Store;
+use charts::{CLEAR_ENOUGH, SeriesPoint};
+use chips::{Composite, Rgb, Stretch};
+use data::{FlagInfo, ReportData};
+use imagery::Window;
+
+/// Clear share, mean NDVI and mean BSI of a flagged area on one acquisition.
+type AreaStats = (f64, Option<f64>, Option<f64>);
+/// A chosen acquisition: scene index and the clear share of the flagged area on it.
+type Pick = Option<(usize, f64)>;
+
+/// Chip grids larger than this many pixels across are cut down around the flag.
+const MAX_CHIP_PX: usize = 320;
+/// Share of the flagged area that should be clear on the "before" chip; the latest acquisition that
+/// reaches it is taken, else the clearest.
+const BEFORE_CLEAR: f64 = 0.8;
+
+/// What to write.
+#[derive(Debug, Clone, Default)]
+pub struct ReportOptions {
+    /// The HTML report.
+    pub html: Option<PathBuf>,
+    /// A folder for PNG quicklooks, one per flag, and an `index.json` describing them.
+    pub chips: Option<PathBuf>,
+    /// The scan to report on (latest when `None`).
+    pub scan: Option<String>,
+    /// Band mapping for folders of rasters (as given to the scan).
+    pub bands: BandSelection,
+    /// The scan's settings (class rules and cloud buffer, for the series).
+    pub scan_options: ScanOptions,
+    /// Replace existing outputs.
+    pub overwrite: bool,
+}
+
+/// What a report run wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportSummary {
+    /// Reported scan.
+    pub scan_id: String,
+    /// Its latest acquisition.
+    pub as_of: Option<NaiveDate>,
+    /// Plots in the report.
+    pub plots: usize,
+    /// Acquisitions up to the scan.
+    pub scenes: usize,
+    /// Acquisitions whose imagery was found unchanged.
+    pub scenes_with_imagery: usize,
+    /// Flags by kind and status.
+    pub flags: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Flags in total.
+    pub flags_total: usize,
+    /// Flags that appeared since the previous scan.
+    pub flags_new: usize,
+    /// Flags with both image chips.
+    pub flags_with_chips: usize,
+    /// The HTML file.
+    pub html: Option<PathBuf>,
+    /// Its size in bytes.
+    pub html_bytes: u64,
+    /// The quicklook folder.
+    pub chips_dir: Option<PathBuf>,
+    /// Quicklooks written.
+    pub chips_written: usize,
+    /// Seconds the report took.
+    pub seconds: f64,
+    /// Non-fatal problems (missing imagery).
+    pub warnings: Vec<String>,
+}
+
+/// How a plot looks on the map and in the table: what the scan found there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlotStatus {
+    /// A flag that appeared since the previous scan.
+    NewFlag,
+    /// Active flags, none new.
+    ActiveFlag,
+    /// Only resolved flags.
+    Resolved,
+    /// Observed, nothing flagged.
+    Clear,
+    /// No clear acquisition yet.
+    Unobserved,
+    /// Outside every scene.
+    OutsideScenes,
+}
+
+impl PlotStatus {
+    /// Every status, in legend order.
+    pub const ALL: [PlotStatus; 6] = [
+        PlotStatus::NewFlag,
+        PlotStatus::ActiveFlag,
+        PlotStatus::Resolved,
+        PlotStatus::Clear,
+        PlotStatus::Unobserved,
+        PlotStatus::OutsideScenes,
+    ];
+
+    /// Machine name.
+    pub fn name(self) -> &'static str {
+        match self {
+            PlotStatus::NewFlag => "new_flag",
+            PlotStatus::ActiveFlag => "active_flag",
+            PlotStatus::Resolved => "resolved",
+            PlotStatus::Clear => "clear",
+            PlotStatus::Unobserved => "unobserved",
+            PlotStatus::OutsideScenes => "outside_scenes",
+        }
+    }
+
+    /// Legend text.
+    pub fn label(self) -> &'static str {
+        match self {
+            PlotStatus::NewFlag => "new flag since the previous scan",
+            PlotStatus::ActiveFlag => "active flag",
+            PlotStatus::Resolved => "flags resolved",
+            PlotStatus::Clear => "observed, nothing flagged",
+            PlotStatus::Unobserved => "no clear acquisition yet",
+            PlotStatus::OutsideScenes => "outside every scene",
+        }
+    }
+
+    /// Map colour.
+    pub fn colour(self) -> &'static str {
+        match self {
+            PlotStatus::NewFlag => "#d62728",
+            PlotStatus::ActiveFlag => "#f5a623",
+            PlotStatus::Resolved => "#6baed6",
+            PlotStatus::Clear => "#a6d5a0",
+            PlotStatus::Unobserved => "#bdbdbd",
+            PlotStatus::OutsideScenes => "#ffffff",
+        }
+    }
+
+    /// Drawing order: higher is drawn first (underneath).
+    fn rank(self) -> u8 {
+        match self {
+            PlotStatus::NewFlag => 0,
+            PlotStatus::ActiveFlag => 1,
+            PlotStatus::Resolved => 2,
+            PlotStatus::Clear => 3,
+            PlotStatus::Unobserved => 4,
+            PlotStatus::OutsideScenes => 5,
+        }
+    }
+}
+
+/// HTML and XML text escaping (element content and quoted attributes).
+pub(crate) fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// An id usable as an HTML anchor, unique per input (plot and flag ids may hold any character).
+pub(crate) fn anchor(prefix: &str, id: &str) -> String {
+    let mut out = String::from(prefix);
+    for c in id.chars() {
+        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+            out.push(c);
+        } else {
+            out.push_str(&format!(".{:x}", c as u32));
+        }
+    }
+    out
+}
+
+/// One flag, ready to draw.
+#[derive(Debug, Clone)]
+pub(crate) struct FlagView {
+    /// Index into `ReportData::flags`.
+    pub flag: usize,
+    /// The chip grid.
+    pub grid: Grid,
+    /// The acquisition before (scene index, clear share of the flagged area).
+    pub before: Option<(usize, f64)>,
+    /// The acquisition after.
+    pub after: Option<(usize, f64)>,
+    /// Per composite: the stretch and the native-resolution PNGs (before, after).
+    pub images: Vec<(Composite, Stretch, Vec<u8>, Vec<u8>)>,
+    /// SVG path data of the flag on the chip grid (pixel units).
+    pub flag_path: String,
+    /// SVG path data of its plot on the chip grid.
+    pub plot_path: String,
+    /// Series of the flagged area on every acquisition.
+    pub series: Vec<SeriesPoint>,
+    /// Why there are no chips, if there are none.
+    pub missing: Option<String>,
+}
+
+/// Fails early when an output exists and `overwrite` is off (before any work is done).
+pub fn check_outputs(options: &ReportOptions) -> Result<()> {
+    if let Some(h) = &options.html {
+        if h.exists() && !options.overwrite {
+            return Err(Error::OutputExists { path: h.clone() });
+        }
+    }
+    if let Some(d) = &options.chips {
+        if d.exists() && !d.is_dir() {
+            return Err(Error::input(d, "--chips must be a folder"));
+        }
+        if d.join("index.json").exists() && !options.overwrite {
+            return Err(Error::OutputExists { path: d.join("index.json") });
+        }
+    }
+    Ok(())
+}
+
+/// Writes the report of `store` (HTML and/or quicklooks, as `options` ask).
+pub fn write_report(
+    store: &Store,
+    backend: &dyn Backend,
+    options: &ReportOptions,
+    progress: &dyn Progress,
+) -> Result<ReportSummary> {
+    let started = Instant::now();
+    check_outputs(options)?;
+    progress.stage("report: reading the store");
+    let data = data::gather(store, options.scan.as_deref())?;
+    let mut warnings = Vec::new();
+
+    progress.stage("report: finding the imagery");
+    let located = imagery::locate(&data, &options.bands);
+    warnings.extend(located.warnings.iter().cloned());
+    let scenes: Vec<Option<&Scene>> = data.scenes.iter().map(|s| located.by_hash.get(&s.content_hash)).collect();
+
+    let groups = chip_groups(&data)?;
+    let cloud_buffer_px = (options.scan_options.cloud_buffer_m / data.frame.resolution).ceil() as usize;
+    let rules = &options.scan_options.rules;
+
+    // Pass 1: the flagged areas on every acquisition.
+    progress.start("acquisitions", scenes.iter().filter(|s| s.is_some()).count() as u64);
+    type SceneStats = Vec<Vec<AreaStats>>;
+    let per_scene: Vec<(usize, std::result::Result<SceneStats, String>)> = scenes
+        .par_iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.map(|s| (i, s)))
+        .map(|(i, scene)| {
+            let result = (|| -> Result<SceneStats> {
+                let reader = SceneReader::open(scene, &options.bands)?;
+                groups
+                    .iter()
+                    .map(|g| {
+                        let w = imagery::read_window(backend, &reader, &g.grid, rules, cloud_buffer_px)?;
+                        Ok(g.masks.iter().map(|m| area_stats(&w, m)).collect())
+                    })
+                    .collect()
+            })();
+            progress.advance(&data.scenes[i].scene_id);
+            (i, result.map_err(|e| e.to_string()))
+        })
+        .collect();
+    progress.finish();
+    // stats[group][flag in group][scene]
+    let mut stats: Vec<Vec<Vec<Option<AreaStats>>>> =
+        groups.iter().map(|g| vec![vec![None; data.scenes.len()]; g.flags.len()]).collect();
+    for (i, r) in per_scene {
+        match r {
+            Ok(per_group) => {
+                for (g, flags) in per_group.into_iter().enumerate() {
+                    for (k, v) in flags.into_iter().enumerate() {
+                        stats[g][k][i] = Some(v);
+                    }
+                }
+            }
+            Err(e) => {
+                warnings.push(format!("scene {}: {e}; its chips and series are left out", data.scenes[i].scene_id));
+            }
+        }
+    }
+
+    // Before and after per flag.
+    let mut choices: Vec<Vec<(Pick, Pick)>> = Vec::new();
+    for (gi, g) in groups.iter().enumerate() {
+        choices
+            .push(g.flags.iter().enumerate().map(|(k, fi)| choose(&data, &data.flags[*fi], &stats[gi][k])).collect());
+    }
+
+    // Pass 2: read the chosen windows again, with reflectance kept.
+    progress.stage("report: drawing chips");
+    let mut wanted: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (gi, c) in choices.iter().enumerate() {
+        for (b, a) in c {
+            for s in [b, a].into_iter().flatten() {
+                let v = wanted.entry(s.0).or_default();
+                if !v.contains(&gi) {
+                    v.push(gi);
+                }
+            }
+        }
+    }
+    let windows: HashMap<(usize, usize), Window> = wanted
+        .par_iter()
+        .filter_map(|(si, gis)| {
+            let scene = scenes[*si]?;
+            let reader = SceneReader::open(scene, &options.bands).ok()?;
+            Some(
+                gis.iter()
+                    .filter_map(|gi| {
+                        imagery::read_window(backend, &reader, &groups[*gi].grid, rules, cloud_buffer_px)
+                            .ok()
+                            .map(|w| ((*si, *gi), w))
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .flatten()
+        .collect();
+
+    // Per flag: stretch, chips, quicklooks, series.
+    let jobs: Vec<(usize, usize)> =
+        groups.iter().enumerate().flat_map(|(gi, g)| (0..g.flags.len()).map(move |k| (gi, k))).collect();
+    let rendered: Vec<Result<(FlagView, Option<Rgb>)>> = jobs
+        .par_iter()
+        .map(|(gi, k)| {
+            let g = &groups[*gi];
+            let fi = g.flags[*k];
+            let (before, after) = choices[*gi][*k];
+            let series: Vec<SeriesPoint> = data
+                .scenes
+                .iter()
+                .enumerate()
+                .map(|(si, s)| {
+                    let st = stats[*gi][*k][si];
+                    SeriesPoint {
+                        date: s.acquired,
+                        scene_id: s.scene_id.clone(),
+                        clear: st.map(|v| v.0),
+                        ndvi: st.and_then(|v| v.1),
+                        bsi: st.and_then(|v| v.2),
+                    }
+                })
+                .collect();
+            let flag = &data.flags[fi];
+            let plot_rings = flag.flag.plot_id.as_deref().and_then(|p| data.plot(p)).map(|p| p.rings.clone());
+            let flag_px = chips::to_pixels(&g.grid, &flag.rings, 1.0);
+            let plot_px = chips::to_pixels(&g.grid, plot_rings.as_deref().unwrap_or(&[]), 1.0);
+            let mut view = FlagView {
+                flag: fi,
+                grid: g.grid.clone(),
+                before,
+                after,
+                images: Vec::new(),
+                flag_path: svg_path(&flag_px),
+                plot_path: svg_path(&plot_px),
+                series,
+                missing: None,
+            };
+            let pair = before.zip(after).and_then(|(b, a)| windows.get(&(b.0, *gi)).zip(windows.get(&(a.0, *gi))));
+            let Some((wb, wa)) = pair else {
+                view.missing = Some(if scenes.iter().all(|s| s.is_none()) {
+                    "imagery not available: the scanned scenes were not found unchanged".into()
+                } else {
+                    "no acquisition with imagery before and after the flag".into()
+                });
+                return Ok((view, None));
+            };
+            let mut quick: Vec<(Rgb, Rgb)> = Vec::new();
+            for composite in chips::composites(&wb.reflectance.roles) {
+                if !wa.reflectance.roles.iter().any(|r| *r == composite.roles[0]) {
+                    continue;
+                }
+                let Some(stretch) = chips::shared_stretch(&[wb, wa], &composite) else { continue };
+                let (rb, ra) = (chips::render(wb, &stretch), chips::render(wa, &stretch));
+                view.images.push((composite, stretch, chips::encode_png(&rb)?, chips::encode_png(&ra)?));
+                if options.chips.is_some() {
+                    quick.push((rb, ra));
+                }
+            }
+            let quicklook = options
+                .chips
+                .as_ref()
+                .map(|_| quicklook(&quick, &g.grid, &flag.rings, plot_rings.as_deref().unwrap_or(&[])));
+            Ok((view, quicklook))
+        })
+        .collect();
+    let mut views = Vec::with_capacity(rendered.len());
+    let mut quicklooks = Vec::new();
+    for r in rendered {
+        let (view, q) = r?;
+        if let Some(q) = q {
+            quicklooks.push((view.flag, q));
+        }
+        views.push(view);
+    }
+    views.sort_by_key(|v| v.flag);
+    let flags_with_chips = views.iter().filter(|v| !v.images.is_empty()).count();
+
+    let mut chips_written = 0;
+    if let Some(dir) = &options.chips {
+        progress.stage("report: writing quicklooks");
+        chips_written = write_quicklooks(dir, &data, &views, &quicklooks, options.overwrite)?;
+    }
+    let mut html_bytes = 0;
+    if let Some(path) = &options.html {
+        progress.stage("report: writing HTML");
+        let page = html::render(&data, &views, &warnings, scenes.iter().filter(|s| s.is_some()).count());
+        let out = AtomicOutput::new(path, &[], options.overwrite)?;
+        std::fs::write(out.temp_path(), page.as_bytes()).map_err(|e| Error::io(path, e))?;
+        out.commit()?;
+        html_bytes = page.len() as u64;
+    }
+    Ok(ReportSummary {
+        scan_id: data.scan.scan_id.clone(),
+        as_of: data.scan.as_of,
+        plots: data.plots.len(),
+        scenes: data.scenes.len(),
+        scenes_with_imagery: scenes.iter().filter(|s| s.is_some()).count(),
+        flags: data.counts(),
+        flags_total: data.flags.len(),
+        flags_new: data.flags.iter().filter(|f| f.new_since_previous).count(),
+        flags_with_chips,
+        html: options.html.clone(),
+        html_bytes,
+        chips_dir: options.chips.clone(),
+        chips_written,
+        seconds: started.elapsed().as_secs_f64(),
+        warnings,
+    })
+}
+
+/// Flags that share a chip grid: those of one plot, on a grid around the plot and its flags.
+struct ChipGroup {
+    grid: Grid,
+    flags: Vec<usize>,
+    masks: Vec<Vec<bool>>,
+}
+
+fn chip_groups(data: &ReportData) -> Result<Vec<ChipGroup>> {
+    let mut by_plot: BTreeMap<Option<&str>, Vec<usize>> = BTreeMap::new();
+    for (i, f) in data.flags.iter().enumerate() {
+        by_plot.entry(f.flag.plot_id.as_deref()).or_default().push(i);
+    }
+    let frame = &data.frame;
+    let res = frame.resolution;
+    let grid_around = |b: &Bounds| {
+        let extent = (b.max_x - b.min_x).max(b.max_y - b.min_y);
+        frame.grid_for(b, (3.0 * res).max(0.15 * extent))
+    };
+    let mut groups = Vec::new();
+    for (plot, flags) in by_plot {
+        let mut bounds = plot.and_then(|p| data.plot(p)).map(|p| p.bounds);
+        for f in &flags {
+            let b = data.flags[*f].bounds;
+            bounds = Some(bounds.map_or(b, |a| a.union(&b)));
+        }
+        let Some(bounds) = bounds else { continue };
+        let grid = grid_around(&bounds);
+        let sets: Vec<(Grid, Vec<usize>)> = if grid.width.max(grid.height) <= MAX_CHIP_PX {
+            vec![(grid, flags)]
+        } else {
+            // A large plot: each flag gets its own chip, cut to MAX_CHIP_PX around its centre.
+            flags
+                .into_iter()
+                .map(|f| {
+                    let b = data.flags[f].bounds;
+                    let mut g = grid_around(&b);
+                    if g.width.max(g.height) > MAX_CHIP_PX {
+                        let (cx, cy) = ((b.min_x + b.max_x) / 2.0, (b.min_y + b.max_y) / 2.0);
+                        let half = MAX_CHIP_PX as f64 * res / 2.0 - res;
+                        g = frame.grid_for(
+                            &Bounds { min_x: cx - half, min_y: cy - half, max_x: cx + half, max_y: cy + half },
+                            0.0,
+                        );
+                    }
+                    (g, vec![f])
+                })
+                .collect()
+        };
+        for (grid, flags) in sets {
+            let masks = flags
+                .iter()
+                .map(|f| {
+                    let wkb = &data.flags[*f].flag.geometry;
+                    let g = gdal::vector::Geometry::from_wkb(wkb).map_err(|e| Error::gdal(&data.store_path, e))?;
+                    let burnt = rasterize_geometries(&[g], &grid, &data.store_path)?;
+                    Ok(burnt.iter().map(|v| *v > 0).collect())
+                })
+                .collect::<Result<Vec<Vec<bool>>>>()?;
+            groups.push(ChipGroup { grid, flags, masks });
+        }
+    }
+    Ok(groups)
+}
+
+/// Clear share, mean NDVI and mean BSI of the flagged pixels of a window.
+fn area_stats(w: &Window, mask: &[bool]) -> AreaStats {
+    let (mut n, mut clear, mut ndvi, mut nn, mut bsi, mut nb) = (0usize, 0usize, 0.0f64, 0usize, 0.0f64, 0usize);
+    for (i, m) in mask.iter().enumerate() {
+        if !*m {
+            continue;
+        }
+        n += 1;
+        if !w.clear(i) {
+            continue;
+        }
+        clear += 1;
+        if w.ndvi[i].is_finite() {
+            ndvi += w.ndvi[i] as f64;
+            nn += 1;
+        }
+        if w.bsi[i].is_finite() {
+            bsi += w.bsi[i] as f64;
+            nb += 1;
+        }
+    }
+    let mean = |s: f64, k: usize| (k > 0).then(|| crate::flags::round4(s / k as f64));
+    (if n == 0 { 0.0 } else { clear as f64 / n as f64 }, mean(ndvi, nn), mean(bsi, nb))
+}
+
+/// The before and after acquisitions of a flag (scene index and clear share of the flagged area).
+fn choose(data: &ReportData, flag: &FlagInfo, stats: &[Option<AreaStats>]) -> (Pick, Pick) {
+    let f = &flag.flag;
+    let anchor = match f.kind {
+        FlagKind::IdleBare => f.bare_since.or(f.first_seen),
+        _ => f.first_seen,
+    };
+    let with_imagery = |i: usize| stats[i].map(|s| (i, s.0));
+    let before_candidates: Vec<(usize, f64)> = data
+        .scenes
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| anchor.is_none_or(|a| s.acquired < a))
+        .filter_map(|(i, _)| with_imagery(i))
+        .collect();
+    let before = before_candidates
+        .iter()
+        .rev()
+        .find(|(_, c)| *c >= BEFORE_CLEAR)
+        .or_else(|| before_candidates.iter().rev().max_by(|a, b| a.1.total_cmp(&b.1)))
+        .copied()
+        // Shown from the first acquisition: nothing earlier exists, so the first one stands in.
+        .or_else(|| (0..data.scenes.len()).find_map(|i| with_imagery(i).filter(|(_, c)| *c >= CLEAR_ENOUGH)));
+    let last_seen = f.last_seen;
+    let after = data
+        .scenes
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| last_seen.is_some_and(|d| s.acquired == d))
+        .find_map(|(i, _)| with_imagery(i))
+        .or_else(|| (0..data.scenes.len()).rev().find_map(|i| with_imagery(i).filter(|(_, c)| *c >= CLEAR_ENOUGH)));
+    (before, after)
+}
+
+/// SVG path data of rings.
+fn svg_path(rings: &[Vec<(f64, f64)>]) -> String {
+    let mut d = String::new();
+    for ring in rings {
+        for (i, (x, y)) in ring.iter().enumerate() {
+            d.push_str(&format!("{}{}", if i == 0 { "M" } else { "L" }, fmt_coord(*x, *y)));
+        }
+        d.push('Z');
+    }
+    d
+}
+
+fn fmt_coord(x: f64, y: f64) -> String {
+    let f = |v: f64| {
+        let s = format!("{v:.2}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    };
+    format!("{},{}", f(x), f(y))
+}
+
+/// The quicklook of a flag: before | after per composite, upscaled, with the plot boundary (dashed
+/// cyan) and the flag outline (yellow) drawn in.
+fn quicklook(panels: &[(Rgb, Rgb)], grid: &Grid, flag: &[Vec<(f64, f64)>], plot: &[Vec<(f64, f64)>]) -> Rgb {
+    let factor = chips::quicklook_factor(grid.width, grid.height);
+    let (pw, ph) = (grid.width * factor, grid.height * factor);
+    let gap = chips::QUICKLOOK_GAP;
+    let rows = panels.len().max(1);
+    let mut out = Rgb::filled(2 * pw + gap, rows * ph + (rows - 1) * gap, [255, 255, 255]);
+    let flag_px = chips::to_pixels(grid, flag, factor as f64);
+    let plot_px = chips::to_pixels(grid, plot, factor as f64);
+    for (row, (b, a)) in panels.iter().enumerate() {
+        for (col, img) in [b, a].into_iter().enumerate() {
+            let mut big = img.upscaled(factor);
+            chips::draw_rings(&mut big, &plot_px, chips::PLOT_OUTLINE, 1.0, Some((4.0, 3.0)));
+            chips::draw_rings(&mut big, &flag_px, chips::FLAG_OUTLINE, 2.0, None);
+            out.paste(&big, col * (pw + gap), row * (ph + gap));
+        }
+    }
+    out
+}
+
+/// One line of the quicklook index.
+#[derive(Debug, Serialize)]
+struct QuicklookEntry<'a> {
+    flag_id: &'a str,
+    plot_id: Option<&'a str>,
+    kind: &'a str,
+    status: &'a str,
+    file: String,
+    /// Panels: rows are composites, columns are before and after.
+    rows: Vec<&'a str>,
+    panel_width: usize,
+    panel_height: usize,
+    gap: usize,
+    /// Ground size of one image pixel, metres.
+    metres_per_pixel: f64,
+    /// Upper-left corner of the panels in the analysis CRS, and its EPSG code.
+    origin: (f64, f64),
+    epsg: Option<u32>,
+    before: Option<(String, NaiveDate)>,
+    after: Option<(String, NaiveDate)>,
+    stretch: Vec<Stretch>,
+}
+
+fn write_quicklooks(
+    dir: &Path,
+    data: &ReportData,
+    views: &[FlagView],
+    quicklooks: &[(usize, Rgb)],
+    overwrite: bool,
+) -> Result<usize> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let files: HashMap<usize, &Rgb> = quicklooks.iter().map(|(f, q)| (*f, q)).collect();
+    let mut index = Vec::new();
+    let mut written = 0;
+    for v in views {
+        let (Some(img), false) = (files.get(&v.flag), v.images.is_empty()) else { continue };
+        let flag = &data.flags[v.flag].flag;
+        let name = format!("{}.png", anchor("", &flag.flag_id));
+        let path = dir.join(&name);
+        let out = AtomicOutput::new(&path, &[], overwrite)?;
+        std::fs::write(out.temp_path(), chips::encode_png(img)?).map_err(|e| Error::io(&path, e))?;
+        out.commit()?;
+        written += 1;
+        let factor = chips::quicklook_factor(v.grid.width, v.grid.height);
+        let scene =
+            |p: Option<(usize, f64)>| p.map(|(i, _)| (data.scenes[i].scene_id.clone(), data.scenes[i].acquired));
+        index.push(QuicklookEntry {
+            flag_id: &flag.flag_id,
+            plot_id: flag.plot_id.as_deref(),
+            kind: flag.kind.name(),
+            status: data.flags[v.flag].status.name(),
+            file: name,
+            rows: v.images.iter().map(|(c, ..)| c.key).collect(),
+            panel_width: v.grid.width * factor,
+            panel_height: v.grid.height * factor,
+            gap: chips::QUICKLOOK_GAP,
+            metres_per_pixel: v.grid.transform.pixel_size().0 / factor as f64,
+            origin: (v.grid.transform.0[0], v.grid.transform.0[3]),
+            epsg: v.grid.epsg,
+            before: scene(v.before),
+            after: scene(v.after),
+            stretch: v.images.iter().map(|(_, s, ..)| *s).collect(),
+        });
+    }
+    let path = dir.join("index.json");
+    let out = AtomicOutput::new(&path, &[], overwrite)?;
+    let text = serde_json::to_string_pretty(&serde_json::json!({
+        "scan_id": data.scan.scan_id,
+        "as_of": data.scan.as_of,
+        "outline_colours": {"flag": hex(chips::FLAG_OUTLINE), "plot": hex(chips::PLOT_OUTLINE)},
+        "flags": index,
+    }))
+    .map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
+    std::fs::write(out.temp_path(), text).map_err(|e| Error::io(&path, e))?;
+    out.commit()?;
+    Ok(written)
+}
+
+/// Statuses a plot's flags have at the scan.
+pub(crate) fn plot_status(data: &ReportData, plot_id: &str, state: &str) -> PlotStatus {
+    let flags: Vec<&FlagInfo> = data.flags.iter().filter(|f| f.flag.plot_id.as_deref() == Some(plot_id)).collect();
+    let active = flags.iter().filter(|f| f.status != FlagStatus::Resolved);
+    if flags.iter().any(|f| f.new_since_previous && f.status != FlagStatus::Resolved) {
+        PlotStatus::NewFlag
+    } else if active.count() > 0 {
+        PlotStatus::ActiveFlag
+    } else if !flags.is_empty() {
+        PlotStatus::Resolved
+    } else {
+        match state {
+            "unobserved" => PlotStatus::Unobserved,
+            "outside_scenes" => PlotStatus::OutsideScenes,
+            _ => PlotStatus::Clear,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anchors_are_unique_and_safe() {
+        assert_eq!(anchor("plot-", "TZ-CL-001"), "plot-TZ-CL-001");
+        assert_ne!(anchor("p-", "a b"), anchor("p-", "a_b"));
+        assert!(anchor("p-", "地块 1").chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)));
+        assert_eq!(esc("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+    }
+
+    #[test]
+    fn svg_paths_are_compact() {
+        assert_eq!(svg_path(&[vec![(1.0, 2.5), (3.25, 4.0)]]), "M1,2.5L3.25,4Z");
+    }
+}
