@@ -1,5 +1,6 @@
 //! Every kernel on every backend: `cpu/<kernel>` and `gpu/<kernel>`, in pixels per second over one
-//! synthetic Landsat-like scene (six bands, nodata and masked pixels). See benches/README.md.
+//! synthetic Landsat-like scene (six bands, nodata and masked pixels), and for the drone kernels a
+//! surface model, a mask of high parts and an RGB stack made from it. See benches/README.md.
 //!
 //! Each GPU iteration includes the upload, the dispatches, the read-back and a final wait for the
 //! device to be idle, which is what a job pays.
@@ -19,7 +20,7 @@ use jingtu::raster::{BandRole, BandStack};
 use jingtu::spectral::{ClassRules, IndexKind, IndexStack};
 use jingtu::synth::rng::Rng;
 use jingtu::temporal::{DateContext, PixelState, TemporalParams};
-use ndarray::Array2;
+use ndarray::{Array2, s};
 
 struct Inputs {
     before: BandStack,
@@ -33,6 +34,36 @@ struct Inputs {
     /// The `after` acquisition as the scan observes it, and its context.
     observations: ObservationPlanes,
     context: DateContext,
+    /// Surface models of two flights (metres): heights with walls, NaN where the scene has nodata.
+    surface_before: Array2<f32>,
+    surface_after: Array2<f32>,
+    /// Rectangles of 8 to 80 pixels, as the high parts of a drone tile.
+    high: Array2<u8>,
+    /// The scene's blue, green and red bands, as an orthomosaic gives them.
+    rgb: BandStack,
+}
+
+/// A surface model from a scene's first band: 12 to 52 m with a 6 m wall every 23 columns.
+fn surface(stack: &BandStack) -> Array2<f32> {
+    Array2::from_shape_fn((stack.height(), stack.width()), |(r, c)| {
+        let v = stack.data[[0, r, c]];
+        let wall = if (c / 23) % 2 == 1 { 6.0 } else { 0.0 };
+        12.5 + 40.0 * v + wall + 0.01 * r as f32
+    })
+}
+
+/// Rectangles in about a third of the 96-pixel cells of a `side` x `side` grid.
+fn high_parts(rng: &mut Rng, side: usize) -> Array2<u8> {
+    let mut mask = Array2::<u8>::zeros((side, side));
+    for top in (0..side).step_by(96) {
+        for left in (0..side).step_by(96) {
+            if rng.int(0, 3) == 0 {
+                let (h, w) = (rng.int(8, 80) as usize, rng.int(8, 80) as usize);
+                mask.slice_mut(s![top..(top + h).min(side), left..(left + w).min(side)]).fill(1);
+            }
+        }
+    }
+    mask
 }
 
 /// What the scan hands the temporal step for a classified acquisition.
@@ -66,7 +97,28 @@ impl Inputs {
         let mut states = vec![PixelState::default(); side * side];
         cpu.temporal_update(&mut states, &observations(&cpu, &before), &first, &TemporalParams::default()).unwrap();
         let observations = observations(&cpu, &after);
-        Inputs { before, after, weights, indices, magnitude, mask, states, observations, context }
+        let (surface_before, surface_after) = (surface(&before), surface(&after));
+        let high = high_parts(&mut rng, side);
+        let rgb = BandStack::new(
+            vec![BandRole::Blue, BandRole::Green, BandRole::Red],
+            after.data.slice(s![0..3, .., ..]).to_owned(),
+            after.valid.clone(),
+        );
+        Inputs {
+            before,
+            after,
+            weights,
+            indices,
+            magnitude,
+            mask,
+            states,
+            observations,
+            context,
+            surface_before,
+            surface_after,
+            high,
+            rgb,
+        }
     }
 }
 
@@ -162,6 +214,36 @@ fn bench_backend(c: &mut Criterion, group_name: &str, backend: &dyn Backend, gpu
             },
             BatchSize::LargeInput,
         )
+    });
+    // The drone kernels as a job at its default 10 cm calls them: walls over a 1 m run (5 pixels
+    // either side) and erosion to the 3 m minimum structure width (radius 15).
+    group.bench_function("height_difference", |b| {
+        b.iter(|| {
+            let out = backend.height_difference(x.surface_before.view(), x.surface_after.view(), 0.35).unwrap();
+            settle();
+            black_box(out)
+        })
+    });
+    group.bench_function("slope", |b| {
+        b.iter(|| {
+            let out = backend.slope(x.surface_after.view(), 5, 0.1, 0.1).unwrap();
+            settle();
+            black_box(out)
+        })
+    });
+    group.bench_function("erode", |b| {
+        b.iter(|| {
+            let out = backend.erode(x.high.view(), 15).unwrap();
+            settle();
+            black_box(out)
+        })
+    });
+    group.bench_function("rgb_features", |b| {
+        b.iter(|| {
+            let out = backend.rgb_features(&x.rgb).unwrap();
+            settle();
+            black_box(out)
+        })
     });
     group.finish();
 }

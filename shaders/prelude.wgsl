@@ -33,6 +33,11 @@ fn nan_from(bits: u32) -> f32 {
     return bitcast<f32>(bits);
 }
 
+// Rust's f32::abs: the sign bit cleared, on NaN too, whatever the compiler assumes about `abs`.
+fn abs_bits(x: f32) -> f32 {
+    return bitcast<f32>(bitcast<u32>(x) & F32_ABS);
+}
+
 // Comparisons that are false when either side is NaN, as in Rust, whatever the compiler assumes.
 fn lt(a: f32, b: f32) -> bool {
     return !is_nan(a) && !is_nan(b) && a < b;

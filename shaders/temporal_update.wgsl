@@ -87,10 +87,6 @@ fn from_bits(bits: u32) -> f32 {
     return bitcast<f32>(bits);
 }
 
-fn abs_bits(x: f32) -> f32 {
-    return bitcast<f32>(bitcast<u32>(x) & F32_ABS);
-}
-
 // LandClass::from_u8.
 fn land_class(byte: u32) -> u32 {
     if (byte >= 1u && byte <= 5u) || byte == NO_DATA {

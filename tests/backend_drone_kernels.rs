@@ -1,5 +1,9 @@
 //! The kernels the drone and RGB change jobs added to the backend interface, checked against values
-//! worked out by hand. Each check takes any backend, so a GPU backend runs the same bodies.
+//! worked out by hand. Each check takes any backend, and runs on the CPU and on the GPU (a software
+//! adapter where there is no GPU; see tests/support). tests/backend_parity.rs holds them to the CPU
+//! bit for bit over larger, chunked inputs.
+
+mod support;
 
 use jingtu::compute::{Backend, CpuBackend, RgbFeature};
 use jingtu::raster::{BandRole, BandStack};
@@ -78,4 +82,14 @@ fn cpu_backend_drone_kernels() {
     slope(&cpu);
     erode(&cpu);
     rgb_features(&cpu);
+}
+
+#[test]
+fn gpu_backend_drone_kernels() {
+    let Some(gpu) = support::gpu() else { return };
+    height_difference(&gpu);
+    slope(&gpu);
+    erode(&gpu);
+    rgb_features(&gpu);
+    assert!(gpu.stats().dispatches >= 4, "the kernels ran on the GPU: {:?}", gpu.stats());
 }

@@ -17,12 +17,14 @@ use jingtu::raster::{BandRole, BandStack};
 use jingtu::spectral::classes::classify_pixel;
 use jingtu::spectral::cloud::{CLOUD_MAX_VISIBLE_SPREAD, CLOUD_MIN_BLUE, looks_like_cloud};
 use jingtu::spectral::indices::{Pixel, pixel_indices};
-use jingtu::spectral::{ClassRules, IndexKind, IndexStack, LandClass};
+use jingtu::spectral::rgb::rgb_pixel_features;
+use jingtu::spectral::{ClassRules, IndexKind, IndexStack, LandClass, RgbFeature};
+use jingtu::synth::rng::Rng;
 use jingtu::temporal::{
     DateContext, NONE_DAY, PixelObservation, PixelState, TemporalParams, active_events, day_number, from_day_number,
     update_pixel,
 };
-use ndarray::{Array2, Array3};
+use ndarray::{Array2, Array3, s};
 use support::{Scene, assert_same_f32, assert_same_states, scenes};
 
 macro_rules! on_every_backend {
@@ -68,6 +70,10 @@ on_every_backend!(
     dilate,
     cloud_test,
     temporal_update,
+    height_difference,
+    slope,
+    erode,
+    rgb_features,
 );
 
 fn pixel_of(stack: &BandStack, r: usize, c: usize) -> Pixel {
@@ -570,6 +576,244 @@ fn idle_clocks(backend: &dyn Backend) {
         assert_same_bits(&what, &bits, &want);
         assert!(want.contains(&4) && want.contains(&0), "{what}: idle and not");
     }
+}
+
+/// A surface model made from a scene's first band: heights of 12 to 52 metres with a 6 m wall every 23
+/// columns and a gentle rise southwards, NaN (no data) where the band is NaN, and the band's infinite
+/// pixels kept, which a surface model should never have but a kernel must not choke on.
+fn surface_of(stack: &BandStack) -> Array2<f32> {
+    let mut z = plane_with_specials(stack);
+    for ((r, c), v) in z.indexed_iter_mut() {
+        if v.is_finite() {
+            let wall = if (c / 23) % 2 == 1 { 6.0 } else { 0.0 };
+            *v = 12.5 + 40.0 * *v + wall + 0.01 * r as f32;
+        }
+    }
+    z
+}
+
+fn height_difference(backend: &dyn Backend) {
+    let mut nan_inputs = 0;
+    for scene in scenes() {
+        let before = surface_of(&scene.before);
+        let after = surface_of(&scene.after);
+        nan_inputs += before.iter().chain(&after).filter(|v| v.is_nan()).count();
+        for offset in [0.0f32, 0.35, -0.2, 1e-7, f32::INFINITY, f32::NAN] {
+            let got = backend.height_difference(before.view(), after.view(), offset).unwrap();
+            let want = Array2::from_shape_fn(before.dim(), |i| after[i] - before[i] - offset);
+            let what = format!("{} offset {offset}", scene.name);
+            assert_same_f32(&what, got.as_slice().unwrap(), want.as_slice().unwrap());
+        }
+        // Views in another layout than the standard one give the same values.
+        let got = backend.height_difference(before.t(), after.t(), 0.35).unwrap();
+        let want = Array2::from_shape_fn(before.t().dim(), |(r, c)| after[[c, r]] - before[[c, r]] - 0.35);
+        assert_same_f32(&format!("{} transposed", scene.name), got.as_slice().unwrap(), want.as_slice().unwrap());
+    }
+    assert!(nan_inputs > 1000, "the surfaces have no-data holes ({nan_inputs})");
+}
+
+/// Slope from the definition: central differences over `step` pixels, one-sided where a side is
+/// beyond the grid or not finite, NaN on NaN pixels and where neither axis has a side.
+fn reference_slope(z: &Array2<f32>, step: usize, pixel_width: f32, pixel_height: f32) -> Array2<f32> {
+    let (h, w) = z.dim();
+    let k = step.max(1) as isize;
+    let side = |r: isize, c: isize| -> Option<f32> {
+        let inside = r >= 0 && c >= 0 && (r as usize) < h && (c as usize) < w;
+        inside.then(|| z[[r as usize, c as usize]]).filter(|v| v.is_finite())
+    };
+    let difference = |before: Option<f32>, centre: f32, after: Option<f32>, run: f32| match (before, after) {
+        (Some(b), Some(a)) => Some((a - b) / (2.0 * run)),
+        (None, Some(a)) => Some((a - centre) / run),
+        (Some(b), None) => Some((centre - b) / run),
+        (None, None) => None,
+    };
+    Array2::from_shape_fn((h, w), |(r, c)| {
+        let centre = z[[r, c]];
+        if centre.is_nan() {
+            return f32::NAN;
+        }
+        let (r, c) = (r as isize, c as isize);
+        let dx = difference(side(r, c - k), centre, side(r, c + k), pixel_width * k as f32);
+        let dy = difference(side(r - k, c), centre, side(r + k, c), pixel_height * k as f32);
+        match (dx, dy) {
+            (Some(x), Some(y)) => (x * x + y * y).sqrt(),
+            (Some(d), None) | (None, Some(d)) => d.abs(),
+            (None, None) => f32::NAN,
+        }
+    })
+}
+
+fn slope(backend: &dyn Backend) {
+    for scene in scenes() {
+        let z = surface_of(&scene.after);
+        // Steps of the drone job (1 to 10 pixels), one past the height of the largest scene but not
+        // its width, and one past both; square and oblong pixels, and a zero pixel width, whose
+        // divisions by zero give infinities and NaN.
+        for step in [0usize, 1, 2, 3, 7, 200, 400] {
+            for (pw, ph) in [(0.25f32, 0.25f32), (0.1, 0.3), (0.05, 0.05), (0.0, 0.5)] {
+                let got = backend.slope(z.view(), step, pw, ph).unwrap();
+                let want = reference_slope(&z, step, pw, ph);
+                let what = format!("{} step {step} pixel {pw} x {ph}", scene.name);
+                assert_same_f32(&what, got.as_slice().unwrap(), want.as_slice().unwrap());
+            }
+        }
+        let got = backend.slope(z.t(), 2, 0.1, 0.3).unwrap();
+        let want = reference_slope(&z.t().to_owned(), 2, 0.1, 0.3);
+        assert_same_f32(&format!("{} transposed", scene.name), got.as_slice().unwrap(), want.as_slice().unwrap());
+    }
+}
+
+/// A mask of blocks of many sizes (so that erosions of every radius leave something), some touching
+/// the edges (beyond which everything counts as set), with single-pixel holes and nonzero values
+/// other than 1.
+fn blocky_mask(h: usize, w: usize, seed: u64) -> Array2<u8> {
+    let mut rng = Rng::new(seed);
+    let mut mask = Array2::<u8>::zeros((h, w));
+    if h == 0 || w == 0 {
+        return mask;
+    }
+    for _ in 0..(h * w / 300).max(3) {
+        let (bh, bw) = (rng.int(1, 90) as usize, rng.int(1, 90) as usize);
+        let (top, left) = (rng.int(-20, h as i64) as isize, rng.int(-20, w as i64) as isize);
+        let value = rng.int(1, 256) as u8;
+        for r in top.max(0) as usize..((top + bh as isize).max(0) as usize).min(h) {
+            for c in left.max(0) as usize..((left + bw as isize).max(0) as usize).min(w) {
+                mask[[r, c]] = value;
+            }
+        }
+    }
+    for _ in 0..h * w / 400 {
+        mask[[rng.int(0, h as i64) as usize, rng.int(0, w as i64) as usize]] = 0;
+    }
+    mask
+}
+
+/// Erosion from the definition, by counting the zeros in each window (clipped to the grid) with a
+/// summed-area table: nothing in common with the backends' row-then-column scans.
+fn reference_erode(mask: &Array2<u8>, radius: usize) -> Array2<u8> {
+    let (h, w) = mask.dim();
+    let mut zeros = Array2::<u32>::zeros((h + 1, w + 1));
+    for r in 0..h {
+        for c in 0..w {
+            zeros[[r + 1, c + 1]] =
+                u32::from(mask[[r, c]] == 0) + zeros[[r, c + 1]] + zeros[[r + 1, c]] - zeros[[r, c]];
+        }
+    }
+    Array2::from_shape_fn((h, w), |(r, c)| {
+        let (top, bottom) = (r.saturating_sub(radius), (r + radius + 1).min(h));
+        let (left, right) = (c.saturating_sub(radius), (c + radius + 1).min(w));
+        let n = zeros[[bottom, right]] + zeros[[top, left]] - zeros[[top, right]] - zeros[[bottom, left]];
+        u8::from(n == 0)
+    })
+}
+
+fn erode(backend: &dyn Backend) {
+    let mut survivors = [0usize; 2];
+    for (k, scene) in scenes().iter().enumerate() {
+        let (h, w) = scene.weights.dim();
+        let blocks = blocky_mask(h, w, 100 + k as u64);
+        let full = Array2::<u8>::from_elem((h, w), 7);
+        let mut framed = full.clone();
+        if h > 2 && w > 2 {
+            framed.slice_mut(s![1..h - 1, 1..w - 1]).fill(0);
+        }
+        for (name, mask) in [("blocks", &blocks), ("full", &full), ("framed", &framed), ("weights", &scene.weights)] {
+            // The drone job's radii (about 2 to 40 pixels), and one past the whole grid.
+            for radius in [0usize, 1, 2, 5, 17, 40, 1000] {
+                let got = backend.erode(mask.view(), radius).unwrap();
+                let want = reference_erode(mask, radius);
+                assert_eq!(got, want, "{} {name} radius {radius}", scene.name);
+                if name == "blocks" && (radius == 5 || radius == 17) {
+                    survivors[usize::from(radius == 17)] += want.iter().filter(|v| **v != 0).count();
+                }
+            }
+        }
+        let got = backend.erode(blocks.t(), 3).unwrap();
+        assert_eq!(got, reference_erode(&blocks.t().to_owned(), 3), "{} transposed", scene.name);
+    }
+    assert!(survivors.iter().all(|n| *n > 100), "erosions leave something to compare: {survivors:?}");
+}
+
+/// RGB pixels on and around everything `rgb_pixel_features` decides or divides by: black, sums just
+/// below, at and above the 1e-6 below which a pixel has no colour (either sign), negative, tiny and
+/// huge bands (a sum that overflows), NaN and infinite bands, and 8-bit colours scaled to [0, 1] as
+/// orthomosaics give them. The last pixel is invalid.
+fn rgb_edges() -> BandStack {
+    let third = 1e-6f32 / 3.0;
+    let (nan, inf) = (f32::NAN, f32::INFINITY);
+    let mut px: Vec<[f32; 3]> = vec![
+        [0.0, 0.0, 0.0],
+        [1e-6, 0.0, 0.0],
+        [1e-6f32.next_down(), 0.0, 0.0],
+        [1e-6f32.next_up(), 0.0, 0.0],
+        [-1e-6, 0.0, 0.0],
+        [-(1e-6f32.next_down()), 0.0, 0.0],
+        [third, third, third],
+        [0.3, -0.3, 1e-7],
+        [1e-30, 2e-30, 3e-30],
+        [1e30, 1.0, 1.0],
+        [3e38, 3e38, 3e38],
+        [-0.2, 0.5, 0.1],
+        [nan, 0.2, 0.2],
+        [0.2, nan, 0.2],
+        [inf, 0.2, 0.2],
+        [0.2, 0.2, -inf],
+        [inf, -inf, 0.2],
+        [1.0, 1.0, 1.0],
+    ];
+    let mut rng = Rng::new(2718);
+    for _ in 0..997 {
+        px.push(std::array::from_fn(|_| rng.int(0, 256) as f32 / 255.0));
+    }
+    px.push([0.3, 0.5, 0.2]);
+    let n = px.len();
+    // Bands in spectral order, as an orthomosaic's are read.
+    let data = Array3::from_shape_fn((3, 1, n), |(b, _, i)| px[i][2 - b]);
+    let mut valid = Array2::from_elem((1, n), 1u8);
+    valid[[0, n - 1]] = 0;
+    BandStack::new(vec![BandRole::Blue, BandRole::Green, BandRole::Red], data, valid)
+}
+
+fn rgb_features(backend: &dyn Backend) {
+    let check = |what: &str, stack: &BandStack| {
+        let got = backend.rgb_features(stack).unwrap();
+        let (h, w) = (stack.height(), stack.width());
+        let mut want = Array3::<f32>::from_elem((4, h, w), f32::NAN);
+        for r in 0..h {
+            for c in 0..w {
+                if stack.valid[[r, c]] != 0 {
+                    let p = pixel_of(stack, r, c);
+                    for (k, v) in rgb_pixel_features(p.red, p.green, p.blue).iter().enumerate() {
+                        want[[k, r, c]] = *v;
+                    }
+                }
+            }
+        }
+        assert_eq!(got.data.dim(), want.dim(), "{what}");
+        for f in RgbFeature::ALL {
+            let g = got.get(f).to_owned();
+            let w = want.index_axis(ndarray::Axis(0), f as usize).to_owned();
+            assert_same_f32(&format!("{what}: {}", f.name()), g.as_slice().unwrap(), w.as_slice().unwrap());
+        }
+        want
+    };
+    for scene in scenes() {
+        for stack in [&scene.before, &scene.after] {
+            check(&scene.name, stack);
+        }
+    }
+    let want = check("edges", &rgb_edges());
+    let chroma = want.index_axis(ndarray::Axis(0), RgbFeature::Chroma as usize);
+    assert!(chroma[[0, 1]] > 0.0 && chroma[[0, 2]] == 0.0, "the pixels either side of the 1e-6 cut part");
+    // A stack without blue has no features: NaN planes on every backend.
+    let scene = scenes().into_iter().find(|s| s.name == "landsat 37x53").unwrap();
+    let no_blue = BandStack::new(
+        vec![BandRole::Green, BandRole::Red, BandRole::Nir],
+        scene.after.data.slice(s![1..4, .., ..]).to_owned(),
+        scene.after.valid.clone(),
+    );
+    let want = check("without blue", &no_blue);
+    assert!(want.iter().all(|v| v.is_nan()));
 }
 
 /// The whole bi-temporal detector, kernel after kernel, on the GPU (whole and chunked) and on the CPU:

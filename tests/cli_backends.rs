@@ -1,5 +1,6 @@
-//! The command line on both backends: `jingtu change` on the real Taizhou Landsat pair writes the same
-//! flags and the same change raster with `--backend cpu` and `--backend gpu`; `--backend gpu` without
+//! The command line on both backends: `jingtu change` on the real Taizhou Landsat pair and `jingtu
+//! drone` on synthetic flights write the same flags and the same rasters with `--backend cpu` and
+//! `--backend gpu`; `--backend gpu` without
 //! a real GPU is an error that says so while `auto` quietly uses the CPU; `inspect --backends` tells
 //! which is which.
 
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use jingtu::compute::gpu::ALLOW_SOFTWARE_ENV;
+use jingtu::synth::drone::{DroneSite, FlightSpec, write_flight};
 use serde_json::Value;
 
 fn jingtu() -> Command {
@@ -82,6 +84,76 @@ fn change_on_taizhou_writes_the_same_flags_and_raster_on_cpu_and_gpu() {
     assert!(cpu.0["flags"].as_u64().unwrap() > 100, "{}", cpu.0);
     assert!(cpu.1 == gpu.1, "the flags files differ");
     assert!(cpu.2 == gpu.2, "the change rasters differ");
+}
+
+/// The flights of tests/drone_synthetic.rs: different extents and resolutions, a 0.3 m residual shift
+/// and a 0.35 m vertical offset, and Pix4D's -10000 nodata on the later orthomosaic.
+fn write_flights(dir: &Path) {
+    let site = DroneSite::standard();
+    let spec = |later: bool| FlightSpec {
+        later,
+        dsm_resolution: if later { 0.25 } else { 0.2 },
+        ortho_resolution: 0.1,
+        extent: if later { (-6.0, -4.0, 196.0, 166.0) } else { (0.0, 0.0, 200.0, 160.0) },
+        shift: if later { (0.24, -0.18) } else { (0.0, 0.0) },
+        vertical_offset: if later { 0.35 } else { 0.0 },
+        noise_m: 0.03,
+        pix4d_nodata: later,
+        date: if later { "2024:09:01 10:00:00" } else { "2024:03:01 10:00:00" },
+    };
+    write_flight(&site, &spec(false), &dir.join("b_dsm.tif"), &dir.join("b_rgb.tif")).unwrap();
+    write_flight(&site, &spec(true), &dir.join("a_dsm.tif"), &dir.join("a_rgb.tif")).unwrap();
+}
+
+/// Issue 4 for the drone job (issue 5): every per-pixel step of `jingtu drone` (height differences,
+/// slopes, erosions, RGB vegetation features, box means, dilations) gives the GPU's flags and height
+/// raster identical to the CPU's. Tiles of 256 pixels, so that halos cross tile borders.
+#[test]
+fn drone_on_synthetic_flights_writes_the_same_flags_and_heights_on_cpu_and_gpu() {
+    if support::gpu().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write_flights(d);
+    std::fs::write(d.join("tiles.toml"), "[drone]\ntile_size = 256\n").unwrap();
+    let mut runs = Vec::new();
+    for backend in ["cpu", "gpu"] {
+        let (flags, heights) = (format!("flags-{backend}.fgb"), format!("dh-{backend}.tif"));
+        let out = run(jingtu()
+            .current_dir(d)
+            .args(["drone", "--before-dsm", "b_dsm.tif", "--after-dsm", "a_dsm.tif"])
+            .args(["--before-ortho", "b_rgb.tif", "--after-ortho", "a_rgb.tif", "--config", "tiles.toml"])
+            .args(["--backend", backend, "--json", "--out", &flags, "--height-raster", &heights])
+            .env(ALLOW_SOFTWARE_ENV, "1"));
+        let mut s = summary(&out);
+        let ran_on = s["backend"].as_str().unwrap().to_string();
+        // A GPU that fell back to the CPU would pass the comparison without testing anything.
+        assert!(ran_on.starts_with(backend), "--backend {backend} ran on {ran_on}");
+        for key in ["backend", "outputs"] {
+            s.as_object_mut().unwrap().remove(key);
+        }
+        let dh = gdal::Dataset::open(d.join(&heights)).unwrap();
+        let band = dh.rasterband(1).unwrap();
+        let values: Vec<u32> = band
+            .read_band_as::<f32>()
+            .unwrap()
+            .data()
+            .iter()
+            .map(|v| if v.is_nan() { f32::NAN.to_bits() } else { v.to_bits() })
+            .collect();
+        runs.push((s, std::fs::read(d.join(&flags)).unwrap(), values));
+    }
+    let (cpu, gpu) = (&runs[0], &runs[1]);
+    assert_eq!(cpu.0, gpu.0, "summaries (shift, vertical offset, tiles, flags by kind, volumes)");
+    assert!(cpu.0["tiles"].as_u64().unwrap() > 4, "{}", cpu.0);
+    // The standard site's three buildings and its earthworks, as tests/drone_synthetic.rs checks.
+    assert_eq!(cpu.0["flags_by_kind"]["height_gain"], 3, "{}", cpu.0);
+    assert!(cpu.0["flags_by_kind"]["earthworks"].as_u64().unwrap() > 0, "{}", cpu.0);
+    assert!(cpu.1 == gpu.1, "the flags files differ");
+    let differ = cpu.2.iter().zip(&gpu.2).filter(|(a, b)| a != b).count();
+    assert_eq!(cpu.2.len(), gpu.2.len());
+    assert_eq!(differ, 0, "{differ} of {} height-change pixels differ", cpu.2.len());
 }
 
 #[test]

@@ -33,7 +33,7 @@ impl log::Log for Capture {
     fn flush(&self) {}
 }
 
-const KERNELS: [&str; 10] = [
+const KERNELS: [&str; 14] = [
     "linear",
     "indices",
     "classify",
@@ -44,6 +44,10 @@ const KERNELS: [&str; 10] = [
     "dilate",
     "cloud_test",
     "temporal_update",
+    "height_difference",
+    "slope",
+    "erode",
+    "rgb_features",
 ];
 
 /// Six acquisitions of the temporal step over one state per pixel of `scene`: the event bits of each,
@@ -91,6 +95,14 @@ fn run(kernel: &str, backend: &dyn Backend, scene: &Scene) -> Vec<u64> {
         "dilate" => backend.dilate(scene.weights.view(), 2).unwrap().iter().map(|v| u64::from(*v)).collect(),
         "cloud_test" => backend.cloud_test(after).unwrap().iter().map(|v| u64::from(*v)).collect(),
         "temporal_update" => temporal_run(backend, scene),
+        // The change magnitude stands in for a surface model: a plane with NaN holes.
+        "height_difference" => {
+            let before = CpuBackend::new().box_mean(magnitude.view(), 2).unwrap();
+            backend.height_difference(before.view(), magnitude.view(), 0.35).unwrap().iter().map(f32_bits).collect()
+        }
+        "slope" => backend.slope(magnitude.view(), 2, 0.25, 0.3).unwrap().iter().map(f32_bits).collect(),
+        "erode" => backend.erode(scene.weights.view(), 1).unwrap().iter().map(|v| u64::from(*v)).collect(),
+        "rgb_features" => backend.rgb_features(after).unwrap().data.iter().map(f32_bits).collect(),
         other => panic!("no kernel {other}"),
     }
 }

@@ -69,9 +69,7 @@ pub(crate) fn row_chunks(
     if height == 0 {
         return Ok(Vec::new());
     }
-    let row_bytes = (width.max(1) * bytes_per_pixel.max(1)) as u64;
-    // Byte planes are padded to whole words.
-    let rows_fit = usize::try_from(max_binding.saturating_sub(4) / row_bytes).unwrap_or(usize::MAX);
+    let rows_fit = rows_that_fit(width, bytes_per_pixel, max_binding);
     let rows = if rows_fit >= height && height * width <= MAX_CHUNK_PIXELS {
         // One chunk holds the image: no halo needed, whatever the radius.
         height
@@ -90,6 +88,21 @@ pub(crate) fn row_chunks(
             RowChunk { out: start..end, input: start.saturating_sub(radius)..(end + radius).min(height) }
         })
         .collect())
+}
+
+/// Rows of `width` pixels of `bytes_per_pixel` bytes that one binding holds.
+fn rows_that_fit(width: usize, bytes_per_pixel: usize, max_binding: u64) -> usize {
+    let row_bytes = (width.max(1) * bytes_per_pixel.max(1)) as u64;
+    // Byte planes are padded to whole words.
+    usize::try_from(max_binding.saturating_sub(4) / row_bytes).unwrap_or(usize::MAX)
+}
+
+/// The widest halo with which `row_chunks` still computes at least half the rows it uploads: a kernel
+/// that can split its radius into passes (erosion) keeps each pass within it. Unlimited where the whole
+/// image fits one chunk, which needs no halo.
+pub(crate) fn max_halo(height: usize, width: usize, bytes_per_pixel: usize, max_binding: u64) -> usize {
+    let rows_fit = rows_that_fit(width, bytes_per_pixel, max_binding);
+    if rows_fit >= height && height * width <= MAX_CHUNK_PIXELS { usize::MAX } else { rows_fit / 4 }
 }
 
 /// Workgroups of a dispatch of `groups` workgroups as (x, y): x at most `max_per_dimension`, the rest
@@ -148,6 +161,19 @@ mod tests {
         assert!(row_chunks(40, 301, 2, 4, 4 << 10).is_err());
         // A radius larger than the binding's rows is fine when the whole image fits.
         assert_eq!(row_chunks(3, 301, 50, 4, 16 << 10).unwrap(), vec![RowChunk { out: 0..3, input: 0..3 }]);
+    }
+
+    #[test]
+    fn the_widest_halo_leaves_half_of_each_chunk_to_compute() {
+        // 301 bytes a row in 32 KiB: 108 rows fit, so a halo of 27 rows either side.
+        let halo = max_halo(173, 301, 1, 32 << 10);
+        assert_eq!(halo, 27);
+        let chunks = row_chunks(173, 301, halo, 1, 32 << 10).unwrap();
+        assert!(chunks.iter().all(|c| c.input.len() * 301 <= (32 << 10) - 4));
+        assert!(chunks[1].out.len() * 2 >= chunks[1].input.len(), "{:?}", chunks[1]);
+        assert!(row_chunks(173, 301, 4 * halo, 1, 32 << 10).is_err(), "a wider halo would not fit");
+        // An image that fits one chunk takes any halo.
+        assert_eq!(max_halo(100, 301, 1, 32 << 10), usize::MAX);
     }
 
     #[test]

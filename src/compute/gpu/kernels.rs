@@ -61,6 +61,14 @@ kernels! {
     CloudTest => "cloud_test.wgsl", f64: false;
     /// `Backend::temporal_update`.
     TemporalUpdate => "temporal_update.wgsl", f64: false;
+    /// `Backend::height_difference`.
+    HeightDifference => "height_difference.wgsl", f64: false;
+    /// `Backend::slope`.
+    Slope => "slope.wgsl", f64: false;
+    /// `Backend::erode`: one pass along rows, then one along columns.
+    Erode => "erode.wgsl", f64: false;
+    /// `Backend::rgb_features`.
+    RgbFeatures => "rgb_features.wgsl", f64: false;
 }
 
 impl Kernel {

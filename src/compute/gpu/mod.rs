@@ -9,10 +9,10 @@
 //! | `kernels` | the shader of each kernel (`shaders/<kernel>.wgsl` after `shaders/prelude.wgsl`) |
 //! | `chunking` | cutting images into chunks that fit the device's bindings and dispatch limits |
 //! | `engine` | buffers reused across calls, uploads, dispatches and read-backs, two chunks in flight, error scopes |
-//! | `pointwise` | per-pixel kernels on bands: `linear`, `indices`, `classify`, `change_magnitude`, `cloud_test` |
+//! | `pointwise` | per-pixel kernels: `linear`, `indices`, `classify`, `change_magnitude`, `cloud_test`, `rgb_features`, `height_difference` |
 //! | `temporal` | the monthly scan's per-pixel step on a state record per pixel: `temporal_update` |
 //! | `reduce` | reductions: `pair_moments`, `histogram` |
-//! | `neighbourhood` | window kernels: `box_mean`, `dilate` |
+//! | `neighbourhood` | window kernels: `box_mean`, `dilate`, `erode`, `slope` |
 //!
 //! # Exactness
 //!
@@ -33,7 +33,7 @@
 //!
 //! # Adding a kernel
 //!
-//! A per-pixel kernel (say a DSM difference) takes three steps:
+//! A per-pixel kernel (`height_difference` is the smallest) takes three steps:
 //! 1. Write `shaders/<name>.wgsl` with `@group(0) @binding(0) var<uniform> params: Params;`, the storage
 //!    bindings from 1 on, and `@compute @workgroup_size(64) fn main` that computes its index as
 //!    `group_index(wid, groups) * 64u + lid` and returns when it is past `params.len`. Mirror the Rust
@@ -79,7 +79,7 @@ pub use engine::GpuStats;
 use super::{Backend, CpuBackend, ObservationPlanes, PairMoments};
 use crate::error::Result;
 use crate::raster::BandStack;
-use crate::spectral::{ClassRules, IndexStack};
+use crate::spectral::{ClassRules, IndexStack, RgbFeatures};
 use crate::temporal::{DateContext, PixelState, TemporalParams};
 use context::GpuContext;
 use engine::{Pass, Pool};
@@ -269,23 +269,19 @@ impl Backend for GpuBackend {
     }
 
     fn height_difference(&self, before: ArrayView2<f32>, after: ArrayView2<f32>, offset: f32) -> Result<Array2<f32>> {
-        // Transitional: the drone kernels' WGSL is being written.
-        self.cpu.height_difference(before, after, offset)
+        pointwise::height_difference(&mut self.runner(), before, after, offset)
     }
 
     fn slope(&self, surface: ArrayView2<f32>, step: usize, pixel_width: f32, pixel_height: f32) -> Result<Array2<f32>> {
-        // Transitional: the drone kernels' WGSL is being written.
-        self.cpu.slope(surface, step, pixel_width, pixel_height)
+        neighbourhood::slope(&mut self.runner(), surface, step, pixel_width, pixel_height)
     }
 
     fn erode(&self, mask: ArrayView2<u8>, radius: usize) -> Result<Array2<u8>> {
-        // Transitional: the drone kernels' WGSL is being written.
-        self.cpu.erode(mask, radius)
+        neighbourhood::erode(&mut self.runner(), mask, radius)
     }
 
-    fn rgb_features(&self, stack: &BandStack) -> Result<crate::spectral::RgbFeatures> {
-        // Transitional: the drone kernels' WGSL is being written.
-        self.cpu.rgb_features(stack)
+    fn rgb_features(&self, stack: &BandStack) -> Result<RgbFeatures> {
+        pointwise::rgb_features(&mut self.runner(), stack)
     }
 }
 

@@ -2,7 +2,7 @@
 //! plain runs of pixels (`pixel_chunks`) and each output plane is copied back to its place.
 
 use bytemuck::{Pod, Zeroable};
-use ndarray::{Array2, Array3};
+use ndarray::{Array2, Array3, ArrayView2};
 
 use super::chunking::{pixel_chunks, plane_stride};
 use super::engine::{Binding, Pass};
@@ -11,7 +11,7 @@ use super::{Runner, copy_f32, f32_bytes, f32_planes, groups_for, u32_of};
 use crate::error::Result;
 use crate::raster::{BandRole, BandStack};
 use crate::spectral::cloud::{CLOUD_MAX_VISIBLE_SPREAD, CLOUD_MIN_BLUE};
-use crate::spectral::{ClassRules, IndexKind, IndexStack};
+use crate::spectral::{ClassRules, IndexKind, IndexStack, RgbFeature, RgbFeatures};
 
 /// Marks a band the sensor does not have (`ABSENT` in the shaders).
 const ABSENT: u32 = u32::MAX;
@@ -314,4 +314,108 @@ pub(super) fn cloud_test(runner: &mut Runner, stack: &BandStack) -> Result<Array
         out[r.clone()].copy_from_slice(&bytes[0][..r.len()]);
     })?;
     Ok(Array2::from_shape_vec((h, w), out).expect("shape of the input"))
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct HeightParams {
+    len: u32,
+    pad: [u32; 2],
+    offset: f32,
+}
+
+/// `Backend::height_difference`.
+pub(super) fn height_difference(
+    runner: &mut Runner,
+    before: ArrayView2<f32>,
+    after: ArrayView2<f32>,
+    offset: f32,
+) -> Result<Array2<f32>> {
+    assert_eq!(before.dim(), after.dim(), "surfaces share a grid");
+    let (h, w) = before.dim();
+    let n = h * w;
+    if n == 0 {
+        return Ok(Array2::zeros((h, w)));
+    }
+    let before = before.as_standard_layout();
+    let after = after.as_standard_layout();
+    let b = before.as_slice().expect("standard layout");
+    let a = after.as_slice().expect("standard layout");
+    let chunks = pixel_chunks(n, 4, runner.max_binding)?;
+    let passes = chunks.iter().map(|r| {
+        let params = HeightParams { len: u32_of(r.len()), pad: [0; 2], offset };
+        Pass {
+            params: bytemuck::bytes_of(&params).to_vec(),
+            bindings: vec![
+                Binding::input(vec![f32_bytes(&b[r.clone()])], r.len() as u64 * 4),
+                Binding::input(vec![f32_bytes(&a[r.clone()])], r.len() as u64 * 4),
+                Binding::output(r.len() as u64 * 4),
+            ],
+            groups: groups_for(r.len()),
+            layers: 1,
+        }
+    });
+    let mut out = vec![0f32; n];
+    runner.run(Kernel::HeightDifference, passes, |i, bytes| {
+        copy_f32(&mut out[chunks[i].clone()], bytes[0]);
+    })?;
+    Ok(Array2::from_shape_vec((h, w), out).expect("shape of the input"))
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct RgbParams {
+    len: u32,
+    stride: u32,
+    red: u32,
+    green: u32,
+    blue: u32,
+    opaque_zero: u32,
+    pad: [u32; 2],
+}
+
+/// `Backend::rgb_features`. A stack without one of red, green and blue gets NaN planes, as on the
+/// CPU: the shader reads a missing band as NaN.
+pub(super) fn rgb_features(runner: &mut Runner, stack: &BandStack) -> Result<RgbFeatures> {
+    let (h, w) = (stack.height(), stack.width());
+    let n = h * w;
+    let planes_out = RgbFeature::ALL.len();
+    if n == 0 {
+        return Ok(RgbFeatures { data: Array3::zeros((planes_out, h, w)) });
+    }
+    let data = stack.data.as_slice().expect("band stacks are in standard layout");
+    let valid = stack.valid.as_slice().expect("standard layout");
+    let (planes, slots) = role_planes(stack, &[BandRole::Red, BandRole::Green, BandRole::Blue]);
+    let chunks = pixel_chunks(n, planes_out.max(planes.len()) * 4, runner.max_binding)?;
+    let passes = chunks.iter().map(|r| {
+        let stride = plane_stride(r.len());
+        let params = RgbParams {
+            len: u32_of(r.len()),
+            stride: u32_of(stride),
+            red: slots[0],
+            green: slots[1],
+            blue: slots[2],
+            opaque_zero: 0,
+            pad: [0; 2],
+        };
+        Pass {
+            params: bytemuck::bytes_of(&params).to_vec(),
+            bindings: vec![
+                Binding::input(f32_planes(data, n, planes.iter().copied(), r), stride as u64 * 4),
+                Binding::input(vec![&valid[r.clone()]], stride as u64),
+                Binding::output((planes_out * stride * 4) as u64),
+            ],
+            groups: groups_for(r.len()),
+            layers: 1,
+        }
+    });
+    let mut out = vec![0f32; planes_out * n];
+    runner.run(Kernel::RgbFeatures, passes, |i, bytes| {
+        let r = &chunks[i];
+        let plane_bytes = plane_stride(r.len()) * 4;
+        for k in 0..planes_out {
+            copy_f32(&mut out[k * n + r.start..k * n + r.end], &bytes[0][k * plane_bytes..]);
+        }
+    })?;
+    Ok(RgbFeatures { data: Array3::from_shape_vec((planes_out, h, w), out).expect("shape of the input") })
 }
