@@ -96,7 +96,10 @@ fn a_killed_scan_leaves_the_store_as_it_was_and_the_rerun_completes_it() {
     std::fs::copy(&store, &before).unwrap();
 
     // Killed while processing scenes (after the second new scene), then while writing the store.
-    assert!(scan_killed(&area, &store, |v| v["event"] == "progress" && v["unit"] == "scenes" && v["done"] == 2), "the scan was killed mid-way");
+    assert!(
+        scan_killed(&area, &store, |v| v["event"] == "progress" && v["unit"] == "scenes" && v["done"] == 2),
+        "the scan was killed mid-way"
+    );
     assert_same_state(&store, &before, "killed while processing scenes");
     assert!(
         scan_killed(&area, &store, |v| v["event"] == "stage" && v["stage"] == "writing the store"),

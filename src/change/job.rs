@@ -111,6 +111,11 @@ pub fn run_change(backend: &dyn Backend, req: &ChangeRequest, progress: &dyn Pro
     if !georeferenced {
         warnings.push("inputs have no georeferencing: compared on their pixel grid; areas are in pixels".to_string());
     }
+    // Inputs whose pixels are the grid's stream through in strips: the same result in bounded memory.
+    if let Some(plan) = super::stream::plan(&req.options, &before, &after, &grid) {
+        let inputs = super::stream::Inputs { before, after, map_before, map_after, grid, georeferenced, warnings };
+        return super::stream::run(backend, req, format, plan, inputs, progress);
+    }
     progress.stage("aligning");
     let mut stack_before = read_on_grid(&before, &map_before, &grid, Resampling::Bilinear)?;
     let mut stack_after = read_on_grid(&after, &map_after, &grid, Resampling::Bilinear)?;

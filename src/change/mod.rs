@@ -18,6 +18,7 @@ pub mod evidence;
 pub mod job;
 pub mod kinds;
 pub mod normalize;
+pub mod stream;
 pub mod threshold;
 
 use ndarray::{Array2, Zip};
@@ -49,6 +50,12 @@ pub struct ChangeOptions {
     pub min_pixels: usize,
     /// Pixels of misregistration tolerated when a date had to be warped onto the analysis grid.
     pub misregistration_tolerance_px: usize,
+    /// Inputs whose pixels are the analysis grid's are streamed in strips (see [`stream`]): the same
+    /// result as the whole-scene detector, in memory bounded by the strips and a few bytes per pixel.
+    /// False reads both dates whole, as [`detect`] needs them.
+    pub streaming: bool,
+    /// Rows per strip of the streaming path; 0 chooses about a million pixels per strip.
+    pub strip_rows: usize,
 }
 
 impl Default for ChangeOptions {
@@ -61,6 +68,8 @@ impl Default for ChangeOptions {
             min_area_m2: 500.0,
             min_pixels: 4,
             misregistration_tolerance_px: 1,
+            streaming: true,
+            strip_rows: 0,
         }
     }
 }

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::threshold::otsu;
-use crate::compute::Backend;
+use crate::compute::{Backend, PairMoments};
 use crate::error::Result;
 use crate::raster::{BandRole, BandStack};
 
@@ -52,21 +52,9 @@ pub fn normalize(
     let common = before.valid.iter().zip(after.valid.iter()).filter(|(a, b)| **a != 0 && **b != 0).count().max(1);
     for iteration in 0..iterations.max(1) {
         let moments = backend.pair_moments(before, after, weights.view())?;
-        let mut fits = Vec::with_capacity(moments.len());
-        for (m, role) in moments.iter().zip(&before.roles) {
-            // Reduced major axis: symmetric in the two dates, so noise in either does not bias the gain.
-            let fit = match m.stats() {
-                Some((mx, my, sx, sy, r)) if sy > 0.0 => {
-                    let gain = sx / sy;
-                    BandFit { band: *role, gain, offset: mx - gain * my, correlation: r }
-                }
-                _ => BandFit { band: *role, gain: 1.0, offset: 0.0, correlation: 0.0 },
-            };
-            fits.push(fit);
-        }
+        let fits = fit_bands(&moments, &before.roles);
         fitted = after.clone();
-        let gains: Vec<f32> = fits.iter().map(|f| f.gain as f32).collect();
-        let offsets: Vec<f32> = fits.iter().map(|f| f.offset as f32).collect();
+        let (gains, offsets) = gains_and_offsets(&fits);
         backend.linear(&mut fitted, &gains, &offsets)?;
         report.bands = fits;
         report.iterations = iteration + 1;
@@ -86,4 +74,25 @@ pub fn normalize(
         report.invariant_fraction = kept as f64 / common as f64;
     }
     Ok((fitted, report))
+}
+
+/// The fit of each band from its moments over the invariant pixels.
+pub fn fit_bands(moments: &[PairMoments], roles: &[BandRole]) -> Vec<BandFit> {
+    moments
+        .iter()
+        .zip(roles)
+        .map(|(m, role)| match m.stats() {
+            // Reduced major axis: symmetric in the two dates, so noise in either does not bias the gain.
+            Some((mx, my, sx, sy, r)) if sy > 0.0 => {
+                let gain = sx / sy;
+                BandFit { band: *role, gain, offset: mx - gain * my, correlation: r }
+            }
+            _ => BandFit { band: *role, gain: 1.0, offset: 0.0, correlation: 0.0 },
+        })
+        .collect()
+}
+
+/// The fits as the gains and offsets the `linear` kernel applies to the later date.
+pub fn gains_and_offsets(fits: &[BandFit]) -> (Vec<f32>, Vec<f32>) {
+    (fits.iter().map(|f| f.gain as f32).collect(), fits.iter().map(|f| f.offset as f32).collect())
 }

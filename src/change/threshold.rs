@@ -33,6 +33,18 @@ pub fn minimum_error(backend: &dyn Backend, values: ArrayView2<f32>) -> Result<O
         .and_then(|h| minimum_error_on_histogram(&h.counts).map(|bin| h.upper_edge(bin))))
 }
 
+/// Otsu's and the minimum-error cut from one histogram of the values: what [`otsu`] and
+/// [`minimum_error`] return, for the price of one of them.
+pub fn otsu_and_minimum_error(backend: &dyn Backend, values: ArrayView2<f32>) -> Result<(Option<f32>, Option<f32>)> {
+    Ok(match clipped_histogram(backend, values)? {
+        Some(h) => (
+            otsu_on_histogram(&h.counts).map(|bin| h.upper_edge(bin)),
+            minimum_error_on_histogram(&h.counts).map(|bin| h.upper_edge(bin)),
+        ),
+        None => (None, None),
+    })
+}
+
 /// A histogram of the finite values from the smallest to the `TAIL_QUANTILE` quantile, the rest lumped
 /// into the last bin.
 struct Clipped {

@@ -38,12 +38,19 @@ pub fn memory_raster_i32(labels: ArrayView2<u32>, grid: &Grid) -> gdal::errors::
 /// Traces every nonzero region of `labels` (4-connected, one polygon per region, holes kept).
 pub fn polygonize(labels: ArrayView2<u32>, grid: &Grid) -> Result<Vec<RegionPolygon>> {
     crate::io::gdal_env::init();
-    let fail = |e: gdal::errors::GdalError| Error::Gdal {
-        path: "<polygonize>".into(),
-        message: crate::io::gdal_env::describe(&e),
-    };
-    let raster = memory_raster_i32(labels, grid).map_err(fail)?;
-    let band = raster.rasterband(1).map_err(fail)?;
+    let raster = memory_raster_i32(labels, grid).map_err(polygonize_error)?;
+    let band = raster.rasterband(1).map_err(polygonize_error)?;
+    polygonize_band(&band, grid)
+}
+
+fn polygonize_error(e: gdal::errors::GdalError) -> Error {
+    Error::Gdal { path: "<polygonize>".into(), message: crate::io::gdal_env::describe(&e) }
+}
+
+/// Traces every nonzero region of a label band of any dataset (one polygon per region, by label), for
+/// label rasters too large to hold in memory: GDALPolygonize reads the band a line at a time.
+pub fn polygonize_band(band: &gdal::raster::RasterBand, grid: &Grid) -> Result<Vec<RegionPolygon>> {
+    let fail = polygonize_error;
     let mut vector = DriverManager::get_driver_by_name("Memory").map_err(fail)?.create_vector_only("").map_err(fail)?;
     let srs = if grid.crs_wkt.is_empty() { None } else { crs::srs_from_wkt(&grid.crs_wkt) };
     let layer = vector
