@@ -4,13 +4,13 @@
 Writes, for each requested date, one Cloud-Optimized GeoTIFF per band (B02 B03 B04 B08 B11 B12, UInt16
 surface reflectance x 10000, nodata 0, DEFLATE with horizontal predictor, 512 x 512 blocks, overviews:
 what GDAL's COG driver makes by default and what public Sentinel-2 L2A COGs use) plus an SCL COG (UInt8),
-and a six-band VRT stacking the band COGs (gdalbuildvrt -separate), which `jingtu change` and the peer
-script both read.
+and a six-band VRT stacking the band COGs (gdalbuildvrt -separate -srcnodata None -vrtnodata 0), which
+`jingtu change` and the peer script both read.
 
 The ground: fields, orchards, villages, industrial estates, roads and canals on a 10 m grid in
 EPSG:32651, each parcel with its own brightness, value-noise texture inside parcels and sensor noise of
-0.004 reflectance per band and pixel, so the files compress about as well as real imagery does (about
-1.6x with DEFLATE). Later dates differ as real acquisitions do: illumination and haze per band, crop
+0.003 reflectance per band and pixel (the files compress 1.2x with DEFLATE: noisier than real
+imagery, so decoding is, if anything, dearer). Later dates differ as real acquisitions do: illumination and haze per band, crop
 vigour per parcel, clouds masked in SCL (nodata in the bands), and changed parcels (new buildings and
 slabs, stripped or excavated ground, cleared vegetation), about 2% of the area per date step.
 
@@ -189,8 +189,10 @@ def main():
         scl = SCL_OF[cover]
         scl[cloud] = 9
         write_cog(os.path.join(folder, "SCL.tif"), scl, gt, wkt, "SCL", None)
+        # Sources without a nodata value of their own are plain pass-through sources; the VRT's bands
+        # keep nodata 0 (GDAL otherwise converts every pixel to float and back to apply it).
         gdal.BuildVRT(os.path.join(a.out, f"{date}.vrt"), [os.path.join(folder, f"{n}.tif") for n in BANDS],
-                      options=gdal.BuildVRTOptions(separate=True))
+                      options=gdal.BuildVRTOptions(separate=True, srcNodata="None", VRTNodata="0"))
         vrt = gdal.Open(os.path.join(a.out, f"{date}.vrt"), gdal.GA_Update)
         for b, name in enumerate(BANDS):
             vrt.GetRasterBand(b + 1).SetDescription(name)

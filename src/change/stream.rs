@@ -63,12 +63,19 @@ use crate::spectral::dark_object::{BINS as DARK_BINS, haze_offset};
 use crate::spectral::indices::{Pixel, pixel_indices};
 use crate::vectorize::{label_regions, merge_small_parts, polygonize_band, remove_small};
 
-/// Pixels per strip of the later passes when `strip_rows` is 0: big enough that a strip's kernels
-/// parallelize, small enough that a few strips in flight stay within tens of megabytes.
-const STRIP_PIXELS: usize = 1 << 20;
+/// Pixels per strip of the later passes when `strip_rows` is 0: small enough that a strip's dozen planes
+/// stay in the processor's cache while the kernels sweep them several times (a million pixels per strip
+/// ran the passes a third slower, waiting on memory), large enough that reads stay long.
+const STRIP_PIXELS: usize = 1 << 17;
 /// GDAL's block cache during the job: decode windows are whole blocks, so nothing is gained by more, and
 /// GDAL's default (5% of the memory) would be resident memory of its own.
 const GDAL_CACHE_BYTES: i64 = 64 << 20;
+/// Pixels above the noise floor whose indices the final pass keeps for the evidence (64 bytes each); a
+/// pair with more reads the region pixels' strips once more instead.
+const KEPT_INDICES: usize = 6 << 20;
+
+/// A pixel's indices on both dates.
+type Indices = ([f32; 7], [f32; 7]);
 
 /// Where each input's pixels lie on the analysis grid, when both are read without resampling.
 #[derive(Debug, Clone, Copy)]
@@ -223,6 +230,7 @@ pub fn run(
     let radius = options.smoothing_radius;
     let floor = if options.min_change_rms.is_finite() { options.min_change_rms } else { f32::NEG_INFINITY };
     let mut classes = [(); 2].map(|_| Array2::from_elem((h, w), LandClass::NoData as u8));
+    let mut kept: Option<Vec<(u64, Indices)>> = Some(Vec::new());
     in_order(
         &strips,
         |rows| {
@@ -236,19 +244,37 @@ pub fn run(
             let smooth = smooth.slice(s![top..top + rows.len(), ..]).to_owned();
             let mut cb = Array2::from_elem(smooth.dim(), LandClass::NoData as u8);
             let mut ca = cb.clone();
-            Zip::indexed(&mut cb).and(&mut ca).and(&smooth).par_for_each(|(r, c), cb, ca, m| {
-                if m.is_finite() && *m > floor {
-                    let i = (top + r) * w + c;
-                    *cb = class_and_indices(&b, i, &options.rules).0;
-                    *ca = class_and_indices(&a, i, &options.rules).0;
-                }
-            });
-            Ok((smooth, cb, ca))
+            let above: Vec<(u64, u8, u8, Indices)> = smooth
+                .as_slice()
+                .expect("standard layout")
+                .par_iter()
+                .enumerate()
+                .filter(|(_, m)| m.is_finite() && **m > floor)
+                .map(|(k, _)| {
+                    let i = top * w + k;
+                    let ((class_b, ib), (class_a, ia)) =
+                        (class_and_indices(&b, i, &options.rules), class_and_indices(&a, i, &options.rules));
+                    ((rows.start * w + k) as u64, class_b, class_a, (ib, ia))
+                })
+                .collect();
+            for (pixel, class_b, class_a, _) in &above {
+                let k = *pixel as usize - rows.start * w;
+                cb[[k / w, k % w]] = *class_b;
+                ca[[k / w, k % w]] = *class_a;
+            }
+            Ok((smooth, cb, ca, above))
         },
-        |rows, (m, cb, ca)| {
+        |rows, (m, cb, ca, above)| {
             magnitude.slice_mut(s![rows.clone(), ..]).assign(&m);
             classes[0].slice_mut(s![rows.clone(), ..]).assign(&cb);
             classes[1].slice_mut(s![rows, ..]).assign(&ca);
+            // The indices of every pixel that may change, while they are few; past the cap they are
+            // dropped and the region pixels' indices are read again at the end.
+            let fits = kept.as_ref().is_some_and(|k| k.len() + above.len() <= KEPT_INDICES);
+            match kept.as_mut() {
+                Some(k) if fits => k.extend(above.into_iter().map(|(p, _, _, i)| (p, i))),
+                _ => kept = None,
+            }
             Ok(())
         },
     )?;
@@ -311,40 +337,48 @@ pub fn run(
     let regions = Numbered::of(&parts, w);
     lap("regions");
     let mut stats = vec![RegionStats::default(); regions.count + 1];
-    let region_strips: Vec<Range<usize>> =
-        strips.iter().filter(|rows| !regions.in_rows(rows, w).is_empty()).cloned().collect();
-    in_order(
-        &region_strips,
-        |rows| {
-            let [b, mut a] = reader.stacks(rows.clone())?;
-            backend.linear(&mut a, &fit.0, &fit.1)?;
-            let first = rows.start * w;
-            Ok(regions.pixels[regions.in_rows(&rows, w)]
-                .par_iter()
-                .map(|(pixel, _)| {
-                    let i = *pixel as usize - first;
-                    (class_and_indices(&b, i, &options.rules).1, class_and_indices(&a, i, &options.rules).1)
-                })
-                .collect::<Vec<_>>())
-        },
-        |rows, values| {
-            for ((pixel, label), (ib, ia)) in regions.pixels[regions.in_rows(&rows, w)].iter().zip(values) {
-                let (r, c) = (*pixel as usize / w, *pixel as usize % w);
-                let plot = region_keys.as_ref().map_or(1, |p| p[[r, c]]);
-                let key = (plot << 8) | codes[[r, c]] as u32;
-                stats[*label as usize].add(
-                    (r, c),
-                    key,
-                    magnitude[[r, c]],
-                    &ib,
-                    &ia,
-                    classes[0][[r, c]],
-                    classes[1][[r, c]],
-                );
+    let mut add = |pixel: u64, label: u32, (ib, ia): &Indices| {
+        let (r, c) = (pixel as usize / w, pixel as usize % w);
+        let plot = region_keys.as_ref().map_or(1, |p| p[[r, c]]);
+        let key = (plot << 8) | codes[[r, c]] as u32;
+        stats[label as usize].add((r, c), key, magnitude[[r, c]], ib, ia, classes[0][[r, c]], classes[1][[r, c]]);
+    };
+    match &kept {
+        // Region pixels are changed pixels, so among those kept; both lists are in raster order.
+        Some(kept) => {
+            let mut j = 0;
+            for (pixel, label) in &regions.pixels {
+                j += kept[j..].partition_point(|(p, _)| p < pixel);
+                debug_assert_eq!(kept[j].0, *pixel, "a region pixel is above the floor");
+                add(*pixel, *label, &kept[j].1);
             }
-            Ok(())
-        },
-    )?;
+        }
+        None => {
+            let region_strips: Vec<Range<usize>> =
+                strips.iter().filter(|rows| !regions.in_rows(rows, w).is_empty()).cloned().collect();
+            in_order(
+                &region_strips,
+                |rows| {
+                    let [b, mut a] = reader.stacks(rows.clone())?;
+                    backend.linear(&mut a, &fit.0, &fit.1)?;
+                    let first = rows.start * w;
+                    Ok(regions.pixels[regions.in_rows(&rows, w)]
+                        .par_iter()
+                        .map(|(pixel, _)| {
+                            let i = *pixel as usize - first;
+                            (class_and_indices(&b, i, &options.rules).1, class_and_indices(&a, i, &options.rules).1)
+                        })
+                        .collect::<Vec<_>>())
+                },
+                |rows, values| {
+                    for ((pixel, label), v) in regions.pixels[regions.in_rows(&rows, w)].iter().zip(values) {
+                        add(*pixel, *label, &v);
+                    }
+                    Ok(())
+                },
+            )?;
+        }
+    }
     drop(classes);
     lap("evidence");
     let polygons = trace(&parts, &regions, &grid)?;
@@ -420,21 +454,6 @@ impl Codec {
         }
     }
 
-    fn encode(self, values: &[f32], out: &mut [u8]) {
-        match self {
-            Codec::U16 => {
-                for (o, v) in out.chunks_exact_mut(2).zip(values) {
-                    o.copy_from_slice(&(*v as u16).to_ne_bytes());
-                }
-            }
-            Codec::F32 => {
-                for (o, v) in out.chunks_exact_mut(4).zip(values) {
-                    o.copy_from_slice(&v.to_ne_bytes());
-                }
-            }
-        }
-    }
-
     fn decode(self, bytes: &[u8], out: &mut [f32]) {
         match self {
             Codec::U16 => {
@@ -451,9 +470,10 @@ impl Codec {
     }
 }
 
-/// Both dates' pixels as read: for each date, each band as a plane of rows, then each date's validity.
+/// Both dates' pixels as read: each band of each date a file of rows, and each date's validity one more
+/// (separate files, because writes to one file queue on its lock while workers decode in parallel).
 struct Scratch {
-    file: File,
+    files: Vec<File>,
     path: PathBuf,
     h: usize,
     w: usize,
@@ -466,19 +486,27 @@ impl Scratch {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let path = std::env::temp_dir().join(format!(".jingtu-scratch-{}-{n}", std::process::id()));
-        let file =
-            OpenOptions::new().read(true).write(true).create_new(true).open(&path).map_err(|e| Error::io(&path, e))?;
-        // Unlinked at once: the open file is all that holds it, so no run leaves it behind.
-        std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
-        Ok(Scratch { file, path, h, w, bands, codec })
+        let mut files = Vec::with_capacity(2 * bands + 2);
+        for _ in 0..2 * bands + 2 {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .map_err(|e| Error::io(&path, e))?;
+            // Unlinked at once: the open file is all that holds it, so no run leaves it behind.
+            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+            files.push(file);
+        }
+        Ok(Scratch { files, path, h, w, bands, codec })
     }
 
-    fn plane_at(&self, date: usize, band: usize, row: usize) -> u64 {
-        (((date * self.bands + band) * self.h + row) * self.w * self.codec.size()) as u64
+    fn plane(&self, date: usize, band: usize, row: usize) -> (&File, u64) {
+        (&self.files[date * self.bands + band], (row * self.w * self.codec.size()) as u64)
     }
 
-    fn valid_at(&self, date: usize, row: usize) -> u64 {
-        (2 * self.bands * self.h * self.w * self.codec.size() + (date * self.h + row) * self.w) as u64
+    fn validity(&self, date: usize, row: usize) -> (&File, u64) {
+        (&self.files[2 * self.bands + date], (row * self.w) as u64)
     }
 
     fn fail(&self, e: std::io::Error) -> Error {
@@ -487,21 +515,45 @@ impl Scratch {
 
     fn write_rows(&self, date: usize, row: usize, planes: &[Vec<u8>], valid: &[u8]) -> Result<()> {
         for (b, bytes) in planes.iter().enumerate() {
-            self.file.write_all_at(bytes, self.plane_at(date, b, row)).map_err(|e| self.fail(e))?;
+            let (file, at) = self.plane(date, b, row);
+            file.write_all_at(bytes, at).map_err(|e| self.fail(e))?;
         }
-        self.file.write_all_at(valid, self.valid_at(date, row)).map_err(|e| self.fail(e))
+        let (file, at) = self.validity(date, row);
+        file.write_all_at(valid, at).map_err(|e| self.fail(e))
     }
 
-    fn read_rows(&self, date: usize, rows: Range<usize>, roles: &[BandRole]) -> Result<BandStack> {
+    /// Rows of one date, scaled by `gains` and `offsets` as the `linear` kernel scales them (a pixel is
+    /// invalid where any band comes out non-finite; invalid pixels hold NaN), in the same sweep that
+    /// unpacks them.
+    fn read_scaled(
+        &self,
+        date: usize,
+        rows: Range<usize>,
+        roles: &[BandRole],
+        (gains, offsets): (&[f32], &[f32]),
+    ) -> Result<BandStack> {
         let n = rows.len() * self.w;
+        let mut valid = vec![0u8; n];
+        let (file, at) = self.validity(date, rows.start);
+        file.read_exact_at(&mut valid, at).map_err(|e| self.fail(e))?;
         let mut data = Array3::<f32>::zeros((self.bands, rows.len(), self.w));
         let mut bytes = vec![0u8; n * self.codec.size()];
         for (b, mut plane) in data.axis_iter_mut(Axis(0)).enumerate() {
-            self.file.read_exact_at(&mut bytes, self.plane_at(date, b, rows.start)).map_err(|e| self.fail(e))?;
-            self.codec.decode(&bytes, plane.as_slice_mut().expect("standard layout"));
+            let (file, at) = self.plane(date, b, rows.start);
+            file.read_exact_at(&mut bytes, at).map_err(|e| self.fail(e))?;
+            let plane = plane.as_slice_mut().expect("standard layout");
+            self.codec.decode(&bytes, plane);
+            let (g, o) = (gains[b], offsets[b]);
+            for (x, v) in plane.iter_mut().zip(valid.iter_mut()) {
+                *x = *x * g + o;
+                *v = if x.is_finite() { *v } else { 0 };
+            }
         }
-        let mut valid = vec![0u8; n];
-        self.file.read_exact_at(&mut valid, self.valid_at(date, rows.start)).map_err(|e| self.fail(e))?;
+        for mut plane in data.axis_iter_mut(Axis(0)) {
+            for (x, v) in plane.as_slice_mut().expect("standard layout").iter_mut().zip(&valid) {
+                *x = if *v != 0 { *x } else { f32::NAN };
+            }
+        }
         let valid = Array2::from_shape_vec((rows.len(), self.w), valid).expect("shape");
         Ok(BandStack::new(roles.to_vec(), data, valid))
     }
@@ -597,17 +649,31 @@ fn decode(
                         width: c.len(),
                         height: rows.len(),
                     };
-                    let tile = rasters[date].read_raw(maps[date], window)?;
-                    for (b, plane) in tile.data.axis_iter(Axis(0)).enumerate() {
-                        for (r, line) in plane.rows().into_iter().enumerate() {
+                    // Read in the codec's own type: 16-bit data is not converted to float and back.
+                    let (tile, tile_valid) = match scratch.codec {
+                        Codec::U16 => {
+                            let (planes, valid) = rasters[date].read_raw_as::<u16>(maps[date], window)?;
+                            (
+                                planes.into_iter().map(|p| bytemuck::cast_slice(&p).to_vec()).collect::<Vec<Vec<u8>>>(),
+                                valid,
+                            )
+                        }
+                        Codec::F32 => {
+                            let (planes, valid) = rasters[date].read_raw_as::<f32>(maps[date], window)?;
+                            (
+                                planes.into_iter().map(|p| bytemuck::cast_slice(&p).to_vec()).collect::<Vec<Vec<u8>>>(),
+                                valid,
+                            )
+                        }
+                    };
+                    let row_bytes = c.len() * size;
+                    for (b, bytes) in tile.iter().enumerate() {
+                        for (r, line) in bytes.chunks_exact(row_bytes).enumerate() {
                             let at = (r * w + c.start) * size;
-                            scratch.codec.encode(
-                                line.as_slice().expect("standard layout"),
-                                &mut planes[b][at..at + c.len() * size],
-                            );
+                            planes[b][at..at + row_bytes].copy_from_slice(line);
                         }
                     }
-                    for (r, line) in tile.valid.rows().into_iter().enumerate() {
+                    for (r, line) in tile_valid.rows().into_iter().enumerate() {
                         valid[r * w + c.start..r * w + c.end]
                             .copy_from_slice(line.as_slice().expect("standard layout"));
                     }
@@ -636,8 +702,8 @@ impl Reader<'_> {
     fn stacks(&self, rows: Range<usize>) -> Result<[BandStack; 2]> {
         let mut out = Vec::with_capacity(2);
         for date in 0..2 {
-            let mut stack = self.scratch.read_rows(date, rows.clone(), self.roles)?;
-            self.backend.linear(&mut stack, &self.scales[date].0, &self.scales[date].1)?;
+            let scale = (self.scales[date].0.as_slice(), self.scales[date].1.as_slice());
+            let mut stack = self.scratch.read_scaled(date, rows.clone(), self.roles, scale)?;
             if let Some(haze) = &self.haze {
                 let gains = vec![1.0f32; self.roles.len()];
                 let negative: Vec<f32> = haze[date].iter().map(|o| -o).collect();

@@ -267,26 +267,39 @@ impl Raster {
     /// Reads `window` of the mapped bands as raw digital numbers (scaling is a kernel's job), with the
     /// validity of each pixel from nodata, NaN, mask bands and alpha.
     pub fn read_raw(&self, map: &BandMap, window: Window) -> Result<BandStack> {
+        let (planes, valid) = self.read_raw_as::<f32>(map, window)?;
         let (w, h) = (window.width, window.height);
-        let mut data = Array3::<f32>::zeros((map.bands.len(), h, w));
+        let data = Array3::from_shape_vec((map.bands.len(), h, w), planes.concat()).expect("one plane per band");
+        Ok(BandStack::new(map.roles(), data, valid))
+    }
+
+    /// [`read_raw`](Self::read_raw) in the data type `T` (one vector per mapped band), for callers that
+    /// keep the numbers as the file has them: 16-bit data read as `u16` skips GDAL's conversion to float
+    /// and takes half the room. The validity is the same as `read_raw`'s.
+    pub fn read_raw_as<T>(&self, map: &BandMap, window: Window) -> Result<(Vec<Vec<T>>, Array2<u8>)>
+    where
+        T: Copy + Default + gdal::raster::GdalType + Into<f64>,
+    {
+        let (w, h) = (window.width, window.height);
+        let mut planes = Vec::with_capacity(map.bands.len());
         let mut valid = Array2::<u8>::from_elem((h, w), 1);
         let path = &self.info.path;
         let mut shared_mask_done = false;
-        for (slot, mapped) in map.bands.iter().enumerate() {
+        for mapped in &map.bands {
             let band = self.dataset.rasterband(mapped.index).map_err(|e| Error::gdal(path, e))?;
-            let mut plane = data.index_axis_mut(ndarray::Axis(0), slot);
-            let buf = plane.as_slice_mut().expect("standard layout");
-            read_window(&band, window, buf).map_err(|e| Error::gdal(path, e))?;
+            let mut buf = vec![T::default(); w * h];
+            read_window(&band, window, &mut buf).map_err(|e| Error::gdal(path, e))?;
             let info = &self.info.bands[mapped.index - 1];
             let nodata = usable_nodata(&band);
             let vbuf = valid.as_slice_mut().expect("standard layout");
             match nodata {
-                Some(nd) if nd.is_nan() => mark(vbuf, buf, |v| v.is_nan()),
+                Some(nd) if nd.is_nan() => mark(vbuf, &buf, |v| v.is_nan()),
                 Some(nd) => {
-                    let nd = nd as f32;
-                    mark(vbuf, buf, |v| v == nd || v.is_nan())
+                    // Compared as `read_raw` always compared: in f32.
+                    let nd = nd as f32 as f64;
+                    mark(vbuf, &buf, |v| v == nd || v.is_nan())
                 }
-                None => mark(vbuf, buf, |v| v.is_nan()),
+                None => mark(vbuf, &buf, |v| v.is_nan()),
             }
             let needs_mask_band = matches!(info.mask, MaskSource::PerDataset | MaskSource::Alpha);
             if needs_mask_band && !(info.mask == MaskSource::PerDataset && shared_mask_done) {
@@ -300,6 +313,7 @@ impl Raster {
                 }
                 shared_mask_done |= info.mask == MaskSource::PerDataset;
             }
+            planes.push(buf);
         }
         // An alpha band that GDAL ignores (because a nonsense nodata value took precedence) still masks.
         if let Some(alpha) = self.info.bands.iter().find(|b| b.mask == MaskSource::IsAlpha) {
@@ -315,7 +329,7 @@ impl Raster {
                 }
             }
         }
-        Ok(BandStack::new(map.roles(), data, valid))
+        Ok((planes, valid))
     }
 
     /// Reads a single band (1-based) as `f32`, for masks such as Sentinel-2 SCL or DSM heights.
@@ -382,9 +396,9 @@ fn read_window<T: Copy + gdal::raster::GdalType>(
     )
 }
 
-fn mark(valid: &mut [u8], values: &[f32], invalid: impl Fn(f32) -> bool) {
+fn mark<T: Copy + Into<f64>>(valid: &mut [u8], values: &[T], invalid: impl Fn(f64) -> bool) {
     for (v, x) in valid.iter_mut().zip(values) {
-        if invalid(*x) {
+        if invalid((*x).into()) {
             *v = 0;
         }
     }

@@ -145,6 +145,30 @@ pub struct ScanSummary {
     pub warnings: Vec<String>,
     /// True when some input was skipped (exit status 1).
     pub skipped_inputs: bool,
+    /// What reading the scenes cost.
+    pub reads: ReadVolume,
+}
+
+/// What reading the scenes cost: the plot windows decoded, and what the process read from files.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct ReadVolume {
+    /// Plot windows read (one per plot and scene that covers it).
+    pub windows: u64,
+    /// Bytes of those windows as decoded: pixels times the sample size of every band read.
+    pub decoded_bytes: u64,
+    /// Bytes read from files while the scenes were read (`rchar` of `/proc/self/io`; Linux only): whole
+    /// compressed blocks under the windows, and the first and last block of every band, which each scene
+    /// is checked with.
+    pub file_bytes: Option<u64>,
+    /// Bytes read from files to hash scenes not hashed before (whole files: a scene is known by its
+    /// content; later scans find the hash in the store's cache).
+    pub hashed_bytes: Option<u64>,
+}
+
+/// Bytes this process has read through system calls so far (Linux), for reporting what a stage read.
+pub fn bytes_read_so_far() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    io.lines().find_map(|l| l.strip_prefix("rchar:")).and_then(|v| v.trim().parse().ok())
 }
 
 /// Runs a scan.
@@ -195,6 +219,7 @@ pub fn run_scan(backend: &dyn Backend, req: &ScanRequest, progress: &dyn Progres
     progress.finish();
 
     progress.stage("hashing scenes");
+    let hashing_from = bytes_read_so_far();
     let ingested = store.ingested()?;
     let cached = store.file_hashes()?;
     let last_day = ingested.values().filter_map(|s| s.acquired.parse::<NaiveDate>().ok()).max();
@@ -229,16 +254,21 @@ pub fn run_scan(backend: &dyn Backend, req: &ScanRequest, progress: &dyn Progres
         new_scenes.push((scene.clone(), hash));
     }
 
+    let mut reads = ReadVolume::default();
+    let reading_from = bytes_read_so_far();
+    reads.hashed_bytes = hashing_from.zip(reading_from).map(|(a, b)| b - a);
     progress.start("scenes", new_scenes.len() as u64);
     let mut processed: Vec<(Scene, String, f64)> = Vec::new();
     for (scene, hash) in &new_scenes {
-        match process_scene(backend, scene, &req.bands, &mut trackers, options, cloud_buffer_px, &settings) {
+        match process_scene(backend, scene, &req.bands, &mut trackers, options, cloud_buffer_px, &settings, &mut reads)
+        {
             Ok(clear) => processed.push((scene.clone(), hash.clone(), clear)),
             Err(e) => skipped.push(e.to_string()),
         }
         progress.advance(&scene.id);
     }
     progress.finish();
+    reads.file_bytes = reading_from.zip(bytes_read_so_far()).map(|(a, b)| b - a);
 
     progress.stage("vectorizing flags");
     let mut all_hashes: Vec<String> = ingested.keys().cloned().collect();
@@ -404,6 +434,7 @@ pub fn run_scan(backend: &dyn Backend, req: &ScanRequest, progress: &dyn Progres
         outputs,
         backend: backend.name(),
         warnings,
+        reads,
     })
 }
 
@@ -468,6 +499,7 @@ fn restore(tracker: &mut PlotTracker, stored: &StoredPlot, warnings: &mut Vec<St
 
 /// Reads one scene for every plot, measures the acquisition, and applies it. Returns the clear share of
 /// plot pixels.
+#[allow(clippy::too_many_arguments)]
 fn process_scene(
     backend: &dyn Backend,
     scene: &Scene,
@@ -476,6 +508,7 @@ fn process_scene(
     options: &ScanOptions,
     cloud_buffer_px: usize,
     settings: &TrackSettings,
+    reads: &mut ReadVolume,
 ) -> Result<f64> {
     let reader = SceneReader::open(scene, bands)?;
     let footprints = scene_footprint(&reader, trackers.first().map(|t| &t.grid))?;
@@ -484,6 +517,8 @@ fn process_scene(
         let inside = footprints.as_ref().is_none_or(|f| t.grid.bounds().intersection(f).is_some());
         let obs = if inside {
             let raw = reader.read(&t.grid)?;
+            reads.windows += 1;
+            reads.decoded_bytes += reader.decoded_bytes(&t.grid);
             classify_window(backend, raw, &t.mask, &options.rules, cloud_buffer_px)?
         } else {
             empty_observation(&t.grid, scene.has_swir())
