@@ -38,6 +38,10 @@ use frame::AnalysisFrame;
 use observe::{PlotObservation, SceneReader, classify_window, set_aside_bare};
 use tracker::{Acquisition, PlotTracker, TrackSettings, TrackedFlag};
 
+/// Height in metres of the bands of rows in which plot windows are read (a few 512-pixel blocks of 10 m
+/// data): small enough that one band's blocks stay in GDAL's cache, large enough to hold an estate.
+const READ_BAND_M: f64 = 2048.0;
+
 /// NDVI below which a bare-soil pixel counts towards an acquisition's reference soil brightness.
 const REFERENCE_SOIL_MAX_NDVI: f32 = 0.2;
 
@@ -512,8 +516,17 @@ fn process_scene(
 ) -> Result<f64> {
     let reader = SceneReader::open(scene, bands)?;
     let footprints = scene_footprint(&reader, trackers.first().map(|t| &t.grid))?;
-    let mut observations: Vec<PlotObservation> = Vec::with_capacity(trackers.len());
-    for t in trackers.iter() {
+    // Windows are read in bands of rows, west to east, not in registry order: plots clustered in one
+    // estate share compressed blocks, which GDAL's cache then inflates once for all of them.
+    let mut order: Vec<usize> = (0..trackers.len()).collect();
+    let band_of = |t: &PlotTracker| {
+        let (x, y) = (t.grid.transform.0[0], t.grid.transform.0[3]);
+        ((-y / READ_BAND_M).floor() as i64, x.floor() as i64)
+    };
+    order.sort_by_key(|i| band_of(&trackers[*i]));
+    let mut observations: Vec<Option<PlotObservation>> = vec![None; trackers.len()];
+    for i in order {
+        let t = &trackers[i];
         let inside = footprints.as_ref().is_none_or(|f| t.grid.bounds().intersection(f).is_some());
         let obs = if inside {
             let raw = reader.read(&t.grid)?;
@@ -523,8 +536,10 @@ fn process_scene(
         } else {
             empty_observation(&t.grid, scene.has_swir())
         };
-        observations.push(obs);
+        observations[i] = Some(obs);
     }
+    let mut observations: Vec<PlotObservation> =
+        observations.into_iter().map(|o| o.expect("every plot observed or marked outside")).collect();
     // What ordinary soil looks like today, over every window read: pure soil only (NDVI under 0.2), so
     // that fields half green with a young crop do not drag it about from month to month.
     let reference_soil = median(observations.iter().flat_map(|o| {
