@@ -454,18 +454,11 @@ impl Codec {
         }
     }
 
-    fn decode(self, bytes: &[u8], out: &mut [f32]) {
+    /// Appends the values `bytes` hold to `out` (no zero-filled buffer first).
+    fn decode_into(self, bytes: &[u8], out: &mut Vec<f32>) {
         match self {
-            Codec::U16 => {
-                for (o, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-                    *o = f32::from(u16::from_ne_bytes([b[0], b[1]]));
-                }
-            }
-            Codec::F32 => {
-                for (o, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
-                    *o = f32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
-                }
-            }
+            Codec::U16 => out.extend(bytes.chunks_exact(2).map(|b| f32::from(u16::from_ne_bytes([b[0], b[1]])))),
+            Codec::F32 => out.extend(bytes.chunks_exact(4).map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))),
         }
     }
 }
@@ -536,19 +529,20 @@ impl Scratch {
         let mut valid = vec![0u8; n];
         let (file, at) = self.validity(date, rows.start);
         file.read_exact_at(&mut valid, at).map_err(|e| self.fail(e))?;
-        let mut data = Array3::<f32>::zeros((self.bands, rows.len(), self.w));
+        let mut data = Vec::with_capacity(self.bands * n);
         let mut bytes = vec![0u8; n * self.codec.size()];
-        for (b, mut plane) in data.axis_iter_mut(Axis(0)).enumerate() {
+        for b in 0..self.bands {
             let (file, at) = self.plane(date, b, rows.start);
             file.read_exact_at(&mut bytes, at).map_err(|e| self.fail(e))?;
-            let plane = plane.as_slice_mut().expect("standard layout");
-            self.codec.decode(&bytes, plane);
             let (g, o) = (gains[b], offsets[b]);
-            for (x, v) in plane.iter_mut().zip(valid.iter_mut()) {
+            let start = data.len();
+            self.codec.decode_into(&bytes, &mut data);
+            for (x, v) in data[start..].iter_mut().zip(valid.iter_mut()) {
                 *x = *x * g + o;
                 *v = if x.is_finite() { *v } else { 0 };
             }
         }
+        let mut data = Array3::from_shape_vec((self.bands, rows.len(), self.w), data).expect("one plane per band");
         for mut plane in data.axis_iter_mut(Axis(0)) {
             for (x, v) in plane.as_slice_mut().expect("standard layout").iter_mut().zip(&valid) {
                 *x = if *v != 0 { *x } else { f32::NAN };
@@ -650,29 +644,25 @@ fn decode(
                         height: rows.len(),
                     };
                     // Read in the codec's own type: 16-bit data is not converted to float and back.
-                    let (tile, tile_valid) = match scratch.codec {
-                        Codec::U16 => {
-                            let (planes, valid) = rasters[date].read_raw_as::<u16>(maps[date], window)?;
-                            (
-                                planes.into_iter().map(|p| bytemuck::cast_slice(&p).to_vec()).collect::<Vec<Vec<u8>>>(),
-                                valid,
-                            )
-                        }
-                        Codec::F32 => {
-                            let (planes, valid) = rasters[date].read_raw_as::<f32>(maps[date], window)?;
-                            (
-                                planes.into_iter().map(|p| bytemuck::cast_slice(&p).to_vec()).collect::<Vec<Vec<u8>>>(),
-                                valid,
-                            )
-                        }
-                    };
                     let row_bytes = c.len() * size;
-                    for (b, bytes) in tile.iter().enumerate() {
+                    let mut place = |b: usize, bytes: &[u8]| {
                         for (r, line) in bytes.chunks_exact(row_bytes).enumerate() {
                             let at = (r * w + c.start) * size;
                             planes[b][at..at + row_bytes].copy_from_slice(line);
                         }
-                    }
+                    };
+                    let tile_valid = match scratch.codec {
+                        Codec::U16 => {
+                            let (tile, valid) = rasters[date].read_raw_as::<u16>(maps[date], window)?;
+                            tile.iter().enumerate().for_each(|(b, p)| place(b, bytemuck::cast_slice(p)));
+                            valid
+                        }
+                        Codec::F32 => {
+                            let (tile, valid) = rasters[date].read_raw_as::<f32>(maps[date], window)?;
+                            tile.iter().enumerate().for_each(|(b, p)| place(b, bytemuck::cast_slice(p)));
+                            valid
+                        }
+                    };
                     for (r, line) in tile_valid.rows().into_iter().enumerate() {
                         valid[r * w + c.start..r * w + c.end]
                             .copy_from_slice(line.as_slice().expect("standard layout"));
