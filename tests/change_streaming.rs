@@ -2,9 +2,10 @@
 //! the bit: the same change raster and the same flags (ids, kinds, every property, the same polygons).
 //!
 //! Strips of 7 rows are used on the 256 x 256 fixture pair so that everything the streaming path must get
-//! right crosses strip edges: moment blocks of 1024 pixels span several strips, the 3x3 smoothing needs
-//! the rows above and below, and changed regions, the minimum mapping unit and the polygons run across
-//! strips. The run is asked to log its passes, so a silent fall-back to the whole-scene path would fail
+//! right crosses strip edges: the 3x3 smoothing needs the rows above and below (carried from strip to
+//! strip, and around pieces of 4 rows), and changed regions, the minimum mapping unit and the polygons
+//! (traced group by group) run across strips. A sample of small squares makes both paths fit the
+//! normalization as they fit it on scenes of tens of millions of pixels. The run is asked to log its passes, so a silent fall-back to the whole-scene path would fail
 //! the test instead of passing it.
 
 mod common;
@@ -50,7 +51,7 @@ fn change(
         .expect("the jingtu binary runs");
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{name}: {}\n{stderr}", run.status);
-    let streamed = stderr.contains("streaming change: decoding done");
+    let streamed = stderr.contains("streaming change: final statistic and classes done");
     assert_eq!(streamed, !config.contains("streaming = false"), "{name}: which path ran\n{stderr}");
     (codes(&raster), flags(&out))
 }
@@ -106,6 +107,23 @@ fn streamed_in_strips_the_fixture_pair_gives_the_whole_scene_result_to_the_bit()
             assert_same(&name, &whole, &streamed);
         }
     }
+}
+
+#[test]
+fn fitted_on_a_sample_of_squares_streamed_and_whole_scene_agree_to_the_bit() {
+    // The fixture pair is small enough to be fitted on every pixel; asked for about 4096 pixels in squares
+    // of 32, both paths fit on the four squares of the diagonal lattice instead, whose 1024-pixel moment
+    // blocks straddle the squares' edges and hold pixels outside the sample.
+    let dir = tempfile::tempdir().unwrap();
+    let p = pair(dir.path(), 3);
+    let sample = "fit_sample_pixels = 4096\nfit_sample_side = 32";
+    let whole = change(&p.before, &p.after, dir.path(), "whole", &format!("{sample}\nstreaming = false"), &[]);
+    let all = change(&p.before, &p.after, dir.path(), "all", "streaming = false", &[]);
+    let streamed = change(&p.before, &p.after, dir.path(), "strips", &format!("{sample}\nstrip_rows = 7"), &[]);
+    assert!(!whole.1.is_empty());
+    assert_same("sampled fit", &whole, &streamed);
+    // The sample is what both fitted on: the fit on every pixel comes out different, if only in the evidence.
+    assert_ne!(whole.1, all.1, "the sampled fit changed nothing: was the sample used?");
 }
 
 #[test]

@@ -2,48 +2,48 @@
 //! same result as [`detect`](super::detect) to the bit (the same change raster, the same flags).
 //!
 //! The whole-scene detector holds both dates as float stacks, a normalized copy and every index plane:
-//! about 150 bytes a pixel, 18 GB for a 10980 x 10980 tile. This path holds
-//! - the inputs' pixels once, as read (2 bytes a band for 8- and 16-bit data), in a scratch file in the
-//!   temporary folder that the later passes read strip by strip (it is unlinked as soon as it is
-//!   created, so nothing is left behind whatever happens; the page cache makes re-reading it cheap);
+//! about 150 bytes a pixel, 18 GB for a 10980 x 10980 tile. This path decodes every input block once (the
+//! fit's sample a second time) and holds
+//! - the rows being worked on, as read (2 bytes a band for 8- and 16-bit data);
 //! - per pixel of the grid: the change statistic (4 bytes), the classes on both dates where they can
 //!   matter (2 bytes), the change code (1 byte), and the plot key (4 bytes) when plots are given;
 //! - the changed regions, cropped from the scene.
 //!
-//! The passes, each over strips of rows processed in parallel:
-//! 1. decode: both inputs are read with GDAL in windows of their own blocks, one dataset per worker
-//!    (a GDAL dataset may move between threads but not be shared), and written to the scratch file;
-//! 2. (digital numbers only) the range and histogram of each band for dark-object subtraction;
-//! 3. the normalization's iterations: band-pair moments summed block by block in the order
-//!    `compute::moments` fixes, so they are the whole scene's sums to the bit, and the change statistic
-//!    under each fit, kept per pixel, so Otsu's cut between iterations comes from the whole histogram;
-//! 4. the final statistic, smoothed on strips read with halo rows, and the classes of the pixels above
-//!    the noise floor (`min_change_rms`: no pixel under it can change);
-//! 5. on the compact rasters: the threshold from the whole histogram, the codes, the smoothing ring, then
+//! The passes:
+//! 1. (digital numbers only) two reads of the scene for the range and histogram of each band, for
+//!    dark-object subtraction;
+//! 2. the normalization's fit on its sample ([`FitSample`]: every pixel of small scenes, squares spread
+//!    over large ones), decoded once and held: band-pair moments summed block by block in the order
+//!    `compute::moments` fixes, so they are the whole scene's sums to the bit, and Otsu's cut between
+//!    iterations from the sample's histogram, as `normalize::normalize` takes it;
+//! 3. one pass down the scene: strips of whole rows of the inputs' blocks, each band of each date decoded
+//!    by its own worker (one GDAL dataset per worker: a dataset may move between threads but not be
+//!    shared), the next strip decoded while the current one is processed; the processing works on pieces
+//!    of a few rows in parallel: the final statistic, smoothed with the halo rows the strip carries over
+//!    from the one above, and the classes of the pixels above the noise floor (`min_change_rms`: no
+//!    pixel under it can change);
+//! 4. on the compact rasters: the threshold from the whole histogram, the codes, the smoothing ring, then
 //!    the minimum mapping unit on groups of touching changed pixels cropped from the scene (fragment
 //!    merging runs its rounds in step across groups, as on the whole raster), regions numbered in raster
 //!    order as the whole-raster labelling numbers them;
-//! 6. the indices of the region pixels (from the strips that hold any), the evidence, and polygons traced
-//!    by GDAL from a sparse label raster in GDAL's memory file system.
+//! 5. the indices of the region pixels (kept from pass 3, or read again where too many pixels were above
+//!    the floor), the evidence, and polygons traced by GDAL from a sparse label raster in GDAL's memory
+//!    file system.
 //!
 //! Inputs that have to be warped onto the grid go the whole-scene way.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use gdal::raster::RasterCreationOptions;
-use gdal::{DriverManager, Metadata};
+use gdal::Metadata;
 use ndarray::{Array2, Array3, ArrayView2, Axis, Zip, s};
 use rayon::prelude::*;
 
 use super::evidence::{FlagContext, RegionStats, SceneRef, flags_from_regions};
 use super::job::{CHANGE_PALETTE, ChangeRequest, ChangeSummary};
-use super::normalize::{Normalization, fit_bands, gains_and_offsets};
+use super::normalize::{FitSample, Normalization, fit_bands, gains_and_offsets};
 use super::threshold::{finite_range, otsu, otsu_and_minimum_error};
 use super::{ChangeCode, ChangeOptions, absorb_halo, change_kind};
 use crate::align::window_of;
@@ -61,18 +61,23 @@ use crate::spectral::LandClass;
 use crate::spectral::classes::{ClassRules, classify_pixel};
 use crate::spectral::dark_object::{BINS as DARK_BINS, haze_offset};
 use crate::spectral::indices::{Pixel, pixel_indices};
-use crate::vectorize::{label_regions, merge_small_parts, polygonize_band, remove_small};
+use crate::vectorize::{label_regions, merge_small_parts, polygonize_crop, remove_small};
 
-/// Pixels per strip of the later passes when `strip_rows` is 0: small enough that a strip's dozen planes
-/// stay in the processor's cache while the kernels sweep them several times (a million pixels per strip
-/// ran the passes a third slower, waiting on memory), large enough that reads stay long.
-const STRIP_PIXELS: usize = 1 << 17;
-/// GDAL's block cache during the job: decode windows are whole blocks, so nothing is gained by more, and
+/// Pixels per piece a strip is processed in: small enough that a piece's dozen planes stay in the
+/// processor's cache while the kernels sweep them several times (a million pixels per piece ran a third
+/// slower, waiting on memory), large enough that the halo rows recomputed around each piece cost little.
+const PIECE_PIXELS: usize = 1 << 19;
+/// Fewest rows decoded at a time, so striped files are not read a line at a time.
+const MIN_STRIP_ROWS: usize = 64;
+/// GDAL's block cache during the job: every block is read once, so nothing is gained by more, and
 /// GDAL's default (5% of the memory) would be resident memory of its own.
 const GDAL_CACHE_BYTES: i64 = 64 << 20;
 /// Pixels above the noise floor whose indices the final pass keeps for the evidence (64 bytes each); a
 /// pair with more reads the region pixels' strips once more instead.
 const KEPT_INDICES: usize = 6 << 20;
+/// Columns of the array the sample's statistic is laid out in for Otsu's histogram (any shape gives the
+/// same counts; this one suits every backend).
+const SAMPLE_COLUMNS: usize = 4096;
 
 /// A pixel's indices on both dates.
 type Indices = ([f32; 7], [f32; 7]);
@@ -110,6 +115,10 @@ pub struct Inputs {
     pub warnings: Vec<String>,
 }
 
+/// What the final pass keeps of one piece: the smoothed statistic and classes of its rows, and the
+/// pixels above the noise floor with their indices.
+type Piece = (Array2<f32>, Array2<u8>, Array2<u8>, Vec<(u64, u8, u8, Indices)>);
+
 /// Runs the `change` job on `inputs` by strips; outputs and summary are those of the whole-scene path.
 pub fn run(
     backend: &dyn Backend,
@@ -139,33 +148,160 @@ pub fn run(
     } else {
         Codec::F32
     };
-    let decode_tile = [&before, &after].map(source_block).into_iter().fold((1, 1), |a, b| (a.0.max(b.0), a.1.max(b.1)));
-    let scratch = Scratch::create(h, w, roles.len(), codec)?;
-    let pool = Pool { paths: [req.before.clone(), req.after.clone()], free: Mutex::new(vec![[before, after]]) };
-    let maps = [&map_before, &map_after];
-
-    progress.stage("reading inputs");
-    decode(&pool, plan, maps, &scratch, decode_tile, progress)?;
-    drop(pool);
-    lap("decoding");
-
-    let strip_rows = if options.strip_rows > 0 { options.strip_rows } else { (STRIP_PIXELS / w.max(1)).max(1) };
-    let strips: Vec<Range<usize>> = (0..h).step_by(strip_rows).map(|r| r..(r + strip_rows).min(h)).collect();
-    let scales = maps.map(|m| {
+    let block_rows = [&before, &after].map(source_block).into_iter().map(|b| b.0).max().unwrap_or(1).max(1);
+    let radius = options.smoothing_radius;
+    // Strips of whole block rows (or `strip_rows`), tall enough to carry the halo of the next one.
+    let (strip_rows, piece_rows) = if options.strip_rows > 0 {
+        (options.strip_rows.max(2 * radius).max(1), options.strip_rows.div_ceil(2))
+    } else {
+        (block_rows * MIN_STRIP_ROWS.max(2 * radius).div_ceil(block_rows), (PIECE_PIXELS / w.max(1)).max(1))
+    };
+    let strips = aligned(h, if options.strip_rows > 0 { 0 } else { plan.before.row }, strip_rows);
+    let scales = [&map_before, &map_after].map(|m| {
         (m.bands.iter().map(|b| b.scale as f32).collect::<Vec<_>>(), m.bands.iter().map(|b| b.offset as f32).collect())
     });
-    let mut reader = Reader { backend, scratch: &scratch, roles: &roles, scales, haze: None };
+    let mut source = Source {
+        backend,
+        pool: Pool { paths: [req.before.clone(), req.after.clone()], free: Mutex::new(vec![[before, after]]) },
+        windows: [plan.before, plan.after],
+        maps: [&map_before, &map_after],
+        codec,
+        roles: &roles,
+        scales,
+        haze: None,
+        carry: 2 * radius,
+        w,
+    };
     if !map_before.surface_reflectance {
         warnings.push(
             "inputs are digital numbers, not surface reflectance: haze removed by dark-object subtraction".into(),
         );
         progress.stage("measuring haze");
-        reader.haze = Some(haze_offsets(&reader, &strips)?);
+        source.haze = Some(haze_offsets(&source, &strips)?);
+        lap("haze");
     }
 
     progress.stage("normalizing");
-    let (mut moments, counts) = moments_pass(&reader, &strips, None)?;
-    lap("moments");
+    let sample = FitSample::of(h, w, options);
+    // The first strip is decoded while the fit runs: it does not depend on it.
+    let (report, first) = rayon::join(
+        || fit_on_sample(&source, &sample, options.normalization_iterations),
+        || source.decode(strips[0].clone(), None, None),
+    );
+    let (report, first) = (report?, first?);
+    lap("normalization fit");
+    let fit = gains_and_offsets(&report.bands);
+
+    let (region_keys, plots) = match &req.plots {
+        Some(path) => {
+            let registry = PlotRegistry::open(path, &req.plot_fields)?;
+            warnings.extend(registry.warnings.iter().map(|w| format!("{}: {w}", path.display())));
+            (Some(registry.rasterize(&grid)?), Some(registry.plots))
+        }
+        None => (None, None),
+    };
+    let pixel_area = georeferenced.then(|| grid.transform.pixel_area());
+    let min_pixels = options.min_region_pixels(pixel_area);
+
+    progress.stage("detecting change");
+    let floor = if options.min_change_rms.is_finite() { options.min_change_rms } else { f32::NEG_INFINITY };
+    let mut magnitude = Array2::<f32>::zeros((h, w));
+    let mut classes = [(); 2].map(|_| Array2::from_elem((h, w), LandClass::NoData as u8));
+    let mut kept: Option<Vec<(u64, Indices)>> = Some(Vec::new());
+    let mut counts = Counts::default();
+    // One piece: the statistic on its rows and the halo around them, smoothed, and the classes and indices
+    // of its pixels above the floor. On the CPU the statistic is computed in the sweep that unpacks the
+    // pixels (`Held::statistic`); other backends get the strips as stacks and run their kernels.
+    let fused = backend.name().starts_with("cpu");
+    let piece = |held: &Held, rows: Range<usize>| -> Result<Piece> {
+        let ext = rows.start.saturating_sub(radius)..(rows.end + radius).min(h);
+        let top = rows.start - ext.start;
+        let stacks = if fused {
+            None
+        } else {
+            let b = held.stack(&source, 0, ext.clone())?;
+            let mut a = held.stack(&source, 1, ext.clone())?;
+            backend.linear(&mut a, &fit.0, &fit.1)?;
+            Some((b, a))
+        };
+        let raw = match &stacks {
+            None => held.statistic(&source, ext.clone(), (&fit.0, &fit.1)),
+            Some((b, a)) => backend.change_magnitude(b, a)?,
+        };
+        let smooth = backend.box_mean(raw.view(), radius)?;
+        let smooth = smooth.slice(s![top..top + rows.len(), ..]).to_owned();
+        let mut cb = Array2::from_elem(smooth.dim(), LandClass::NoData as u8);
+        let mut ca = cb.clone();
+        let above: Vec<(u64, u8, u8, Indices)> = smooth
+            .as_slice()
+            .expect("standard layout")
+            .par_iter()
+            .enumerate()
+            .filter(|(_, m)| m.is_finite() && **m > floor)
+            .map(|(k, _)| {
+                let pixel = rows.start * w + k;
+                let ((class_b, ib), (class_a, ia)) = match &stacks {
+                    None => (
+                        held.class_and_indices(&source, 0, pixel, None, &options.rules),
+                        held.class_and_indices(&source, 1, pixel, Some((&fit.0, &fit.1)), &options.rules),
+                    ),
+                    Some((b, a)) => {
+                        let i = top * w + k;
+                        (class_and_indices(b, i, &options.rules), class_and_indices(a, i, &options.rules))
+                    }
+                };
+                (pixel as u64, class_b, class_a, (ib, ia))
+            })
+            .collect();
+        for (pixel, class_b, class_a, _) in &above {
+            let k = *pixel as usize - rows.start * w;
+            cb[[k / w, k % w]] = *class_b;
+            ca[[k / w, k % w]] = *class_a;
+        }
+        Ok((smooth, cb, ca, above))
+    };
+    progress.start("row blocks", strips.len() as u64);
+    let mut held = Some(first);
+    let mut spare: Option<Held> = None;
+    let mut done = 0;
+    for (k, rows) in strips.iter().enumerate() {
+        let current = held.take().expect("the strip was decoded");
+        // The rows whose smoothing the rows decoded so far settle: all but the last `radius`.
+        let end = if k + 1 == strips.len() { h } else { rows.end.saturating_sub(radius) };
+        let settled = done..end.max(done);
+        let pieces: Vec<Range<usize>> =
+            settled.clone().step_by(piece_rows).map(|r| r..(r + piece_rows).min(settled.end)).collect();
+        // The next strip is decoded while this one is processed and laid into the scene's rasters.
+        let (next, processed) = rayon::join(
+            || strips.get(k + 1).map(|next| source.decode(next.clone(), Some(&current), spare.take())).transpose(),
+            || -> Result<()> {
+                let results = pieces.par_iter().map(|p| piece(&current, p.clone())).collect::<Result<Vec<Piece>>>()?;
+                counts.add(&current, rows.clone());
+                for (rows, (m, cb, ca, above)) in pieces.iter().cloned().zip(results) {
+                    magnitude.slice_mut(s![rows.clone(), ..]).assign(&m);
+                    classes[0].slice_mut(s![rows.clone(), ..]).assign(&cb);
+                    classes[1].slice_mut(s![rows, ..]).assign(&ca);
+                    // The indices of every pixel that may change, while they are few; past the cap they
+                    // are dropped and the region pixels' indices are read again at the end.
+                    let fits = kept.as_ref().is_some_and(|k| k.len() + above.len() <= KEPT_INDICES);
+                    match kept.as_mut() {
+                        Some(k) if fits => k.extend(above.into_iter().map(|(p, _, _, i)| (p, i))),
+                        _ => kept = None,
+                    }
+                }
+                Ok(())
+            },
+        );
+        processed?;
+        done = settled.end;
+        held = next?;
+        spare = Some(current);
+        progress.advance("");
+    }
+    progress.finish();
+    drop(spare);
+    release_freed_memory();
+    lap("final statistic and classes");
     for (count, path) in [(counts.before, &req.before), (counts.after, &req.after)] {
         if count == 0 {
             return Err(Error::input(
@@ -181,104 +317,7 @@ pub fn run(
             detail: "their valid pixels never coincide (nodata covers one wherever the other has data)".into(),
         });
     }
-    let (region_keys, plots) = match &req.plots {
-        Some(path) => {
-            let registry = PlotRegistry::open(path, &req.plot_fields)?;
-            warnings.extend(registry.warnings.iter().map(|w| format!("{}: {w}", path.display())));
-            (Some(registry.rasterize(&grid)?), Some(registry.plots))
-        }
-        None => (None, None),
-    };
-    let pixel_area = georeferenced.then(|| grid.transform.pixel_area());
-    let min_pixels = options.min_region_pixels(pixel_area);
 
-    // The normalization of `normalize::normalize`, pass by pass.
-    let mut magnitude = Array2::<f32>::zeros((h, w));
-    let mut report = Normalization { bands: Vec::new(), invariant_fraction: 1.0, iterations: 0 };
-    let iterations = options.normalization_iterations.max(1);
-    for iteration in 0..iterations {
-        report.bands = fit_bands(&moments, &roles);
-        report.iterations = iteration + 1;
-        if iteration + 1 == iterations {
-            break;
-        }
-        let fit = gains_and_offsets(&report.bands);
-        in_order(
-            &strips,
-            |rows| {
-                let [b, mut a] = reader.stacks(rows)?;
-                backend.linear(&mut a, &fit.0, &fit.1)?;
-                backend.change_magnitude(&b, &a)
-            },
-            |rows, m| {
-                magnitude.slice_mut(s![rows, ..]).assign(&m);
-                Ok(())
-            },
-        )?;
-        lap("statistic under the fit");
-        let Some(cut) = otsu(backend, magnitude.view())? else { break };
-        lap("cut");
-        let kept =
-            magnitude.as_slice().expect("standard layout").par_iter().filter(|m| m.is_finite() && **m < cut).count();
-        report.invariant_fraction = kept as f64 / counts.both.max(1) as f64;
-        moments = moments_pass(&reader, &strips, Some((&magnitude, cut)))?.0;
-        lap("moments");
-    }
-    let fit = gains_and_offsets(&report.bands);
-
-    progress.stage("detecting change");
-    let radius = options.smoothing_radius;
-    let floor = if options.min_change_rms.is_finite() { options.min_change_rms } else { f32::NEG_INFINITY };
-    let mut classes = [(); 2].map(|_| Array2::from_elem((h, w), LandClass::NoData as u8));
-    let mut kept: Option<Vec<(u64, Indices)>> = Some(Vec::new());
-    in_order(
-        &strips,
-        |rows| {
-            // Halo rows, so that the smoothing of the strip's own rows sees what it sees on the whole grid.
-            let ext = rows.start.saturating_sub(radius)..(rows.end + radius).min(h);
-            let [b, mut a] = reader.stacks(ext.clone())?;
-            backend.linear(&mut a, &fit.0, &fit.1)?;
-            let raw = backend.change_magnitude(&b, &a)?;
-            let smooth = backend.box_mean(raw.view(), radius)?;
-            let top = rows.start - ext.start;
-            let smooth = smooth.slice(s![top..top + rows.len(), ..]).to_owned();
-            let mut cb = Array2::from_elem(smooth.dim(), LandClass::NoData as u8);
-            let mut ca = cb.clone();
-            let above: Vec<(u64, u8, u8, Indices)> = smooth
-                .as_slice()
-                .expect("standard layout")
-                .par_iter()
-                .enumerate()
-                .filter(|(_, m)| m.is_finite() && **m > floor)
-                .map(|(k, _)| {
-                    let i = top * w + k;
-                    let ((class_b, ib), (class_a, ia)) =
-                        (class_and_indices(&b, i, &options.rules), class_and_indices(&a, i, &options.rules));
-                    ((rows.start * w + k) as u64, class_b, class_a, (ib, ia))
-                })
-                .collect();
-            for (pixel, class_b, class_a, _) in &above {
-                let k = *pixel as usize - rows.start * w;
-                cb[[k / w, k % w]] = *class_b;
-                ca[[k / w, k % w]] = *class_a;
-            }
-            Ok((smooth, cb, ca, above))
-        },
-        |rows, (m, cb, ca, above)| {
-            magnitude.slice_mut(s![rows.clone(), ..]).assign(&m);
-            classes[0].slice_mut(s![rows.clone(), ..]).assign(&cb);
-            classes[1].slice_mut(s![rows, ..]).assign(&ca);
-            // The indices of every pixel that may change, while they are few; past the cap they are
-            // dropped and the region pixels' indices are read again at the end.
-            let fits = kept.as_ref().is_some_and(|k| k.len() + above.len() <= KEPT_INDICES);
-            match kept.as_mut() {
-                Some(k) if fits => k.extend(above.into_iter().map(|(p, _, _, i)| (p, i))),
-                _ => kept = None,
-            }
-            Ok(())
-        },
-    )?;
-    lap("final statistic and classes");
     let (otsu_threshold, min_error_threshold) = otsu_and_minimum_error(backend, magnitude.view())?;
     lap("threshold");
     let threshold = min_error_threshold.or(otsu_threshold).unwrap_or(f32::INFINITY).max(options.min_change_rms);
@@ -359,7 +398,9 @@ pub fn run(
             in_order(
                 &region_strips,
                 |rows| {
-                    let [b, mut a] = reader.stacks(rows.clone())?;
+                    let held = source.decode(rows.clone(), None, None)?;
+                    let b = held.stack(&source, 0, rows.clone())?;
+                    let mut a = held.stack(&source, 1, rows.clone())?;
                     backend.linear(&mut a, &fit.0, &fit.1)?;
                     let first = rows.start * w;
                     Ok(regions.pixels[regions.in_rows(&rows, w)]
@@ -437,7 +478,7 @@ pub fn run(
     })
 }
 
-/// How pixel values are kept in the scratch file.
+/// How pixel values are held between decoding and processing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Codec {
     /// Integers of 8- and 16-bit bands, exactly.
@@ -446,110 +487,299 @@ enum Codec {
     F32,
 }
 
-impl Codec {
-    fn size(self) -> usize {
-        match self {
-            Codec::U16 => 2,
-            Codec::F32 => 4,
+/// One band of one date over a strip, in the codec's type.
+enum Plane {
+    U16(Vec<u16>),
+    F32(Vec<f32>),
+}
+
+impl Plane {
+    fn empty(codec: Codec) -> Plane {
+        match codec {
+            Codec::U16 => Plane::U16(Vec::new()),
+            Codec::F32 => Plane::F32(Vec::new()),
         }
     }
 
-    /// Appends the values `bytes` hold to `out` (no zero-filled buffer first).
-    fn decode_into(self, bytes: &[u8], out: &mut Vec<f32>) {
+    fn set_len(&mut self, n: usize) {
         match self {
-            Codec::U16 => out.extend(bytes.chunks_exact(2).map(|b| f32::from(u16::from_ne_bytes([b[0], b[1]])))),
-            Codec::F32 => out.extend(bytes.chunks_exact(4).map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))),
+            Plane::U16(v) => v.resize(n, 0),
+            Plane::F32(v) => v.resize(n, 0.0),
+        }
+    }
+
+    /// Copies values `from` of `other` (of the same codec) to the start of this plane.
+    fn copy_head(&mut self, other: &Plane, from: Range<usize>) {
+        match (self, other) {
+            (Plane::U16(a), Plane::U16(b)) => a[..from.len()].copy_from_slice(&b[from]),
+            (Plane::F32(a), Plane::F32(b)) => a[..from.len()].copy_from_slice(&b[from]),
+            _ => unreachable!("one codec per job"),
+        }
+    }
+
+    /// Value `i` as `f32`.
+    fn get(&self, i: usize) -> f32 {
+        match self {
+            Plane::U16(v) => f32::from(v[i]),
+            Plane::F32(v) => v[i],
+        }
+    }
+
+    /// Appends values `range` to `out` as `f32`.
+    fn extend_f32(&self, range: Range<usize>, out: &mut Vec<f32>) {
+        match self {
+            Plane::U16(v) => out.extend(v[range].iter().map(|x| f32::from(*x))),
+            Plane::F32(v) => out.extend_from_slice(&v[range]),
         }
     }
 }
 
-/// Both dates' pixels as read: each band of each date a file of rows, and each date's validity one more
-/// (separate files, because writes to one file queue on its lock while workers decode in parallel).
-struct Scratch {
-    files: Vec<File>,
-    path: PathBuf,
-    h: usize,
-    w: usize,
-    bands: usize,
-    codec: Codec,
+/// Both dates' pixels over rows of the grid, as read, with each date's validity.
+struct Held {
+    rows: Range<usize>,
+    cols: Range<usize>,
+    planes: [Vec<Plane>; 2],
+    valid: [Vec<u8>; 2],
+    /// Each band's own validity as read (kept for the next strip's reads to reuse).
+    band_valid: Vec<Vec<u8>>,
 }
 
-impl Scratch {
-    fn create(h: usize, w: usize, bands: usize, codec: Codec) -> Result<Scratch> {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!(".jingtu-scratch-{}-{n}", std::process::id()));
-        let mut files = Vec::with_capacity(2 * bands + 2);
-        for _ in 0..2 * bands + 2 {
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .open(&path)
-                .map_err(|e| Error::io(&path, e))?;
-            // Unlinked at once: the open file is all that holds it, so no run leaves it behind.
-            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
-            files.push(file);
-        }
-        Ok(Scratch { files, path, h, w, bands, codec })
-    }
-
-    fn plane(&self, date: usize, band: usize, row: usize) -> (&File, u64) {
-        (&self.files[date * self.bands + band], (row * self.w * self.codec.size()) as u64)
-    }
-
-    fn validity(&self, date: usize, row: usize) -> (&File, u64) {
-        (&self.files[2 * self.bands + date], (row * self.w) as u64)
-    }
-
-    fn fail(&self, e: std::io::Error) -> Error {
-        Error::input(&self.path, format!("scratch file in the temporary folder (TMPDIR): {e}"))
-    }
-
-    fn write_rows(&self, date: usize, row: usize, planes: &[Vec<u8>], valid: &[u8]) -> Result<()> {
-        for (b, bytes) in planes.iter().enumerate() {
-            let (file, at) = self.plane(date, b, row);
-            file.write_all_at(bytes, at).map_err(|e| self.fail(e))?;
-        }
-        let (file, at) = self.validity(date, row);
-        file.write_all_at(valid, at).map_err(|e| self.fail(e))
-    }
-
-    /// Rows of one date, scaled by `gains` and `offsets` as the `linear` kernel scales them (a pixel is
-    /// invalid where any band comes out non-finite; invalid pixels hold NaN), in the same sweep that
-    /// unpacks them.
-    fn read_scaled(
-        &self,
-        date: usize,
-        rows: Range<usize>,
-        roles: &[BandRole],
-        (gains, offsets): (&[f32], &[f32]),
-    ) -> Result<BandStack> {
-        let n = rows.len() * self.w;
-        let mut valid = vec![0u8; n];
-        let (file, at) = self.validity(date, rows.start);
-        file.read_exact_at(&mut valid, at).map_err(|e| self.fail(e))?;
-        let mut data = Vec::with_capacity(self.bands * n);
-        let mut bytes = vec![0u8; n * self.codec.size()];
-        for b in 0..self.bands {
-            let (file, at) = self.plane(date, b, rows.start);
-            file.read_exact_at(&mut bytes, at).map_err(|e| self.fail(e))?;
+impl Held {
+    /// Rows `rows` (within those held) of one date, scaled to reflectance and haze removed exactly as the
+    /// whole-scene path scales its stacks: a pixel is invalid where any band comes out non-finite, and
+    /// invalid pixels hold NaN.
+    fn stack(&self, source: &Source, date: usize, rows: Range<usize>) -> Result<BandStack> {
+        let w = self.cols.len();
+        let at = (rows.start - self.rows.start) * w..(rows.end - self.rows.start) * w;
+        let n = at.len();
+        let mut valid = self.valid[date][at.clone()].to_vec();
+        let mut data = Vec::with_capacity(self.planes[date].len() * n);
+        let (gains, offsets) = &source.scales[date];
+        for (b, plane) in self.planes[date].iter().enumerate() {
             let (g, o) = (gains[b], offsets[b]);
             let start = data.len();
-            self.codec.decode_into(&bytes, &mut data);
+            plane.extend_f32(at.clone(), &mut data);
             for (x, v) in data[start..].iter_mut().zip(valid.iter_mut()) {
                 *x = *x * g + o;
                 *v = if x.is_finite() { *v } else { 0 };
             }
         }
-        let mut data = Array3::from_shape_vec((self.bands, rows.len(), self.w), data).expect("one plane per band");
+        let mut data =
+            Array3::from_shape_vec((self.planes[date].len(), rows.len(), w), data).expect("one plane per band");
         for mut plane in data.axis_iter_mut(Axis(0)) {
             for (x, v) in plane.as_slice_mut().expect("standard layout").iter_mut().zip(&valid) {
                 *x = if *v != 0 { *x } else { f32::NAN };
             }
         }
-        let valid = Array2::from_shape_vec((rows.len(), self.w), valid).expect("shape");
-        Ok(BandStack::new(roles.to_vec(), data, valid))
+        let valid = Array2::from_shape_vec((rows.len(), w), valid).expect("shape");
+        let mut stack = BandStack::new(source.roles.to_vec(), data, valid);
+        if let Some(haze) = &source.haze {
+            let gains = vec![1.0f32; source.roles.len()];
+            let negative: Vec<f32> = haze[date].iter().map(|o| -o).collect();
+            source.backend.linear(&mut stack, &gains, &negative)?;
+        }
+        Ok(stack)
+    }
+
+    /// The change statistic of `rows` (RMS difference across bands, NaN where either date is invalid)
+    /// under the fit `(gains, offsets)` of the later date: what `stack` on both dates, `Backend::linear`
+    /// with the fit on the later one and `Backend::change_magnitude` give on the CPU, the same operations
+    /// in the same order on every valid pixel, in one sweep of a row at a time instead of four passes
+    /// over a dozen planes.
+    fn statistic(&self, source: &Source, rows: Range<usize>, (gains, offsets): (&[f32], &[f32])) -> Array2<f32> {
+        let w = self.cols.len();
+        let bands = self.planes[0].len();
+        let mut out = Array2::<f32>::zeros((rows.len(), w));
+        let haze = source.haze.as_ref();
+        out.as_slice_mut().expect("standard layout").par_chunks_mut(w.max(1)).zip(rows.into_par_iter()).for_each(
+            |(sums, row)| {
+                let at = (row - self.rows.start) * w..(row - self.rows.start + 1) * w;
+                let mut ok: Vec<bool> = self.valid[0][at.clone()]
+                    .iter()
+                    .zip(&self.valid[1][at.clone()])
+                    .map(|(b, a)| *b != 0 && *a != 0)
+                    .collect();
+                let (mut x, mut y) = (Vec::with_capacity(w), Vec::with_capacity(w));
+                for b in 0..bands {
+                    x.clear();
+                    y.clear();
+                    self.planes[0][b].extend_f32(at.clone(), &mut x);
+                    self.planes[1][b].extend_f32(at.clone(), &mut y);
+                    let (gb, ob) = (source.scales[0].0[b], source.scales[0].1[b]);
+                    let (ga, oa) = (source.scales[1].0[b], source.scales[1].1[b]);
+                    let steps_b = haze.map(|hz| -hz[0][b]);
+                    let steps_a = haze.map(|hz| -hz[1][b]);
+                    let (g, o) = (gains[b], offsets[b]);
+                    for (((s, ok), x), y) in sums.iter_mut().zip(ok.iter_mut()).zip(&mut x).zip(&mut y) {
+                        let mut xb = *x * gb + ob;
+                        let mut ya = *y * ga + oa;
+                        let mut fine = xb.is_finite() & ya.is_finite();
+                        if let (Some(hb), Some(ha)) = (steps_b, steps_a) {
+                            xb = xb * 1.0 + hb;
+                            ya = ya * 1.0 + ha;
+                            fine &= xb.is_finite() & ya.is_finite();
+                        }
+                        ya = ya * g + o;
+                        fine &= ya.is_finite();
+                        *ok &= fine;
+                        let d = ya - xb;
+                        *s += d * d;
+                    }
+                }
+                for (s, ok) in sums.iter_mut().zip(&ok) {
+                    *s = if *ok { (*s / bands as f32).sqrt() } else { f32::NAN };
+                }
+            },
+        );
+        out
+    }
+
+    /// The class and indices of grid pixel `pixel` on one date (under `fit` for the later date), as
+    /// `class_and_indices` gives them on the stacks `stack` and `Backend::linear` make.
+    fn class_and_indices(
+        &self,
+        source: &Source,
+        date: usize,
+        pixel: usize,
+        fit: Option<(&[f32], &[f32])>,
+        rules: &ClassRules,
+    ) -> (u8, [f32; 7]) {
+        let i = pixel - self.rows.start * self.cols.len();
+        let mut valid = self.valid[date][i] != 0;
+        let mut values = Vec::with_capacity(self.planes[date].len());
+        for (b, plane) in self.planes[date].iter().enumerate() {
+            let mut v = plane.get(i) * source.scales[date].0[b] + source.scales[date].1[b];
+            valid &= v.is_finite();
+            if let Some(hz) = &source.haze {
+                v = v * 1.0 + -hz[date][b];
+                valid &= v.is_finite();
+            }
+            if let Some((g, o)) = fit {
+                v = v * g[b] + o[b];
+                valid &= v.is_finite();
+            }
+            values.push(v);
+        }
+        if !valid {
+            return (LandClass::NoData as u8, [f32::NAN; 7]);
+        }
+        let get = |role| source.roles.iter().position(|r| *r == role).map_or(f32::NAN, |k| values[k]);
+        let p = Pixel {
+            blue: get(BandRole::Blue),
+            green: get(BandRole::Green),
+            red: get(BandRole::Red),
+            nir: get(BandRole::Nir),
+            swir1: get(BandRole::Swir1),
+        };
+        let idx = pixel_indices(&p);
+        (classify_pixel(&p, &idx, rules) as u8, idx)
+    }
+
+    /// Both dates of every row held, as [`stack`](Self::stack) gives them.
+    fn stacks(&self, source: &Source) -> Result<[BandStack; 2]> {
+        Ok([self.stack(source, 0, self.rows.clone())?, self.stack(source, 1, self.rows.clone())?])
+    }
+}
+
+/// Both inputs as the job reads them: where they lie on the grid, their bands, scaling and haze.
+struct Source<'a> {
+    backend: &'a dyn Backend,
+    pool: Pool,
+    windows: [Window; 2],
+    maps: [&'a BandMap; 2],
+    codec: Codec,
+    roles: &'a [BandRole],
+    scales: [(Vec<f32>, Vec<f32>); 2],
+    haze: Option<[Vec<f32>; 2]>,
+    /// Rows of the strip above that a strip carries (the smoothing's halo on both sides).
+    carry: usize,
+    w: usize,
+}
+
+impl Source<'_> {
+    /// Full rows `rows` of both dates, with the last rows of `above` (the strip just above) carried over,
+    /// in the buffers of `reuse` (a strip done with) where given: a strip of a Sentinel-2 tile is over a
+    /// hundred megabytes, which the system would otherwise map, fault in and zero afresh every time.
+    fn decode(&self, rows: Range<usize>, above: Option<&Held>, reuse: Option<Held>) -> Result<Held> {
+        self.decode_window(rows, 0..self.w, above, reuse)
+    }
+
+    /// `rows` x `cols` of both dates: every band of every date read by its own worker, straight into its
+    /// plane; the validity of each band then combined as `Raster::read_raw_as` combines it.
+    fn decode_window(
+        &self,
+        rows: Range<usize>,
+        cols: Range<usize>,
+        above: Option<&Held>,
+        reuse: Option<Held>,
+    ) -> Result<Held> {
+        let w = cols.len();
+        let above = above.filter(|a| a.rows.end == rows.start && a.cols == cols);
+        let carried = above.map_or(0, |a| self.carry.min(a.rows.len()));
+        let start = rows.start - carried;
+        let n = (rows.end - start) * w;
+        let fresh = carried * w..n;
+        let bands = self.roles.len();
+        let (mut planes, mut valid, mut band_valid) = match reuse {
+            Some(h) if h.cols.len() == w => (h.planes, h.valid, h.band_valid),
+            _ => (
+                [(); 2].map(|_| (0..bands).map(|_| Plane::empty(self.codec)).collect::<Vec<_>>()),
+                [Vec::new(), Vec::new()],
+                (0..2 * bands).map(|_| Vec::new()).collect(),
+            ),
+        };
+        // Every value is written below (carried or read), so only new room is zeroed.
+        planes.iter_mut().flatten().for_each(|p| p.set_len(n));
+        valid.iter_mut().for_each(|v| v.resize(n, 1));
+        band_valid.iter_mut().for_each(|v: &mut Vec<u8>| {
+            v.clear();
+            v.resize(fresh.len(), 1);
+        });
+        if let Some(a) = above {
+            let from = (a.rows.len() - carried) * w..a.rows.len() * w;
+            for date in 0..2 {
+                for (p, q) in planes[date].iter_mut().zip(&a.planes[date]) {
+                    p.copy_head(q, from.clone());
+                }
+                valid[date][..from.len()].copy_from_slice(&a.valid[date][from.clone()]);
+            }
+        }
+        let window = |date: usize| Window {
+            col: self.windows[date].col + cols.start,
+            row: self.windows[date].row + rows.start,
+            width: w,
+            height: rows.len(),
+        };
+        {
+            let [planes_b, planes_a] = &mut planes;
+            let mut tasks: Vec<(usize, usize, &mut Plane, &mut Vec<u8>)> = Vec::with_capacity(2 * bands);
+            let mut band_valid_iter = band_valid.iter_mut();
+            for (date, ps) in [(0, planes_b), (1, planes_a)] {
+                for (k, p) in ps.iter_mut().enumerate() {
+                    tasks.push((date, k, p, band_valid_iter.next().expect("one per band and date")));
+                }
+            }
+            tasks.par_iter_mut().try_for_each(|(date, k, plane, band_valid)| {
+                self.pool.with(|rasters| {
+                    let (raster, map, win) = (&rasters[*date], self.maps[*date], window(*date));
+                    match plane {
+                        Plane::U16(v) => raster.read_band_as::<u16>(map, *k, win, &mut v[fresh.clone()], band_valid),
+                        Plane::F32(v) => raster.read_band_as::<f32>(map, *k, win, &mut v[fresh.clone()], band_valid),
+                    }
+                })
+            })?;
+        }
+        for (date, v) in valid.iter_mut().enumerate() {
+            let v = &mut v[fresh.clone()];
+            v.fill(1);
+            for b in &band_valid[date * bands..(date + 1) * bands] {
+                for (x, y) in v.iter_mut().zip(b) {
+                    *x &= *y;
+                }
+            }
+            self.pool.with(|rasters| rasters[date].mask_by_alpha(self.maps[date], window(date), v))?;
+        }
+        Ok(Held { rows: start..rows.end, cols, planes, valid, band_valid })
     }
 }
 
@@ -602,107 +832,18 @@ fn source_block(r: &Raster) -> (usize, usize) {
     own
 }
 
-/// Pass 1: both inputs into the scratch file, in rows of whole source blocks, each read window one block
-/// (so every compressed block is inflated once, by one worker, with no help from GDAL's cache).
-fn decode(
-    pool: &Pool,
-    plan: Plan,
-    maps: [&BandMap; 2],
-    scratch: &Scratch,
-    (block_rows, block_cols): (usize, usize),
-    progress: &dyn Progress,
-) -> Result<()> {
-    let (h, w) = (scratch.h, scratch.w);
-    // Units of at least 64 rows, so striped files are not read a line at a time.
-    let unit_rows = block_rows.max(1) * 64usize.div_ceil(block_rows.max(1));
-    let aligned = |len: usize, offset: usize, step: usize| {
-        let mut out = Vec::new();
-        let mut start = 0;
-        while start < len {
-            let end = ((offset + start) / step * step + step - offset).min(len);
-            out.push(start..end);
-            start = end;
-        }
-        out
-    };
-    let units = aligned(h, plan.before.row, unit_rows);
-    let cols = aligned(w, plan.before.col, block_cols.clamp(1, w.max(1)));
-    let windows = [plan.before, plan.after];
-    let size = scratch.codec.size();
-    progress.start("row blocks", units.len() as u64);
-    units.par_iter().try_for_each(|rows| {
-        pool.with(|rasters| {
-            for date in 0..2 {
-                let n = rows.len() * w;
-                let mut planes = vec![vec![0u8; n * size]; scratch.bands];
-                let mut valid = vec![0u8; n];
-                for c in &cols {
-                    let window = Window {
-                        col: windows[date].col + c.start,
-                        row: windows[date].row + rows.start,
-                        width: c.len(),
-                        height: rows.len(),
-                    };
-                    // Read in the codec's own type: 16-bit data is not converted to float and back.
-                    let row_bytes = c.len() * size;
-                    let mut place = |b: usize, bytes: &[u8]| {
-                        for (r, line) in bytes.chunks_exact(row_bytes).enumerate() {
-                            let at = (r * w + c.start) * size;
-                            planes[b][at..at + row_bytes].copy_from_slice(line);
-                        }
-                    };
-                    let tile_valid = match scratch.codec {
-                        Codec::U16 => {
-                            let (tile, valid) = rasters[date].read_raw_as::<u16>(maps[date], window)?;
-                            tile.iter().enumerate().for_each(|(b, p)| place(b, bytemuck::cast_slice(p)));
-                            valid
-                        }
-                        Codec::F32 => {
-                            let (tile, valid) = rasters[date].read_raw_as::<f32>(maps[date], window)?;
-                            tile.iter().enumerate().for_each(|(b, p)| place(b, bytemuck::cast_slice(p)));
-                            valid
-                        }
-                    };
-                    for (r, line) in tile_valid.rows().into_iter().enumerate() {
-                        valid[r * w + c.start..r * w + c.end]
-                            .copy_from_slice(line.as_slice().expect("standard layout"));
-                    }
-                }
-                scratch.write_rows(date, rows.start, &planes, &valid)?;
-            }
-            progress.advance("");
-            Ok(())
-        })
-    })?;
-    progress.finish();
-    Ok(())
-}
-
-/// Strips of both dates from the scratch file, scaled to reflectance (and haze removed) exactly as the
-/// whole-scene path scales its stacks.
-struct Reader<'a> {
-    backend: &'a dyn Backend,
-    scratch: &'a Scratch,
-    roles: &'a [BandRole],
-    scales: [(Vec<f32>, Vec<f32>); 2],
-    haze: Option<[Vec<f32>; 2]>,
-}
-
-impl Reader<'_> {
-    fn stacks(&self, rows: Range<usize>) -> Result<[BandStack; 2]> {
-        let mut out = Vec::with_capacity(2);
-        for date in 0..2 {
-            let scale = (self.scales[date].0.as_slice(), self.scales[date].1.as_slice());
-            let mut stack = self.scratch.read_scaled(date, rows.clone(), self.roles, scale)?;
-            if let Some(haze) = &self.haze {
-                let gains = vec![1.0f32; self.roles.len()];
-                let negative: Vec<f32> = haze[date].iter().map(|o| -o).collect();
-                self.backend.linear(&mut stack, &gains, &negative)?;
-            }
-            out.push(stack);
-        }
-        Ok(out.try_into().map_err(|_| ()).expect("two dates"))
+/// `0..len` cut where `offset + i` is a multiple of `step`: strips of the grid that are whole rows of the
+/// input's blocks when the input starts `offset` rows above the grid.
+fn aligned(len: usize, offset: usize, step: usize) -> Vec<Range<usize>> {
+    let step = step.max(1);
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < len {
+        let end = ((offset + start) / step * step + step - offset).min(len);
+        out.push(start..end);
+        start = end;
     }
+    out
 }
 
 /// Runs `work` on every strip, a few strips at a time in parallel, and hands the results to `fold` in
@@ -723,54 +864,33 @@ fn in_order<T: Send>(
 }
 
 /// The haze offset of every band of both dates (`spectral::dark_object`), from the whole scene's range
-/// and histogram of each band.
-fn haze_offsets(reader: &Reader, strips: &[Range<usize>]) -> Result<[Vec<f32>; 2]> {
-    let bands = reader.roles.len();
+/// and histogram of each band: two reads of the scene, which only inputs in digital numbers pay.
+fn haze_offsets(source: &Source, strips: &[Range<usize>]) -> Result<[Vec<f32>; 2]> {
+    let bands = source.roles.len();
     let mut ranges = vec![(f32::INFINITY, f32::NEG_INFINITY); 2 * bands];
-    in_order(
-        strips,
-        |rows| {
-            Ok(reader
-                .stacks(rows)?
-                .iter()
-                .flat_map(|s| s.data.axis_iter(Axis(0)).map(finite_range).collect::<Vec<_>>())
-                .collect::<Vec<_>>())
-        },
-        |_, found| {
-            for (r, f) in ranges.iter_mut().zip(found) {
-                *r = (r.0.min(f.0), r.1.max(f.1));
-            }
-            Ok(())
-        },
-    )?;
+    for rows in strips {
+        let stacks = source.decode(rows.clone(), None, None)?.stacks(source)?;
+        let found = stacks.iter().flat_map(|s| s.data.axis_iter(Axis(0)).map(finite_range).collect::<Vec<_>>());
+        for (r, f) in ranges.iter_mut().zip(found) {
+            *r = (r.0.min(f.0), r.1.max(f.1));
+        }
+    }
     let mut hists = vec![vec![0u64; DARK_BINS]; 2 * bands];
     let spread = |(lo, hi): (f32, f32)| hi.partial_cmp(&lo) == Some(std::cmp::Ordering::Greater);
-    in_order(
-        strips,
-        |rows| {
-            let stacks = reader.stacks(rows)?;
-            let mut out = Vec::with_capacity(2 * bands);
-            for (date, stack) in stacks.iter().enumerate() {
-                for (b, plane) in stack.data.axis_iter(Axis(0)).enumerate() {
-                    let (lo, hi) = ranges[date * bands + b];
-                    out.push(if spread((lo, hi)) {
-                        reader.backend.histogram(plane, lo, hi, DARK_BINS)?
-                    } else {
-                        Vec::new()
-                    });
+    for rows in strips {
+        let stacks = source.decode(rows.clone(), None, None)?.stacks(source)?;
+        for (date, stack) in stacks.iter().enumerate() {
+            for (b, plane) in stack.data.axis_iter(Axis(0)).enumerate() {
+                let (lo, hi) = ranges[date * bands + b];
+                if spread((lo, hi)) {
+                    let found = source.backend.histogram(plane, lo, hi, DARK_BINS)?;
+                    for (t, f) in hists[date * bands + b].iter_mut().zip(found) {
+                        *t += f;
+                    }
                 }
             }
-            Ok(out)
-        },
-        |_, found| {
-            for (t, f) in hists.iter_mut().zip(found) {
-                for (a, b) in t.iter_mut().zip(f) {
-                    *a += b;
-                }
-            }
-            Ok(())
-        },
-    )?;
+        }
+    }
     let offsets = |date: usize| {
         (0..bands)
             .map(|b| haze_offset(ranges[date * bands + b].0, ranges[date * bands + b].1, &hists[date * bands + b]))
@@ -787,123 +907,146 @@ struct Counts {
     both: usize,
 }
 
-/// Pixels of a block that a strip holds only part of: their values per band, and which count.
-struct Fragment {
-    start: usize,
-    x: Vec<Vec<f32>>,
-    y: Vec<Vec<f32>>,
-    keep: Vec<bool>,
+impl Counts {
+    /// Adds the pixels of `rows` (held by `held`).
+    fn add(&mut self, held: &Held, rows: Range<usize>) {
+        let w = held.cols.len();
+        let at = (rows.start - held.rows.start) * w..(rows.end - held.rows.start) * w;
+        let (vb, va) = (&held.valid[0][at.clone()], &held.valid[1][at]);
+        self.before += vb.par_iter().filter(|v| **v != 0).count();
+        self.after += va.par_iter().filter(|v| **v != 0).count();
+        self.both += vb.par_iter().zip(va.par_iter()).filter(|(x, y)| **x != 0 && **y != 0).count();
+    }
 }
 
-/// What one strip adds to the moments: the head of a block begun in an earlier strip, the blocks it holds
-/// whole, and the beginning of a block that a later strip completes.
-struct StripMoments {
-    head: Option<Fragment>,
-    blocks: Vec<Vec<PairMoments>>,
-    tail: Option<Fragment>,
-    counts: Counts,
+/// The normalization of `normalize::normalize`, fitted on `sample` decoded once and held.
+fn fit_on_sample(source: &Source, sample: &FitSample, iterations: usize) -> Result<Normalization> {
+    let backend = source.backend;
+    let clock = std::time::Instant::now();
+    let lap = |what: &str| log::debug!("normalization fit: {what} at {:.2} s", clock.elapsed().as_secs_f64());
+    let squares: Vec<[BandStack; 2]> = sample
+        .squares
+        .par_iter()
+        .map(|square| {
+            let (rows, cols) = sample.window(*square);
+            source.decode_window(rows, cols, None, None)?.stacks(source)
+        })
+        .collect::<Result<_>>()?;
+    lap("sample decoded");
+    let both = |[b, a]: &[BandStack; 2]| {
+        Zip::from(&b.valid).and(&a.valid).fold(0usize, |n, x, y| n + usize::from(*x != 0 && *y != 0))
+    };
+    let common = squares.par_iter().map(both).sum::<usize>().max(1);
+    let mut moments = sample_moments(sample, &squares, None, source.roles.len());
+    let mut report = Normalization { bands: Vec::new(), invariant_fraction: 1.0, iterations: 0 };
+    let iterations = iterations.max(1);
+    for iteration in 0..iterations {
+        report.bands = fit_bands(&moments, source.roles);
+        report.iterations = iteration + 1;
+        if iteration + 1 == iterations {
+            break;
+        }
+        let (gains, offsets) = gains_and_offsets(&report.bands);
+        let statistic: Vec<Array2<f32>> = squares
+            .iter()
+            .map(|[b, a]| {
+                let mut a = a.clone();
+                backend.linear(&mut a, &gains, &offsets)?;
+                backend.change_magnitude(b, &a)
+            })
+            .collect::<Result<_>>()?;
+        // Laid out in one array for the histogram, padded with NaN (which no histogram counts).
+        let mut values: Vec<f32> = statistic.iter().flat_map(|m| m.iter().copied()).collect();
+        values.resize(values.len().div_ceil(SAMPLE_COLUMNS).max(1) * SAMPLE_COLUMNS, f32::NAN);
+        let values = Array2::from_shape_vec((values.len() / SAMPLE_COLUMNS, SAMPLE_COLUMNS), values).expect("shape");
+        let Some(cut) = otsu(backend, values.view())? else { break };
+        let kept =
+            values.as_slice().expect("standard layout").par_iter().filter(|m| m.is_finite() && **m < cut).count();
+        report.invariant_fraction = kept as f64 / common as f64;
+        moments = sample_moments(sample, &squares, Some((&statistic, cut)), source.roles.len());
+        lap("iteration");
+    }
+    Ok(report)
 }
 
-/// Moments of every band pair over the pixels valid on both dates (and below `below.1` in `below.0`, the
-/// statistic under the previous fit), summed as `Backend::pair_moments` sums them.
-fn moments_pass(
-    reader: &Reader,
-    strips: &[Range<usize>],
-    below: Option<(&Array2<f32>, f32)>,
-) -> Result<(Vec<PairMoments>, Counts)> {
-    let (w, n) = (reader.scratch.w, reader.scratch.w * reader.scratch.h);
-    let bands = reader.roles.len();
-    let block_end = |b: usize| ((b + 1) * BLOCK).min(n);
-    let mut total = vec![PairMoments::default(); bands];
-    let mut counts = Counts::default();
-    let mut pending: Option<Fragment> = None;
-    in_order(
-        strips,
-        |rows| {
-            let [b, a] = reader.stacks(rows.clone())?;
-            let (p0, len) = (rows.start * w, rows.len() * w);
-            let (vb, va) = (b.valid.as_slice().expect("standard layout"), a.valid.as_slice().expect("standard layout"));
-            // Weights as `normalize` sets them: below the cut of the statistic under the previous fit.
-            let below = below.map(|(m, cut)| (&m.as_slice().expect("standard layout")[p0..p0 + len], cut));
-            let keep: Vec<bool> = (0..len)
-                .into_par_iter()
-                .map(|i| vb[i] != 0 && va[i] != 0 && below.is_none_or(|(m, cut)| m[i].is_finite() && m[i] < cut))
-                .collect();
-            let counts = Counts {
-                before: vb.par_iter().filter(|v| **v != 0).count(),
-                after: va.par_iter().filter(|v| **v != 0).count(),
-                both: vb.par_iter().zip(va.par_iter()).filter(|(x, y)| **x != 0 && **y != 0).count(),
-            };
-            let (xs, ys) = (b.data.as_slice().expect("standard layout"), a.data.as_slice().expect("standard layout"));
-            let fragment = |range: Range<usize>| {
-                (!range.is_empty()).then(|| Fragment {
-                    start: range.start,
-                    x: (0..bands).map(|k| xs[k * len + range.start - p0..k * len + range.end - p0].to_vec()).collect(),
-                    y: (0..bands).map(|k| ys[k * len + range.start - p0..k * len + range.end - p0].to_vec()).collect(),
-                    keep: keep[range.start - p0..range.end - p0].to_vec(),
-                })
-            };
-            let first_whole = p0.div_ceil(BLOCK);
-            let mut last_whole = first_whole;
-            while last_whole * BLOCK < p0 + len && block_end(last_whole) <= p0 + len {
-                last_whole += 1;
-            }
-            let head = fragment(p0..(first_whole * BLOCK).min(p0 + len));
-            let tail = fragment((last_whole * BLOCK).max(p0).min(p0 + len)..p0 + len);
-            let blocks = (first_whole..last_whole)
-                .into_par_iter()
-                .map(|blk| {
-                    let range = blk * BLOCK - p0..block_end(blk) - p0;
-                    (0..bands)
-                        .map(|k| {
-                            let plane = k * len + range.start..k * len + range.end;
-                            block_moments(&xs[plane.clone()], &ys[plane], &keep[range.clone()])
-                        })
-                        .collect()
-                })
-                .collect();
-            Ok(StripMoments { head, blocks, tail, counts })
-        },
-        |_, strip| {
-            counts.before += strip.counts.before;
-            counts.after += strip.counts.after;
-            counts.both += strip.counts.both;
-            let mut add = |f: Fragment, total: &mut Vec<PairMoments>| {
-                let block = f.start / BLOCK;
-                let p = pending.get_or_insert_with(|| Fragment {
-                    start: block * BLOCK,
-                    x: vec![Vec::with_capacity(BLOCK); bands],
-                    y: vec![Vec::with_capacity(BLOCK); bands],
-                    keep: Vec::with_capacity(BLOCK),
-                });
-                debug_assert_eq!(p.start + p.keep.len(), f.start, "fragments arrive in pixel order");
-                for k in 0..bands {
-                    p.x[k].extend_from_slice(&f.x[k]);
-                    p.y[k].extend_from_slice(&f.y[k]);
-                }
-                p.keep.extend_from_slice(&f.keep);
-                if p.start + p.keep.len() == block_end(block) {
-                    let p = pending.take().expect("pending block");
-                    for (k, t) in total.iter_mut().enumerate() {
-                        t.merge(&block_moments(&p.x[k], &p.y[k], &p.keep));
+/// Moments of every band pair over the sample's pixels valid on both dates (and below `below.1` in
+/// `below.0`, the statistic under the previous fit, square by square), summed as
+/// `Backend::pair_moments` sums them on the whole grid with the pixels outside the sample weighted 0:
+/// every block of the grid that holds sample pixels, assembled with +0.0 and "not kept" elsewhere (what
+/// such a pixel adds in `block_moments`), the block sums added in block order. Blocks without sample
+/// pixels add +0.0 to every sum, which changes nothing.
+fn sample_moments(
+    sample: &FitSample,
+    squares: &[[BandStack; 2]],
+    below: Option<(&[Array2<f32>], f32)>,
+    bands: usize,
+) -> Vec<PairMoments> {
+    let (h, w, side) = (sample.height, sample.width, sample.side);
+    let n = h * w;
+    let per_row = w.div_ceil(side);
+    let mut which = vec![usize::MAX; h.div_ceil(side) * per_row];
+    for (i, (r, c)) in sample.squares.iter().enumerate() {
+        which[r * per_row + c] = i;
+    }
+    let mut blocks: Vec<usize> = sample
+        .squares
+        .par_iter()
+        .flat_map_iter(|square| {
+            let (rows, cols) = sample.window(*square);
+            rows.flat_map(move |r| (r * w + cols.start) / BLOCK..=(r * w + cols.end - 1) / BLOCK)
+        })
+        .collect();
+    blocks.par_sort_unstable();
+    blocks.dedup();
+    let partials: Vec<Vec<PairMoments>> = blocks
+        .par_iter()
+        .map(|block| {
+            let range = block * BLOCK..((block + 1) * BLOCK).min(n);
+            let len = range.len();
+            let mut x = vec![vec![0f32; len]; bands];
+            let mut y = vec![vec![0f32; len]; bands];
+            let mut keep = vec![false; len];
+            let mut i = range.start;
+            while i < range.end {
+                let (r, c) = (i / w, i % w);
+                // A run that stays in one row and one column of squares.
+                let end = range.end.min(r * w + ((c / side + 1) * side).min(w));
+                let s = which[(r / side) * per_row + c / side];
+                if s != usize::MAX {
+                    let [b, a] = &squares[s];
+                    let (rows, cols) = sample.window(sample.squares[s]);
+                    let sw = cols.len();
+                    let at = (r - rows.start) * sw + (c - cols.start);
+                    let (count, o) = (end - i, i - range.start);
+                    let plane = sw * rows.len();
+                    let (xb, ya) =
+                        (b.data.as_slice().expect("standard layout"), a.data.as_slice().expect("standard layout"));
+                    for k in 0..bands {
+                        x[k][o..o + count].copy_from_slice(&xb[k * plane + at..k * plane + at + count]);
+                        y[k][o..o + count].copy_from_slice(&ya[k * plane + at..k * plane + at + count]);
+                    }
+                    let (vb, va) =
+                        (b.valid.as_slice().expect("standard layout"), a.valid.as_slice().expect("standard layout"));
+                    for j in 0..count {
+                        let under = below.is_none_or(|(m, cut)| {
+                            let m = m[s].as_slice().expect("standard layout")[at + j];
+                            m.is_finite() && m < cut
+                        });
+                        keep[o + j] = vb[at + j] != 0 && va[at + j] != 0 && under;
                     }
                 }
-            };
-            if let Some(f) = strip.head {
-                add(f, &mut total);
+                i = end;
             }
-            for block in &strip.blocks {
-                for (t, m) in total.iter_mut().zip(block) {
-                    t.merge(m);
-                }
-            }
-            if let Some(f) = strip.tail {
-                add(f, &mut total);
-            }
-            Ok(())
-        },
-    )?;
-    Ok((total, counts))
+            (0..bands).map(|k| block_moments(&x[k], &y[k], &keep)).collect()
+        })
+        .collect();
+    let mut total = vec![PairMoments::default(); bands];
+    for p in &partials {
+        for (t, q) in total.iter_mut().zip(p) {
+            t.merge(q);
+        }
+    }
+    total
 }
 
 /// The reflectance of pixel `i` of a stack, NaN for bands it lacks (as the CPU backend's kernels see it).
@@ -1076,52 +1219,34 @@ impl Numbered {
     }
 }
 
-/// Polygons of the numbered regions, traced by GDAL from a sparse label raster in its memory file system
-/// (only blocks that hold a region take memory).
+/// Polygons of the numbered regions, each group traced by GDAL on its own crop, in parallel: what tracing
+/// the whole label raster gives (`polygonize_crop`), without sweeping the scene's empty pixels.
 fn trace(parts: &[Part], regions: &Numbered, grid: &Grid) -> Result<Vec<crate::vectorize::RegionPolygon>> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let name = format!("/vsimem/jingtu-regions-{}-{}.tif", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
-    let fail = |e: gdal::errors::GdalError| Error::Gdal {
-        path: name.clone().into(),
-        message: crate::io::gdal_env::describe(&e),
-    };
-    let polygons = {
-        let driver = DriverManager::get_driver_by_name("GTiff").map_err(fail)?;
-        let options = RasterCreationOptions::from_iter([
-            "TILED=YES",
-            "SPARSE_OK=TRUE",
-            "COMPRESS=DEFLATE",
-            "BLOCKXSIZE=256",
-            "BLOCKYSIZE=256",
-        ]);
-        let mut ds = driver
-            .create_with_band_type_with_options::<i32, _>(&name, grid.width, grid.height, 1, &options)
-            .map_err(fail)?;
-        ds.set_geo_transform(&grid.transform.0).map_err(fail)?;
-        let mut band = ds.rasterband(1).map_err(fail)?;
-        for ((p, labels), numbers) in parts.iter().zip(&regions.labels).zip(&regions.numbers) {
-            let (bh, bw) = labels.dim();
-            if regions.count == 0 || labels.iter().all(|l| *l == 0) {
-                continue;
+    let traced: Vec<Vec<crate::vectorize::RegionPolygon>> = parts
+        .par_iter()
+        .zip(&regions.labels)
+        .zip(&regions.numbers)
+        .map(|((p, labels), numbers)| {
+            if labels.iter().all(|l| *l == 0) {
+                return Ok(Vec::new());
             }
-            // Other groups may lie inside this one's box: keep what is there.
-            let mut buffer =
-                band.read_as::<i32>((p.col as isize, p.row as isize), (bw, bh), (bw, bh), None).map_err(fail)?;
-            for (v, l) in buffer.data_mut().iter_mut().zip(labels.iter()) {
-                if *l != 0 {
-                    *v = numbers[*l as usize] as i32;
-                }
-            }
-            band.write((p.col as isize, p.row as isize), (bw, bh), &mut buffer).map_err(fail)?;
-        }
-        let out = polygonize_band(&band, grid);
-        drop(ds);
-        out
-    };
-    let _ = gdal::vsi::unlink_mem_file(&name);
-    let mut polygons = polygons?;
+            let numbered = labels.mapv(|l| if l == 0 { 0 } else { numbers[l as usize] });
+            polygonize_crop(numbered.view(), p.row, p.col, grid)
+        })
+        .collect::<Result<_>>()?;
+    let mut polygons: Vec<_> = traced.into_iter().flatten().collect();
     polygons.sort_by_key(|p| p.label);
     Ok(polygons)
+}
+
+/// Hands the memory the strips were decoded into back to the system before the scene-sized steps that
+/// follow (the allocator keeps freed memory for reuse while strips come and go; see `main`).
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the system.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Keeps GDAL's block cache at most `bytes` for as long as it lives.
