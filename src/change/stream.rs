@@ -43,8 +43,9 @@ use rayon::prelude::*;
 
 use super::evidence::{FlagContext, RegionStats, SceneRef, flags_from_regions};
 use super::job::{CHANGE_PALETTE, ChangeRequest, ChangeSummary};
+use super::kinds::absorb_halo_at;
 use super::normalize::{FitSample, Normalization, fit_bands, gains_and_offsets};
-use super::threshold::{finite_range, otsu, otsu_and_minimum_error};
+use super::threshold::{finite_range, otsu, otsu_and_minimum_error_in};
 use super::{ChangeCode, ChangeOptions, absorb_halo, change_kind};
 use crate::align::window_of;
 use crate::compute::Backend;
@@ -115,9 +116,9 @@ pub struct Inputs {
     pub warnings: Vec<String>,
 }
 
-/// What the final pass keeps of one piece: the smoothed statistic and classes of its rows, and the
-/// pixels above the noise floor with their indices.
-type Piece = (Array2<f32>, Array2<u8>, Array2<u8>, Vec<(u64, u8, u8, Indices)>);
+/// What the final pass keeps of one piece: the smoothed statistic of its rows and its finite range, their
+/// classes, and the pixels above the noise floor with their indices.
+type Piece = (Array2<f32>, (f32, f32), Array2<u8>, Array2<u8>, Vec<(u64, u8, u8, Indices)>);
 
 /// Runs the `change` job on `inputs` by strips; outputs and summary are those of the whole-scene path.
 pub fn run(
@@ -171,7 +172,12 @@ pub fn run(
         haze: None,
         carry: 2 * radius,
         w,
+        nodata: [None, None],
     };
+    source.nodata = [
+        source.pool.with(|r| r[0].nodata_decides(&map_before))?,
+        source.pool.with(|r| r[1].nodata_decides(&map_after))?,
+    ];
     if !map_before.surface_reflectance {
         warnings.push(
             "inputs are digital numbers, not surface reflectance: haze removed by dark-object subtraction".into(),
@@ -207,6 +213,7 @@ pub fn run(
     let floor = if options.min_change_rms.is_finite() { options.min_change_rms } else { f32::NEG_INFINITY };
     let mut magnitude = Array2::<f32>::zeros((h, w));
     let mut classes = [(); 2].map(|_| Array2::from_elem((h, w), LandClass::NoData as u8));
+    let mut range = (f32::INFINITY, f32::NEG_INFINITY);
     let mut kept: Option<Vec<(u64, Indices)>> = Some(Vec::new());
     let mut counts = Counts::default();
     // One piece: the statistic on its rows and the halo around them, smoothed, and the classes and indices
@@ -258,7 +265,8 @@ pub fn run(
             cb[[k / w, k % w]] = *class_b;
             ca[[k / w, k % w]] = *class_a;
         }
-        Ok((smooth, cb, ca, above))
+        let found = finite_range(smooth.view());
+        Ok((smooth, found, cb, ca, above))
     };
     progress.start("row blocks", strips.len() as u64);
     let mut held = Some(first);
@@ -277,7 +285,8 @@ pub fn run(
             || -> Result<()> {
                 let results = pieces.par_iter().map(|p| piece(&current, p.clone())).collect::<Result<Vec<Piece>>>()?;
                 counts.add(&current, rows.clone());
-                for (rows, (m, cb, ca, above)) in pieces.iter().cloned().zip(results) {
+                for (rows, (m, found, cb, ca, above)) in pieces.iter().cloned().zip(results) {
+                    range = (range.0.min(found.0), range.1.max(found.1));
                     magnitude.slice_mut(s![rows.clone(), ..]).assign(&m);
                     classes[0].slice_mut(s![rows.clone(), ..]).assign(&cb);
                     classes[1].slice_mut(s![rows, ..]).assign(&ca);
@@ -301,6 +310,7 @@ pub fn run(
     progress.finish();
     drop(spare);
     release_freed_memory();
+    log::debug!("streaming change: {} pixels above the noise floor kept", kept.as_ref().map_or(0, |k| k.len()));
     lap("final statistic and classes");
     for (count, path) in [(counts.before, &req.before), (counts.after, &req.after)] {
         if count == 0 {
@@ -318,21 +328,49 @@ pub fn run(
         });
     }
 
-    let (otsu_threshold, min_error_threshold) = otsu_and_minimum_error(backend, magnitude.view())?;
+    let (otsu_threshold, min_error_threshold) = otsu_and_minimum_error_in(backend, magnitude.view(), range)?;
     lap("threshold");
     let threshold = min_error_threshold.or(otsu_threshold).unwrap_or(f32::INFINITY).max(options.min_change_rms);
 
-    // Codes as `detect` sets them, then the ring of the smoothing.
+    // Codes as `detect` sets them, then the ring of the smoothing: from the pixels above the floor where
+    // they were kept (every changed pixel is one of them), else from the whole rasters.
     let mut codes = Array2::<u8>::zeros((h, w));
-    Zip::from(&mut codes).and(&magnitude).and(&classes[0]).and(&classes[1]).par_for_each(|k, m, cb, ca| {
-        if m.is_finite() && *m > threshold {
-            let code = change_kind(LandClass::from_u8(*cb), LandClass::from_u8(*ca));
-            if code != ChangeCode::NoData {
-                *k = code as u8;
+    let coded: Option<Vec<usize>> = match &kept {
+        Some(kept) => {
+            let found: Vec<(usize, u8)> = kept
+                .par_iter()
+                .filter_map(|(pixel, _)| {
+                    let (r, c) = (*pixel as usize / w, *pixel as usize % w);
+                    let m = magnitude[[r, c]];
+                    if !(m.is_finite() && m > threshold) {
+                        return None;
+                    }
+                    let code =
+                        change_kind(LandClass::from_u8(classes[0][[r, c]]), LandClass::from_u8(classes[1][[r, c]]));
+                    (code != ChangeCode::NoData).then_some((*pixel as usize, code as u8))
+                })
+                .collect();
+            let flat = codes.as_slice_mut().expect("standard layout");
+            for (pixel, code) in &found {
+                flat[*pixel] = *code;
             }
+            let cells: Vec<(usize, usize)> = found.iter().map(|(p, _)| (p / w, p % w)).collect();
+            absorb_halo_at(&mut codes, classes[0].view(), classes[1].view(), radius, &cells);
+            Some(found.into_iter().map(|(p, _)| p).collect())
         }
-    });
-    absorb_halo(&mut codes, classes[0].view(), classes[1].view(), radius);
+        None => {
+            Zip::from(&mut codes).and(&magnitude).and(&classes[0]).and(&classes[1]).par_for_each(|k, m, cb, ca| {
+                if m.is_finite() && *m > threshold {
+                    let code = change_kind(LandClass::from_u8(*cb), LandClass::from_u8(*ca));
+                    if code != ChangeCode::NoData {
+                        *k = code as u8;
+                    }
+                }
+            });
+            absorb_halo(&mut codes, classes[0].view(), classes[1].view(), radius);
+            None
+        }
+    };
     lap("codes");
     let key_of = |r: usize, c: usize, code: u8| -> u32 {
         match (&region_keys, code) {
@@ -344,7 +382,11 @@ pub fn run(
     };
     // The minimum mapping unit on "any change" within a plot, then kind fragments join their neighbours,
     // group by group.
-    let mut parts = touching_groups(codes.view(), &key_of);
+    let runs = match &coded {
+        Some(pixels) => runs_of_pixels(pixels, h, w, |r, c| key_of(r, c, codes[[r, c]]) != 0),
+        None => runs_of_rows(h, w, |r, c| key_of(r, c, codes[[r, c]]) != 0),
+    };
+    let mut parts = touching_groups(runs, codes.view(), &key_of);
     lap("groups");
     parts.par_iter_mut().for_each(|p| {
         let mut any = p.keys.mapv(|k| k >> 8);
@@ -360,9 +402,18 @@ pub fn run(
     for (p, k) in parts.iter_mut().zip(keys) {
         p.keys = k;
     }
-    Zip::from(&mut codes)
-        .and(&magnitude)
-        .par_for_each(|c, m| *c = if m.is_finite() { 0 } else { ChangeCode::NoData as u8 });
+    // The final codes: the groups' keys, nodata where the statistic is (the change raster shows it).
+    match (&coded, &req.change_raster) {
+        (Some(pixels), None) => {
+            let flat = codes.as_slice_mut().expect("standard layout");
+            for p in pixels {
+                flat[*p] = 0;
+            }
+        }
+        _ => Zip::from(&mut codes)
+            .and(&magnitude)
+            .par_for_each(|c, m| *c = if m.is_finite() { 0 } else { ChangeCode::NoData as u8 }),
+    }
     for p in &parts {
         for ((r, c), k) in p.keys.indexed_iter() {
             if *k != 0 {
@@ -370,29 +421,49 @@ pub fn run(
             }
         }
     }
+    let changed_pixels: usize = parts.par_iter().map(|p| p.keys.iter().filter(|k| **k != 0).count()).sum();
 
     lap("minimum mapping unit");
     progress.stage("vectorizing");
     let regions = Numbered::of(&parts, w);
     lap("regions");
     let mut stats = vec![RegionStats::default(); regions.count + 1];
-    let mut add = |pixel: u64, label: u32, (ib, ia): &Indices| {
+    let add_to = |stats: &mut RegionStats, pixel: u64, (ib, ia): &Indices| {
         let (r, c) = (pixel as usize / w, pixel as usize % w);
         let plot = region_keys.as_ref().map_or(1, |p| p[[r, c]]);
         let key = (plot << 8) | codes[[r, c]] as u32;
-        stats[label as usize].add((r, c), key, magnitude[[r, c]], ib, ia, classes[0][[r, c]], classes[1][[r, c]]);
+        stats.add((r, c), key, magnitude[[r, c]], ib, ia, classes[0][[r, c]], classes[1][[r, c]]);
     };
     match &kept {
-        // Region pixels are changed pixels, so among those kept; both lists are in raster order.
+        // Region pixels are changed pixels, so among those kept (in raster order). A region lies in one
+        // group, whose crop lists its pixels in raster order too: the groups are summed in parallel, each
+        // region's pixels in the order the whole-scene path adds them.
         Some(kept) => {
-            let mut j = 0;
-            for (pixel, label) in &regions.pixels {
-                j += kept[j..].partition_point(|(p, _)| p < pixel);
-                debug_assert_eq!(kept[j].0, *pixel, "a region pixel is above the floor");
-                add(*pixel, *label, &kept[j].1);
+            let found: Vec<Vec<(u32, RegionStats)>> = parts
+                .par_iter()
+                .zip(&regions.labels)
+                .zip(&regions.numbers)
+                .map(|((p, labels), numbers)| {
+                    let mut local = vec![RegionStats::default(); numbers.len()];
+                    for ((r, c), l) in labels.indexed_iter() {
+                        if *l == 0 {
+                            continue;
+                        }
+                        let pixel = ((p.row + r) * w + p.col + c) as u64;
+                        let at = kept.partition_point(|(k, _)| *k < pixel);
+                        debug_assert_eq!(kept[at].0, pixel, "a region pixel is above the floor");
+                        add_to(&mut local[*l as usize], pixel, &kept[at].1);
+                    }
+                    numbers.iter().zip(local).skip(1).map(|(n, s)| (*n, s)).collect()
+                })
+                .collect();
+            for (label, s) in found.into_iter().flatten() {
+                stats[label as usize] = s;
             }
         }
         None => {
+            let mut add =
+                |pixel: u64, label: u32, indices: &Indices| add_to(&mut stats[label as usize], pixel, indices);
             let region_strips: Vec<Range<usize>> =
                 strips.iter().filter(|rows| !regions.in_rows(rows, w).is_empty()).cloned().collect();
             in_order(
@@ -459,8 +530,6 @@ pub fn run(
         outputs.push(path.clone());
     }
     lap("writing");
-    let changed_pixels =
-        codes.as_slice().expect("standard layout").par_iter().filter(|c| **c != 0 && **c != 255).count();
     Ok(ChangeSummary {
         grid,
         georeferenced,
@@ -694,6 +763,8 @@ struct Source<'a> {
     /// Rows of the strip above that a strip carries (the smoothing's halo on both sides).
     carry: usize,
     w: usize,
+    /// Per date, each band's nodata value when nothing but the values decide validity.
+    nodata: [Option<Vec<Option<f64>>>; 2],
 }
 
 impl Source<'_> {
@@ -762,7 +833,14 @@ impl Source<'_> {
             tasks.par_iter_mut().try_for_each(|(date, k, plane, band_valid)| {
                 self.pool.with(|rasters| {
                     let (raster, map, win) = (&rasters[*date], self.maps[*date], window(*date));
+                    let values_only = self.nodata[*date].is_some();
                     match plane {
+                        Plane::U16(v) if values_only => {
+                            raster.read_band_values::<u16>(map, *k, win, &mut v[fresh.clone()])
+                        }
+                        Plane::F32(v) if values_only => {
+                            raster.read_band_values::<f32>(map, *k, win, &mut v[fresh.clone()])
+                        }
                         Plane::U16(v) => raster.read_band_as::<u16>(map, *k, win, &mut v[fresh.clone()], band_valid),
                         Plane::F32(v) => raster.read_band_as::<f32>(map, *k, win, &mut v[fresh.clone()], band_valid),
                     }
@@ -771,16 +849,52 @@ impl Source<'_> {
         }
         for (date, v) in valid.iter_mut().enumerate() {
             let v = &mut v[fresh.clone()];
-            v.fill(1);
-            for b in &band_valid[date * bands..(date + 1) * bands] {
-                for (x, y) in v.iter_mut().zip(b) {
-                    *x &= *y;
+            match &self.nodata[date] {
+                Some(nodata) => validity_from_values(&planes[date], fresh.start, nodata, v),
+                None => {
+                    v.fill(1);
+                    for b in &band_valid[date * bands..(date + 1) * bands] {
+                        for (x, y) in v.iter_mut().zip(b) {
+                            *x &= *y;
+                        }
+                    }
+                    self.pool.with(|rasters| rasters[date].mask_by_alpha(self.maps[date], window(date), v))?;
                 }
             }
-            self.pool.with(|rasters| rasters[date].mask_by_alpha(self.maps[date], window(date), v))?;
         }
         Ok(Held { rows: start..rows.end, cols, planes, valid, band_valid })
     }
+}
+
+/// Which of the pixels from `start` on are data, from the values of every band and their nodata values
+/// (as `Raster::read_band_as` decides it band by band: the nodata value, compared in f32, and NaN), in
+/// one sweep over all bands, a cache-sized run of pixels at a time.
+fn validity_from_values(planes: &[Plane], start: usize, nodata: &[Option<f64>], valid: &mut [u8]) {
+    const RUN: usize = 1 << 12;
+    valid.par_chunks_mut(RUN).enumerate().for_each(|(c, run)| {
+        run.fill(1);
+        let at = start + c * RUN..start + c * RUN + run.len();
+        for (plane, nd) in planes.iter().zip(nodata) {
+            match (plane, nd) {
+                (Plane::U16(p), Some(nd)) => {
+                    // A nodata value a 16-bit band cannot hold marks nothing.
+                    if nd.fract() == 0.0 && (0.0..=65535.0).contains(nd) {
+                        let nd = *nd as u16;
+                        for (v, x) in run.iter_mut().zip(&p[at.clone()]) {
+                            *v &= u8::from(*x != nd);
+                        }
+                    }
+                }
+                (Plane::U16(_), None) => {}
+                (Plane::F32(p), nd) => {
+                    for (v, x) in run.iter_mut().zip(&p[at.clone()]) {
+                        let x = f64::from(*x);
+                        *v &= u8::from(!(x.is_nan() || nd.is_some_and(|nd| x == nd)));
+                    }
+                }
+            }
+        }
+    });
 }
 
 /// Open datasets of both inputs, one pair per worker at a time.
@@ -948,7 +1062,7 @@ fn fit_on_sample(source: &Source, sample: &FitSample, iterations: usize) -> Resu
         }
         let (gains, offsets) = gains_and_offsets(&report.bands);
         let statistic: Vec<Array2<f32>> = squares
-            .iter()
+            .par_iter()
             .map(|[b, a]| {
                 let mut a = a.clone();
                 backend.linear(&mut a, &gains, &offsets)?;
@@ -1082,17 +1196,17 @@ struct Part {
     keys: Array2<u32>,
 }
 
-/// The 4-connected groups of pixels with a nonzero key, found on runs of such pixels row by row.
-fn touching_groups(codes: ArrayView2<u8>, key_of: &(impl Fn(usize, usize, u8) -> u32 + Sync)) -> Vec<Part> {
-    let (h, w) = codes.dim();
-    let rows: Vec<Vec<(usize, usize)>> = (0..h)
+/// Per row, the runs (first and past-the-last column) of pixels where `on` holds, from a sweep of every
+/// pixel.
+fn runs_of_rows(h: usize, w: usize, on: impl Fn(usize, usize) -> bool + Sync) -> Vec<Vec<(usize, usize)>> {
+    (0..h)
         .into_par_iter()
         .map(|r| {
             let mut runs = Vec::new();
             let mut start = None;
             for c in 0..=w {
-                let on = c < w && key_of(r, c, codes[[r, c]]) != 0;
-                match (on, start) {
+                let here = c < w && on(r, c);
+                match (here, start) {
                     (true, None) => start = Some(c),
                     (false, Some(s)) => {
                         runs.push((s, c));
@@ -1103,7 +1217,39 @@ fn touching_groups(codes: ArrayView2<u8>, key_of: &(impl Fn(usize, usize, u8) ->
             }
             runs
         })
-        .collect();
+        .collect()
+}
+
+/// [`runs_of_rows`] when `on` can hold only at `pixels` (row * width + column, ascending): the same runs
+/// from those pixels alone.
+fn runs_of_pixels(pixels: &[usize], h: usize, w: usize, on: impl Fn(usize, usize) -> bool) -> Vec<Vec<(usize, usize)>> {
+    let mut rows = vec![Vec::new(); h];
+    let mut open: Option<(usize, usize, usize)> = None;
+    for p in pixels.iter().copied().filter(|p| on(p / w, p % w)) {
+        let (r, c) = (p / w, p % w);
+        match open {
+            Some((row, start, end)) if row == r && end == c => open = Some((row, start, c + 1)),
+            _ => {
+                if let Some((row, start, end)) = open {
+                    rows[row].push((start, end));
+                }
+                open = Some((r, c, c + 1));
+            }
+        }
+    }
+    if let Some((row, start, end)) = open {
+        rows[row].push((start, end));
+    }
+    rows
+}
+
+/// The 4-connected groups of pixels with a nonzero key, from the runs of such pixels row by row.
+fn touching_groups(
+    rows: Vec<Vec<(usize, usize)>>,
+    codes: ArrayView2<u8>,
+    key_of: &(impl Fn(usize, usize, u8) -> u32 + Sync),
+) -> Vec<Part> {
+    let h = rows.len();
     let mut runs: Vec<(usize, usize, usize)> = Vec::new();
     let mut first_of_row = Vec::with_capacity(h + 1);
     for (r, row) in rows.iter().enumerate() {

@@ -361,6 +361,40 @@ impl Raster {
         Ok(read_mask && info.mask == MaskSource::PerDataset)
     }
 
+    /// When nothing but the values decide which pixels are data (no mask band, no alpha band), the nodata
+    /// value of each mapped band as [`read_band_as`](Self::read_band_as) compares it (`None` for a band
+    /// without one: there only NaN is not data). A caller holding the values can then find the valid
+    /// pixels in one sweep over all bands, where reading band by band makes a validity per band to
+    /// combine. `None` when a mask or alpha band has to be read.
+    pub fn nodata_decides(&self, map: &BandMap) -> Result<Option<Vec<Option<f64>>>> {
+        if self.info.bands.iter().any(|b| b.mask == MaskSource::IsAlpha) {
+            return Ok(None);
+        }
+        let mut out = Vec::with_capacity(map.bands.len());
+        for mapped in &map.bands {
+            if matches!(self.info.bands[mapped.index - 1].mask, MaskSource::PerDataset | MaskSource::Alpha) {
+                return Ok(None);
+            }
+            let band = self.dataset.rasterband(mapped.index).map_err(|e| Error::gdal(&self.info.path, e))?;
+            out.push(usable_nodata(&band).map(|nd| if nd.is_nan() { nd } else { nd as f32 as f64 }));
+        }
+        Ok(Some(out))
+    }
+
+    /// Reads mapped band `k` of `window` into `buf` as `T`, values only (see
+    /// [`nodata_decides`](Self::nodata_decides)).
+    pub fn read_band_values<T: Copy + gdal::raster::GdalType>(
+        &self,
+        map: &BandMap,
+        k: usize,
+        window: Window,
+        buf: &mut [T],
+    ) -> Result<()> {
+        let path = &self.info.path;
+        let band = self.dataset.rasterband(map.bands[k].index).map_err(|e| Error::gdal(path, e))?;
+        read_window(&band, window, buf).map_err(|e| Error::gdal(path, e))
+    }
+
     /// Clears `valid` where the raster's alpha band is 0, when it has one that none of the mapped bands
     /// already uses as its mask: an alpha band that GDAL ignores (because a nonsense nodata value took
     /// precedence) still masks.
