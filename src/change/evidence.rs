@@ -10,7 +10,7 @@ use crate::flags::{ENGINE_VERSION, Flag, FlagKind, FlagStatus, round4, stable_id
 use crate::io::plots::Plot;
 use crate::raster::Grid;
 use crate::spectral::{IndexKind, LandClass};
-use crate::vectorize::{label_regions, polygonize};
+use crate::vectorize::{RegionPolygon, label_regions, polygonize};
 
 /// One acquisition as the evidence names it.
 #[derive(Debug, Clone)]
@@ -23,9 +23,9 @@ pub struct SceneRef {
     pub path: String,
 }
 
-/// Per-region sums for the evidence.
+/// Per-region sums for the evidence, added pixel by pixel in raster order.
 #[derive(Debug, Clone, Default)]
-struct RegionStats {
+pub(crate) struct RegionStats {
     pixels: u64,
     code: u8,
     plot: u32,
@@ -37,6 +37,44 @@ struct RegionStats {
     matching_transitions: u64,
     class_before: [u64; 6],
     class_after: [u64; 6],
+}
+
+impl RegionStats {
+    /// Adds the pixel at `at` (row, column) with region key `key` (plot << 8 | code), its smoothed change,
+    /// its indices on both dates and its classes on both dates.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn add(
+        &mut self,
+        at: (usize, usize),
+        key: u32,
+        magnitude: f32,
+        index_before: &[f32; 7],
+        index_after: &[f32; 7],
+        class_before: u8,
+        class_after: u8,
+    ) {
+        if self.pixels == 0 {
+            self.anchor = at;
+            self.code = (key & 0xff) as u8;
+            self.plot = key >> 8;
+        }
+        self.pixels += 1;
+        self.magnitude += magnitude as f64;
+        for k in IndexKind::ALL {
+            let (b, a) = (index_before[k as usize], index_after[k as usize]);
+            if b.is_finite() && a.is_finite() {
+                self.index_before[k as usize] += b as f64;
+                self.index_after[k as usize] += a as f64;
+                self.index_count[k as usize] += 1;
+            }
+        }
+        let (cb, ca) = (LandClass::from_u8(class_before), LandClass::from_u8(class_after));
+        if change_kind(cb, ca) as u8 == self.code {
+            self.matching_transitions += 1;
+        }
+        self.class_before[(cb as usize).min(5)] += 1;
+        self.class_after[(ca as usize).min(5)] += 1;
+    }
 }
 
 /// Context shared by every flag of one comparison.
@@ -71,34 +109,31 @@ pub fn flags_from_detection(detection: &ChangeDetection, grid: &Grid, ctx: &Flag
             if l == 0 {
                 continue;
             }
-            let s = &mut stats[l];
-            if s.pixels == 0 {
-                s.anchor = (r, c);
-                s.code = (keys[[r, c]] & 0xff) as u8;
-                s.plot = keys[[r, c]] >> 8;
-            }
-            s.pixels += 1;
-            s.magnitude += detection.magnitude[[r, c]] as f64;
-            for k in IndexKind::ALL {
-                let (b, a) = (detection.indices_before.get(k)[[r, c]], detection.indices_after.get(k)[[r, c]]);
-                if b.is_finite() && a.is_finite() {
-                    s.index_before[k as usize] += b as f64;
-                    s.index_after[k as usize] += a as f64;
-                    s.index_count[k as usize] += 1;
-                }
-            }
-            let (cb, ca) = (
-                LandClass::from_u8(detection.classes_before[[r, c]]),
-                LandClass::from_u8(detection.classes_after[[r, c]]),
+            let values = |stack: &crate::spectral::IndexStack| IndexKind::ALL.map(|k| stack.get(k)[[r, c]]);
+            stats[l].add(
+                (r, c),
+                keys[[r, c]],
+                detection.magnitude[[r, c]],
+                &values(&detection.indices_before),
+                &values(&detection.indices_after),
+                detection.classes_before[[r, c]],
+                detection.classes_after[[r, c]],
             );
-            if change_kind(cb, ca) as u8 == s.code {
-                s.matching_transitions += 1;
-            }
-            s.class_before[(cb as usize).min(5)] += 1;
-            s.class_after[(ca as usize).min(5)] += 1;
         }
     }
     let polygons = polygonize(regions.labels.view(), grid)?;
+    Ok(flags_from_regions(&stats, polygons, grid, ctx, detection.threshold))
+}
+
+/// Flags for the regions of `stats` (indexed by label) that `polygons` trace, ordered by flag id; the
+/// regions are changes thresholded at `threshold`.
+pub(crate) fn flags_from_regions(
+    stats: &[RegionStats],
+    polygons: Vec<RegionPolygon>,
+    grid: &Grid,
+    ctx: &FlagContext,
+    threshold: f32,
+) -> Vec<Flag> {
     let pixel_area = grid.transform.pixel_area();
     let mut flags = Vec::new();
     for poly in polygons {
@@ -114,7 +149,7 @@ pub fn flags_from_detection(detection: &ChangeDetection, grid: &Grid, ctx: &Flag
         let mean_mag = s.magnitude / s.pixels as f64;
         let purity = s.matching_transitions as f64 / s.pixels as f64;
         // Strength: how far past the threshold the region's change is (0 at the threshold, ~1 at 3x).
-        let strength = 1.0 - (-(mean_mag / detection.threshold as f64 - 1.0).max(0.0) * 1.5).exp();
+        let strength = 1.0 - (-(mean_mag / threshold as f64 - 1.0).max(0.0) * 1.5).exp();
         let sensor_factor = if ctx.has_swir { 1.0 } else { 0.8 };
         let confidence = ((0.2 + 0.4 * strength + 0.4 * purity) * sensor_factor).clamp(0.0, 1.0);
         let indices = |sums: &[f64; 7]| {
@@ -155,7 +190,7 @@ pub fn flags_from_detection(detection: &ChangeDetection, grid: &Grid, ctx: &Flag
             "class_before": dominant(&s.class_before),
             "class_after": dominant(&s.class_after),
             "change_rms": round4(mean_mag),
-            "threshold_rms": round4(detection.threshold as f64),
+            "threshold_rms": round4(threshold as f64),
             "transition_agreement": round4(purity),
             "pixels": s.pixels,
             "valid_observations": 2,
@@ -189,5 +224,5 @@ pub fn flags_from_detection(detection: &ChangeDetection, grid: &Grid, ctx: &Flag
         });
     }
     flags.sort_by(|a, b| a.flag_id.cmp(&b.flag_id));
-    Ok(flags)
+    flags
 }

@@ -133,6 +133,13 @@ pub fn run_change(backend: &dyn Backend, req: &ChangeRequest, progress: &dyn Pro
         }
         warnings.push("inputs have no georeferencing: compared on their pixel grid; areas are in pixels".to_string());
     }
+    // Inputs whose pixels are the grid's stream through in strips: the same result in bounded memory.
+    // (Imagery with red, green and blue only has a detector of its own, which works on the whole scene.)
+    let streamed = if rgb_bands { None } else { super::stream::plan(&req.options, &before, &after, &grid) };
+    if let Some(plan) = streamed {
+        let inputs = super::stream::Inputs { before, after, map_before, map_after, grid, georeferenced, warnings };
+        return super::stream::run(backend, req, format, plan, inputs, progress);
+    }
     progress.stage("aligning");
     let mut stack_before = read_on_grid(&before, &map_before, &grid, resampling_for(&before, &grid))?;
     let mut stack_after = read_on_grid(&after, &map_after, &grid, resampling_for(&after, &grid))?;

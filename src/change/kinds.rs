@@ -1,6 +1,7 @@
 //! Naming a change from what covered the ground before and after.
 
 use ndarray::{Array2, ArrayView2, Zip};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::spectral::LandClass;
@@ -72,33 +73,56 @@ pub fn absorb_halo(
     classes_after: ArrayView2<u8>,
     radius: usize,
 ) {
-    let (h, w) = codes.dim();
     let original = codes.clone();
-    let r = radius as isize;
     Zip::indexed(codes).and(classes_before).and(classes_after).par_for_each(|(row, col), code, cb, ca| {
-        if *code != ChangeCode::Other as u8 || cb != ca {
-            return;
-        }
-        let mut votes = [0u32; 4];
-        for dy in -r..=r {
-            for dx in -r..=r {
-                let (y, x) = (row as isize + dy, col as isize + dx);
-                if y < 0 || x < 0 || y >= h as isize || x >= w as isize {
-                    continue;
-                }
-                let c = ChangeCode::from_u8(original[[y as usize, x as usize]]);
-                if c.is_flagged() {
-                    votes[c as usize] += 1;
-                }
+        if *code == ChangeCode::Other as u8 && cb == ca {
+            if let Some(kind) = halo_kind(original.view(), row, col, radius) {
+                *code = kind;
             }
         }
-        // Ties go to the lower code (construction before earthworks before vegetation loss): deterministic.
-        let (best, count) =
-            votes.iter().enumerate().skip(1).fold((0, 0), |b, (i, v)| if *v > b.1 { (i, *v) } else { b });
-        if count > 0 {
-            *code = best as u8;
-        }
     });
+}
+
+/// [`absorb_halo`] where every changed pixel is among `pixels` (row, column): the same codes, for the
+/// price of the changed pixels rather than the scene's.
+pub fn absorb_halo_at(
+    codes: &mut Array2<u8>,
+    classes_before: ArrayView2<u8>,
+    classes_after: ArrayView2<u8>,
+    radius: usize,
+    pixels: &[(usize, usize)],
+) {
+    let view = codes.view();
+    let kinds: Vec<((usize, usize), u8)> = pixels
+        .par_iter()
+        .filter(|&&(r, c)| view[[r, c]] == ChangeCode::Other as u8 && classes_before[[r, c]] == classes_after[[r, c]])
+        .filter_map(|&(r, c)| halo_kind(view, r, c, radius).map(|kind| ((r, c), kind)))
+        .collect();
+    for ((r, c), kind) in kinds {
+        codes[[r, c]] = kind;
+    }
+}
+
+/// The flagged kind most common among the original codes within `radius` of (row, col), if any.
+fn halo_kind(original: ArrayView2<u8>, row: usize, col: usize, radius: usize) -> Option<u8> {
+    let (h, w) = original.dim();
+    let r = radius as isize;
+    let mut votes = [0u32; 4];
+    for dy in -r..=r {
+        for dx in -r..=r {
+            let (y, x) = (row as isize + dy, col as isize + dx);
+            if y < 0 || x < 0 || y >= h as isize || x >= w as isize {
+                continue;
+            }
+            let c = ChangeCode::from_u8(original[[y as usize, x as usize]]);
+            if c.is_flagged() {
+                votes[c as usize] += 1;
+            }
+        }
+    }
+    // Ties go to the lower code (construction before earthworks before vegetation loss): deterministic.
+    let (best, count) = votes.iter().enumerate().skip(1).fold((0, 0), |b, (i, v)| if *v > b.1 { (i, *v) } else { b });
+    (count > 0).then_some(best as u8)
 }
 
 #[cfg(test)]

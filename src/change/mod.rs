@@ -26,6 +26,7 @@ pub mod kinds;
 pub mod normalize;
 pub mod rgb;
 pub mod segments;
+pub mod stream;
 pub mod threshold;
 
 use ndarray::{Array2, Zip};
@@ -47,6 +48,11 @@ pub struct ChangeOptions {
     pub rules: ClassRules,
     /// Fit iterations of the invariant-pixel normalization.
     pub normalization_iterations: usize,
+    /// Scenes of more than twice this many pixels fit the normalization on squares of the grid spread over
+    /// the scene that hold about this many pixels (see [`normalize::FitSample`]); smaller ones on every pixel.
+    pub fit_sample_pixels: usize,
+    /// Side in pixels of the squares the normalization is fitted on in large scenes.
+    pub fit_sample_side: usize,
     /// Radius of the neighbourhood mean of the change statistic (1 = 3x3).
     pub smoothing_radius: usize,
     /// Smallest threshold on the RMS reflectance difference, whatever the automatic cut says.
@@ -59,6 +65,13 @@ pub struct ChangeOptions {
     pub misregistration_tolerance_px: usize,
     /// Settings of the detector for imagery with red, green and blue only (`rgb`).
     pub rgb: rgb::RgbChangeOptions,
+    /// Inputs whose pixels are the analysis grid's are streamed in strips (see [`stream`]): the same
+    /// result as the whole-scene detector, in memory bounded by the strips and a few bytes per pixel.
+    /// False reads both dates whole, as [`detect`] needs them.
+    pub streaming: bool,
+    /// Rows the streaming path decodes at a time (and half as many per piece it processes); 0 decodes whole
+    /// rows of the inputs' blocks, at least 64 rows.
+    pub strip_rows: usize,
 }
 
 impl Default for ChangeOptions {
@@ -66,12 +79,16 @@ impl Default for ChangeOptions {
         ChangeOptions {
             rules: ClassRules::default(),
             normalization_iterations: 3,
+            fit_sample_pixels: 4 << 20,
+            fit_sample_side: 512,
             smoothing_radius: 1,
             min_change_rms: 0.03,
             min_area_m2: 500.0,
             min_pixels: 4,
             misregistration_tolerance_px: 1,
             rgb: rgb::RgbChangeOptions::default(),
+            streaming: true,
+            strip_rows: 0,
         }
     }
 }
@@ -124,7 +141,9 @@ pub fn detect(
     tolerance_px: usize,
     options: &ChangeOptions,
 ) -> Result<ChangeDetection> {
-    let (normalized, normalization) = normalize::normalize(backend, before, after, options.normalization_iterations)?;
+    let sample = normalize::FitSample::of(before.height(), before.width(), options);
+    let (normalized, normalization) =
+        normalize::normalize(backend, before, after, options.normalization_iterations, &sample)?;
     let raw = if tolerance_px > 0 {
         tolerant_magnitude(backend, before, &normalized, tolerance_px)?
     } else {

@@ -33,6 +33,18 @@ pub fn minimum_error(backend: &dyn Backend, values: ArrayView2<f32>) -> Result<O
         .and_then(|h| minimum_error_on_histogram(&h.counts).map(|bin| h.upper_edge(bin))))
 }
 
+/// Otsu's and the minimum-error cut from one histogram of the values: what [`otsu`] and
+/// [`minimum_error`] return, for the price of one of them.
+pub fn otsu_and_minimum_error(backend: &dyn Backend, values: ArrayView2<f32>) -> Result<(Option<f32>, Option<f32>)> {
+    Ok(match clipped_histogram(backend, values)? {
+        Some(h) => (
+            otsu_on_histogram(&h.counts).map(|bin| h.upper_edge(bin)),
+            minimum_error_on_histogram(&h.counts).map(|bin| h.upper_edge(bin)),
+        ),
+        None => (None, None),
+    })
+}
+
 /// A histogram of the finite values from the smallest to the `TAIL_QUANTILE` quantile, the rest lumped
 /// into the last bin.
 struct Clipped {
@@ -48,8 +60,31 @@ impl Clipped {
     }
 }
 
+/// [`otsu_and_minimum_error`] where the caller already knows the finite range of the values (a streaming
+/// pass that saw every value on its way): one sweep less over a scene-sized raster.
+pub fn otsu_and_minimum_error_in(
+    backend: &dyn Backend,
+    values: ArrayView2<f32>,
+    range: (f32, f32),
+) -> Result<(Option<f32>, Option<f32>)> {
+    Ok(match clipped_histogram_in(backend, values, range)? {
+        Some(h) => (
+            otsu_on_histogram(&h.counts).map(|bin| h.upper_edge(bin)),
+            minimum_error_on_histogram(&h.counts).map(|bin| h.upper_edge(bin)),
+        ),
+        None => (None, None),
+    })
+}
+
 fn clipped_histogram(backend: &dyn Backend, values: ArrayView2<f32>) -> Result<Option<Clipped>> {
-    let (lo, hi) = finite_range(values);
+    clipped_histogram_in(backend, values, finite_range(values))
+}
+
+fn clipped_histogram_in(
+    backend: &dyn Backend,
+    values: ArrayView2<f32>,
+    (lo, hi): (f32, f32),
+) -> Result<Option<Clipped>> {
     if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
         return Ok(None);
     }

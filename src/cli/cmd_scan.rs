@@ -233,6 +233,15 @@ pub(crate) fn render(s: &ScanSummary) -> String {
     if let Some(r) = &s.report {
         out.push_str(&report_lines(r));
     }
+    let mb = |b: u64| b as f64 / 1e6;
+    let _ = writeln!(
+        out,
+        "read {} plot window(s): {:.1} MB decoded{}{}",
+        s.reads.windows,
+        mb(s.reads.decoded_bytes),
+        s.reads.file_bytes.map_or(String::new(), |b| format!(", {:.1} MB read from files", mb(b))),
+        s.reads.hashed_bytes.map_or(String::new(), |b| format!(" (and {:.1} MB hashed)", mb(b)))
+    );
     for o in &s.outputs {
         let _ = writeln!(out, "wrote {}", o.display());
     }

@@ -76,29 +76,30 @@ impl Backend for CpuBackend {
         let (bands, h, w) = stack.data.dim();
         assert!(gains.len() == bands && offsets.len() == bands, "one gain and offset per band");
         let n = h * w;
+        let chunk = ROW_BLOCK * w.max(1);
         let valid = stack.valid.as_slice_mut().expect("standard layout");
         let data = stack.data.as_slice_mut().expect("standard layout");
-        valid.par_chunks_mut(ROW_BLOCK * w.max(1)).enumerate().for_each(|(chunk, vrow)| {
-            let start = chunk * ROW_BLOCK * w.max(1);
-            for (k, v) in vrow.iter_mut().enumerate() {
-                let i = start + k;
-                if *v == 0 {
-                    continue;
-                }
+        // Band by band over each chunk of pixels (contiguous, branch-free, so it vectorizes): a pixel
+        // whose value comes out non-finite in any band is invalid.
+        {
+            let data = &*data;
+            valid.par_chunks_mut(chunk).enumerate().for_each(|(c, vrow)| {
+                let start = c * chunk;
                 for b in 0..bands {
-                    let x = data[b * n + i] * gains[b] + offsets[b];
-                    if !x.is_finite() {
-                        *v = 0;
+                    let (g, o) = (gains[b], offsets[b]);
+                    let plane = &data[b * n + start..b * n + start + vrow.len()];
+                    for (v, x) in vrow.iter_mut().zip(plane) {
+                        *v = if (*x * g + o).is_finite() { *v } else { 0 };
                     }
                 }
-            }
-        });
+            });
+        }
         let valid = &*valid;
         data.par_chunks_mut(n.max(1)).enumerate().for_each(|(b, plane)| {
-            plane.par_chunks_mut(ROW_BLOCK * w.max(1)).enumerate().for_each(|(chunk, rows)| {
-                let start = chunk * ROW_BLOCK * w.max(1);
-                for (k, x) in rows.iter_mut().enumerate() {
-                    *x = if valid[start + k] != 0 { *x * gains[b] + offsets[b] } else { f32::NAN };
+            let (g, o) = (gains[b], offsets[b]);
+            plane.par_chunks_mut(chunk).zip(valid.par_chunks(chunk)).for_each(|(rows, vs)| {
+                for (x, v) in rows.iter_mut().zip(vs) {
+                    *x = if *v != 0 { *x * g + o } else { f32::NAN };
                 }
             });
         });
@@ -196,24 +197,23 @@ impl Backend for CpuBackend {
         let vb = before.valid.as_slice().expect("standard layout");
         let va = after.valid.as_slice().expect("standard layout");
         let mut out = Array2::<f32>::zeros((h, w));
-        out.as_slice_mut().expect("standard layout").par_chunks_mut(ROW_BLOCK * w.max(1)).enumerate().for_each(
-            |(chunk, rows)| {
-                let start = chunk * ROW_BLOCK * w.max(1);
-                for (k, o) in rows.iter_mut().enumerate() {
-                    let i = start + k;
-                    *o = if vb[i] == 0 || va[i] == 0 {
-                        f32::NAN
-                    } else {
-                        let mut s = 0f32;
-                        for b in 0..bands {
-                            let d = yb[b * n + i] - xb[b * n + i];
-                            s += d * d;
-                        }
-                        (s / bands as f32).sqrt()
-                    };
+        let chunk = ROW_BLOCK * w.max(1);
+        // Band by band over each chunk, the squares added in band order for every pixel as before.
+        out.as_slice_mut().expect("standard layout").par_chunks_mut(chunk).enumerate().for_each(|(c, sums)| {
+            let start = c * chunk;
+            let len = sums.len();
+            for b in 0..bands {
+                let (x, y) = (&xb[b * n + start..b * n + start + len], &yb[b * n + start..b * n + start + len]);
+                for ((s, x), y) in sums.iter_mut().zip(x).zip(y) {
+                    let d = y - x;
+                    *s += d * d;
                 }
-            },
-        );
+            }
+            let (vb, va) = (&vb[start..start + len], &va[start..start + len]);
+            for ((s, vb), va) in sums.iter_mut().zip(vb).zip(va) {
+                *s = if *vb == 0 || *va == 0 { f32::NAN } else { (*s / bands as f32).sqrt() };
+            }
+        });
         Ok(out)
     }
 
@@ -224,6 +224,10 @@ impl Backend for CpuBackend {
         let r = radius as isize;
         let mut out = Array2::<f32>::zeros((h, w));
         out.as_slice_mut().expect("standard layout").par_chunks_mut(w.max(1)).enumerate().for_each(|(row, line)| {
+            if radius == 1 && row > 0 && row + 1 < h && w > 2 {
+                box_mean_3x3_row(src, w, row, line);
+                return;
+            }
             for (col, o) in line.iter_mut().enumerate() {
                 let centre = src[row * w + col];
                 if centre.is_nan() {
@@ -490,6 +494,44 @@ impl CpuBackend {
     }
 }
 
+/// One row of the 3x3 mean away from the top and bottom edges, summing in the same order as the general
+/// loop (rows, then columns, of the window). A value that is not finite adds +0.0 instead of being skipped:
+/// the sum starts at +0.0 and only grows by non-negative or finite terms that never make it -0.0, so
+/// adding +0.0 leaves it as it was, and the branch-free body vectorizes across columns.
+fn box_mean_3x3_row(src: &[f32], w: usize, row: usize, line: &mut [f32]) {
+    let up = &src[(row - 1) * w..row * w];
+    let mid = &src[row * w..(row + 1) * w];
+    let down = &src[(row + 1) * w..(row + 2) * w];
+    let term = |v: f32| if v.is_finite() { (v, 1.0f32) } else { (0.0f32, 0.0f32) };
+    let edge = |col: usize| {
+        let mut sum = 0f32;
+        let mut count = 0f32;
+        for r in [up, mid, down] {
+            for x in &r[col.saturating_sub(1)..(col + 2).min(w)] {
+                let (v, c) = term(*x);
+                sum += v;
+                count += c;
+            }
+        }
+        sum / count
+    };
+    for col in [0, w - 1] {
+        line[col] = if mid[col].is_nan() { f32::NAN } else { edge(col) };
+    }
+    for col in 1..w - 1 {
+        let mut sum = 0f32;
+        let mut count = 0f32;
+        for r in [up, mid, down] {
+            for x in [r[col - 1], r[col], r[col + 1]] {
+                let (v, c) = term(x);
+                sum += v;
+                count += c;
+            }
+        }
+        line[col] = if mid[col].is_nan() { f32::NAN } else { sum / count };
+    }
+}
+
 /// Bins per unit of a histogram of `bins` bins over `[lo, hi)`: computed once on the host, for both
 /// backends, so that they bin with the same f32.
 #[inline]
@@ -500,6 +542,8 @@ pub fn histogram_scale(lo: f32, hi: f32, bins: usize) -> f32 {
 /// The bin of `v` for a histogram starting at `lo` with `scale` bins per unit; histogram.wgsl mirrors it.
 #[inline]
 pub fn histogram_bin(v: f32, lo: f32, scale: f32, bins: usize) -> usize {
-    let b = ((v - lo) * scale).floor();
+    // The floor of a non-negative number is its truncation, and floor(b) < 0 exactly when b < 0: no
+    // `floor` call (a library call on baseline x86-64), the same bins.
+    let b = (v - lo) * scale;
     if b < 0.0 { 0 } else { (b as usize).min(bins - 1) }
 }

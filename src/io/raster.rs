@@ -267,55 +267,153 @@ impl Raster {
     /// Reads `window` of the mapped bands as raw digital numbers (scaling is a kernel's job), with the
     /// validity of each pixel from nodata, NaN, mask bands and alpha.
     pub fn read_raw(&self, map: &BandMap, window: Window) -> Result<BandStack> {
+        let (planes, valid) = self.read_raw_as::<f32>(map, window)?;
         let (w, h) = (window.width, window.height);
-        let mut data = Array3::<f32>::zeros((map.bands.len(), h, w));
+        let data = Array3::from_shape_vec((map.bands.len(), h, w), planes.concat()).expect("one plane per band");
+        Ok(BandStack::new(map.roles(), data, valid))
+    }
+
+    /// [`read_raw`](Self::read_raw) in the data type `T` (one vector per mapped band), for callers that
+    /// keep the numbers as the file has them: 16-bit data read as `u16` skips GDAL's conversion to float
+    /// and takes half the room. The validity is the same as `read_raw`'s.
+    pub fn read_raw_as<T>(&self, map: &BandMap, window: Window) -> Result<(Vec<Vec<T>>, Array2<u8>)>
+    where
+        T: Copy + Default + gdal::raster::GdalType + Into<f64> + 'static,
+    {
+        let (w, h) = (window.width, window.height);
+        let mut planes = Vec::with_capacity(map.bands.len());
         let mut valid = Array2::<u8>::from_elem((h, w), 1);
+        let vbuf = valid.as_slice_mut().expect("standard layout");
+        let mut dataset_mask_done = false;
+        for k in 0..map.bands.len() {
+            let mut buf = vec![T::default(); w * h];
+            dataset_mask_done |= self.read_band_checked(map, k, window, &mut buf, vbuf, !dataset_mask_done)?;
+            planes.push(buf);
+        }
+        self.mask_by_alpha(map, window, vbuf)?;
+        Ok((planes, valid))
+    }
+
+    /// Reads mapped band `k` of `window` into `buf` as `T` and clears `valid` where that band says a pixel
+    /// is not data (nodata, NaN, its mask or alpha band). Together with [`mask_by_alpha`](Self::mask_by_alpha),
+    /// the bands read one by one give the validity [`read_raw_as`](Self::read_raw_as) gives, so workers can
+    /// read the bands of one window in parallel.
+    pub fn read_band_as<T>(
+        &self,
+        map: &BandMap,
+        k: usize,
+        window: Window,
+        buf: &mut [T],
+        valid: &mut [u8],
+    ) -> Result<()>
+    where
+        T: Copy + gdal::raster::GdalType + Into<f64> + 'static,
+    {
+        self.read_band_checked(map, k, window, buf, valid, true).map(|_| ())
+    }
+
+    /// [`read_band_as`](Self::read_band_as); a mask shared by all bands is read only when `dataset_mask`
+    /// (it is the same for every band). Returns whether such a mask was read.
+    fn read_band_checked<T>(
+        &self,
+        map: &BandMap,
+        k: usize,
+        window: Window,
+        buf: &mut [T],
+        valid: &mut [u8],
+        dataset_mask: bool,
+    ) -> Result<bool>
+    where
+        T: Copy + gdal::raster::GdalType + Into<f64> + 'static,
+    {
         let path = &self.info.path;
-        let mut shared_mask_done = false;
-        for (slot, mapped) in map.bands.iter().enumerate() {
-            let band = self.dataset.rasterband(mapped.index).map_err(|e| Error::gdal(path, e))?;
-            let mut plane = data.index_axis_mut(ndarray::Axis(0), slot);
-            let buf = plane.as_slice_mut().expect("standard layout");
-            read_window(&band, window, buf).map_err(|e| Error::gdal(path, e))?;
-            let info = &self.info.bands[mapped.index - 1];
-            let nodata = usable_nodata(&band);
-            let vbuf = valid.as_slice_mut().expect("standard layout");
-            match nodata {
-                Some(nd) if nd.is_nan() => mark(vbuf, buf, |v| v.is_nan()),
-                Some(nd) => {
-                    let nd = nd as f32;
-                    mark(vbuf, buf, |v| v == nd || v.is_nan())
-                }
-                None => mark(vbuf, buf, |v| v.is_nan()),
+        let mapped = &map.bands[k];
+        let band = self.dataset.rasterband(mapped.index).map_err(|e| Error::gdal(path, e))?;
+        read_window(&band, window, buf).map_err(|e| Error::gdal(path, e))?;
+        let info = &self.info.bands[mapped.index - 1];
+        // Integers are never NaN: the sweep for NaN is only for floating-point reads.
+        let float = matches!(T::datatype(), GdalDataType::Float32 | GdalDataType::Float64);
+        match usable_nodata(&band) {
+            Some(nd) if nd.is_nan() => mark(valid, buf, |v| v.is_nan()),
+            Some(nd) => {
+                // Compared as `read_raw` always compared: in f32.
+                let nd = nd as f32 as f64;
+                if float { mark(valid, buf, |v| v == nd || v.is_nan()) } else { mark_nodata(valid, buf, nd) }
             }
-            let needs_mask_band = matches!(info.mask, MaskSource::PerDataset | MaskSource::Alpha);
-            if needs_mask_band && !(info.mask == MaskSource::PerDataset && shared_mask_done) {
-                let mask = band.open_mask_band().map_err(|e| Error::gdal(path, e))?;
-                let mut mbuf = vec![0u8; w * h];
-                read_window(&mask, window, &mut mbuf).map_err(|e| Error::gdal(path, e))?;
-                for (v, m) in vbuf.iter_mut().zip(&mbuf) {
-                    if *m == 0 {
-                        *v = 0;
-                    }
+            None if float => mark(valid, buf, |v| v.is_nan()),
+            None => {}
+        }
+        let read_mask = match info.mask {
+            MaskSource::Alpha => true,
+            MaskSource::PerDataset => dataset_mask,
+            _ => false,
+        };
+        if read_mask {
+            let mask = band.open_mask_band().map_err(|e| Error::gdal(path, e))?;
+            let mut mbuf = vec![0u8; window.len()];
+            read_window(&mask, window, &mut mbuf).map_err(|e| Error::gdal(path, e))?;
+            for (v, m) in valid.iter_mut().zip(&mbuf) {
+                if *m == 0 {
+                    *v = 0;
                 }
-                shared_mask_done |= info.mask == MaskSource::PerDataset;
             }
         }
-        // An alpha band that GDAL ignores (because a nonsense nodata value took precedence) still masks.
+        Ok(read_mask && info.mask == MaskSource::PerDataset)
+    }
+
+    /// When nothing but the values decide which pixels are data (no mask band, no alpha band), the nodata
+    /// value of each mapped band as [`read_band_as`](Self::read_band_as) compares it (`None` for a band
+    /// without one: there only NaN is not data). A caller holding the values can then find the valid
+    /// pixels in one sweep over all bands, where reading band by band makes a validity per band to
+    /// combine. `None` when a mask or alpha band has to be read.
+    pub fn nodata_decides(&self, map: &BandMap) -> Result<Option<Vec<Option<f64>>>> {
+        if self.info.bands.iter().any(|b| b.mask == MaskSource::IsAlpha) {
+            return Ok(None);
+        }
+        let mut out = Vec::with_capacity(map.bands.len());
+        for mapped in &map.bands {
+            if matches!(self.info.bands[mapped.index - 1].mask, MaskSource::PerDataset | MaskSource::Alpha) {
+                return Ok(None);
+            }
+            let band = self.dataset.rasterband(mapped.index).map_err(|e| Error::gdal(&self.info.path, e))?;
+            out.push(usable_nodata(&band).map(|nd| if nd.is_nan() { nd } else { nd as f32 as f64 }));
+        }
+        Ok(Some(out))
+    }
+
+    /// Reads mapped band `k` of `window` into `buf` as `T`, values only (see
+    /// [`nodata_decides`](Self::nodata_decides)).
+    pub fn read_band_values<T: Copy + gdal::raster::GdalType>(
+        &self,
+        map: &BandMap,
+        k: usize,
+        window: Window,
+        buf: &mut [T],
+    ) -> Result<()> {
+        let path = &self.info.path;
+        let band = self.dataset.rasterband(map.bands[k].index).map_err(|e| Error::gdal(path, e))?;
+        read_window(&band, window, buf).map_err(|e| Error::gdal(path, e))
+    }
+
+    /// Clears `valid` where the raster's alpha band is 0, when it has one that none of the mapped bands
+    /// already uses as its mask: an alpha band that GDAL ignores (because a nonsense nodata value took
+    /// precedence) still masks.
+    pub fn mask_by_alpha(&self, map: &BandMap, window: Window, valid: &mut [u8]) -> Result<()> {
+        let path = &self.info.path;
         if let Some(alpha) = self.info.bands.iter().find(|b| b.mask == MaskSource::IsAlpha) {
             let uses_alpha = map.bands.iter().any(|m| self.info.bands[m.index - 1].mask == MaskSource::Alpha);
             if !uses_alpha {
                 let band = self.dataset.rasterband(alpha.index).map_err(|e| Error::gdal(path, e))?;
-                let mut abuf = vec![0f32; w * h];
+                let mut abuf = vec![0f32; window.len()];
                 read_window(&band, window, &mut abuf).map_err(|e| Error::gdal(path, e))?;
-                for (v, a) in valid.as_slice_mut().expect("standard layout").iter_mut().zip(&abuf) {
+                for (v, a) in valid.iter_mut().zip(&abuf) {
                     if *a <= 0.0 {
                         *v = 0;
                     }
                 }
             }
         }
-        Ok(BandStack::new(map.roles(), data, valid))
+        Ok(())
     }
 
     /// Reads a single band (1-based) as `f32`, for masks such as Sentinel-2 SCL or DSM heights.
@@ -382,11 +480,28 @@ fn read_window<T: Copy + gdal::raster::GdalType>(
     )
 }
 
-fn mark(valid: &mut [u8], values: &[f32], invalid: impl Fn(f32) -> bool) {
-    for (v, x) in valid.iter_mut().zip(values) {
-        if invalid(*x) {
-            *v = 0;
+/// Clears `valid` where an integer band holds `nd`: compared in the band's own type where it is 16-bit
+/// (the sweep over a Sentinel-2 band then runs at memory speed), else in f64 as [`mark`] compares.
+fn mark_nodata<T: Copy + Into<f64> + 'static>(valid: &mut [u8], values: &[T], nd: f64) {
+    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<u16>() {
+        if nd.fract() != 0.0 || !(0.0..=65535.0).contains(&nd) {
+            return;
         }
+        // SAFETY: T is u16 (same type id), so the slice is a slice of u16.
+        let values: &[u16] = unsafe { std::slice::from_raw_parts(values.as_ptr().cast(), values.len()) };
+        let nd = nd as u16;
+        for (v, x) in valid.iter_mut().zip(values) {
+            *v &= u8::from(*x != nd);
+        }
+        return;
+    }
+    mark(valid, values, |v| v == nd)
+}
+
+/// Clears `valid` (0 or 1 per pixel) where `invalid` holds; without a branch, so the sweep vectorizes.
+fn mark<T: Copy + Into<f64>>(valid: &mut [u8], values: &[T], invalid: impl Fn(f64) -> bool) {
+    for (v, x) in valid.iter_mut().zip(values) {
+        *v &= u8::from(!invalid((*x).into()));
     }
 }
 

@@ -38,6 +38,10 @@ use frame::AnalysisFrame;
 use observe::{PlotObservation, SceneReader, classify_window, set_aside_bare};
 use tracker::{Acquisition, PlotTracker, TrackSettings, TrackedFlag};
 
+/// Height in metres of the bands of rows in which plot windows are read (a few 512-pixel blocks of 10 m
+/// data): small enough that one band's blocks stay in GDAL's cache, large enough to hold an estate.
+const READ_BAND_M: f64 = 2048.0;
+
 /// NDVI below which a bare-soil pixel counts towards an acquisition's reference soil brightness.
 const REFERENCE_SOIL_MAX_NDVI: f32 = 0.2;
 
@@ -148,6 +152,30 @@ pub struct ScanSummary {
     /// The report written after the scan, if one was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report: Option<crate::report::ReportSummary>,
+    /// What reading the scenes cost.
+    pub reads: ReadVolume,
+}
+
+/// What reading the scenes cost: the plot windows decoded, and what the process read from files.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct ReadVolume {
+    /// Plot windows read (one per plot and scene that covers it).
+    pub windows: u64,
+    /// Bytes of those windows as decoded: pixels times the sample size of every band read.
+    pub decoded_bytes: u64,
+    /// Bytes read from files while the scenes were read (`rchar` of `/proc/self/io`; Linux only): whole
+    /// compressed blocks under the windows, and the first and last block of every band, which each scene
+    /// is checked with.
+    pub file_bytes: Option<u64>,
+    /// Bytes read from files to hash scenes not hashed before (whole files: a scene is known by its
+    /// content; later scans find the hash in the store's cache).
+    pub hashed_bytes: Option<u64>,
+}
+
+/// Bytes this process has read through system calls so far (Linux), for reporting what a stage read.
+pub fn bytes_read_so_far() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    io.lines().find_map(|l| l.strip_prefix("rchar:")).and_then(|v| v.trim().parse().ok())
 }
 
 /// Runs a scan.
@@ -208,6 +236,7 @@ pub fn run_scan_keeping_store(
     progress.finish();
 
     progress.stage("hashing scenes");
+    let hashing_from = bytes_read_so_far();
     let ingested = store.ingested()?;
     let cached = store.file_hashes()?;
     let last_day = ingested.values().filter_map(|s| s.acquired.parse::<NaiveDate>().ok()).max();
@@ -242,16 +271,21 @@ pub fn run_scan_keeping_store(
         new_scenes.push((scene.clone(), hash));
     }
 
+    let mut reads = ReadVolume::default();
+    let reading_from = bytes_read_so_far();
+    reads.hashed_bytes = hashing_from.zip(reading_from).map(|(a, b)| b - a);
     progress.start("scenes", new_scenes.len() as u64);
     let mut processed: Vec<(Scene, String, f64)> = Vec::new();
     for (scene, hash) in &new_scenes {
-        match process_scene(backend, scene, &req.bands, &mut trackers, options, cloud_buffer_px, &settings) {
+        match process_scene(backend, scene, &req.bands, &mut trackers, options, cloud_buffer_px, &settings, &mut reads)
+        {
             Ok(clear) => processed.push((scene.clone(), hash.clone(), clear)),
             Err(e) => skipped.push(e.to_string()),
         }
         progress.advance(&scene.id);
     }
     progress.finish();
+    reads.file_bytes = reading_from.zip(bytes_read_so_far()).map(|(a, b)| b - a);
 
     progress.stage("vectorizing flags");
     let mut all_hashes: Vec<String> = ingested.keys().cloned().collect();
@@ -418,6 +452,7 @@ pub fn run_scan_keeping_store(
         backend: backend.name(),
         warnings,
         report: None,
+        reads,
     };
     Ok((summary, store))
 }
@@ -483,6 +518,7 @@ fn restore(tracker: &mut PlotTracker, stored: &StoredPlot, warnings: &mut Vec<St
 
 /// Reads one scene for every plot, measures the acquisition, and applies it. Returns the clear share of
 /// plot pixels.
+#[allow(clippy::too_many_arguments)]
 fn process_scene(
     backend: &dyn Backend,
     scene: &Scene,
@@ -491,20 +527,34 @@ fn process_scene(
     options: &ScanOptions,
     cloud_buffer_px: usize,
     settings: &TrackSettings,
+    reads: &mut ReadVolume,
 ) -> Result<f64> {
     let reader = SceneReader::open(scene, bands)?;
     let footprints = scene_footprint(&reader, trackers.first().map(|t| &t.grid))?;
-    let mut observations: Vec<PlotObservation> = Vec::with_capacity(trackers.len());
-    for t in trackers.iter() {
+    // Windows are read in bands of rows, west to east, not in registry order: plots clustered in one
+    // estate share compressed blocks, which GDAL's cache then inflates once for all of them.
+    let mut order: Vec<usize> = (0..trackers.len()).collect();
+    let band_of = |t: &PlotTracker| {
+        let (x, y) = (t.grid.transform.0[0], t.grid.transform.0[3]);
+        ((-y / READ_BAND_M).floor() as i64, x.floor() as i64)
+    };
+    order.sort_by_key(|i| band_of(&trackers[*i]));
+    let mut observations: Vec<Option<PlotObservation>> = vec![None; trackers.len()];
+    for i in order {
+        let t = &trackers[i];
         let inside = footprints.as_ref().is_none_or(|f| t.grid.bounds().intersection(f).is_some());
         let obs = if inside {
             let raw = reader.read(&t.grid)?;
+            reads.windows += 1;
+            reads.decoded_bytes += reader.decoded_bytes(&t.grid);
             classify_window(backend, raw, &t.mask, &options.rules, cloud_buffer_px)?
         } else {
             empty_observation(&t.grid, scene.has_swir())
         };
-        observations.push(obs);
+        observations[i] = Some(obs);
     }
+    let mut observations: Vec<PlotObservation> =
+        observations.into_iter().map(|o| o.expect("every plot observed or marked outside")).collect();
     // What ordinary soil looks like today, over every window read: pure soil only (NDVI under 0.2), so
     // that fields half green with a young crop do not drag it about from month to month.
     let reference_soil = median(observations.iter().flat_map(|o| {

@@ -57,6 +57,22 @@ impl<'a> SceneReader<'a> {
         Ok(SceneReader { scene, rasters, bands, surface_reflectance })
     }
 
+    /// Bytes a read of `grid` decodes: its pixels times the sample size of every band read (and of the
+    /// quality band).
+    pub fn decoded_bytes(&self, grid: &Grid) -> u64 {
+        let size = |path: &PathBuf, index: usize| {
+            self.rasters[path].info().bands.get(index - 1).map_or(4, |b| match b.data_type.as_str() {
+                "Byte" | "Int8" => 1,
+                "UInt16" | "Int16" => 2,
+                "Float64" | "UInt64" | "Int64" => 8,
+                _ => 4,
+            })
+        };
+        let bands: u64 = self.bands.iter().map(|(_, m, p)| size(p, m.index)).sum();
+        let quality = self.scene.mask.as_ref().map_or(0, |(_, b)| size(&b.path, b.index));
+        grid.len() as u64 * (bands + quality)
+    }
+
     /// The scene.
     pub fn scene(&self) -> &Scene {
         self.scene

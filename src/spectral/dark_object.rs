@@ -11,7 +11,8 @@ use crate::raster::BandStack;
 const DARK_QUANTILE: f64 = 0.001;
 /// Reflectance assumed for the dark object.
 const DARK_REFLECTANCE: f32 = 0.01;
-const BINS: usize = 4096;
+/// Bins of the histogram the dark object is found in.
+pub const BINS: usize = 4096;
 
 /// Subtracts each band's haze offset in place; returns the offsets subtracted.
 pub fn subtract_dark_object(backend: &dyn Backend, stack: &mut BandStack) -> Result<Vec<f32>> {
@@ -20,27 +21,36 @@ pub fn subtract_dark_object(backend: &dyn Backend, stack: &mut BandStack) -> Res
     for b in 0..bands {
         let plane = stack.data.index_axis(ndarray::Axis(0), b);
         let (lo, hi) = finite_range(plane);
-        if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
-            offsets.push(0.0);
-            continue;
-        }
-        let hist = backend.histogram(plane, lo, hi, BINS)?;
-        let total: u64 = hist.iter().sum();
-        let mut seen = 0u64;
-        let mut dark = lo;
-        for (i, c) in hist.iter().enumerate() {
-            seen += c;
-            if seen as f64 >= DARK_QUANTILE * total as f64 {
-                dark = lo + i as f32 * (hi - lo) / BINS as f32;
-                break;
-            }
-        }
-        offsets.push((dark - DARK_REFLECTANCE).max(0.0));
+        let hist = if hi.partial_cmp(&lo) == Some(std::cmp::Ordering::Greater) {
+            backend.histogram(plane, lo, hi, BINS)?
+        } else {
+            Vec::new()
+        };
+        offsets.push(haze_offset(lo, hi, &hist));
     }
     let gains = vec![1.0f32; bands];
     let negative: Vec<f32> = offsets.iter().map(|o| -o).collect();
     backend.linear(stack, &gains, &negative)?;
     Ok(offsets)
+}
+
+/// The haze offset of a band whose finite values run from `lo` to `hi`, from their histogram of
+/// [`BINS`] bins over that range (0 when the band is constant: no histogram is needed then).
+pub fn haze_offset(lo: f32, hi: f32, hist: &[u64]) -> f32 {
+    if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
+        return 0.0;
+    }
+    let total: u64 = hist.iter().sum();
+    let mut seen = 0u64;
+    let mut dark = lo;
+    for (i, c) in hist.iter().enumerate() {
+        seen += c;
+        if seen as f64 >= DARK_QUANTILE * total as f64 {
+            dark = lo + i as f32 * (hi - lo) / BINS as f32;
+            break;
+        }
+    }
+    (dark - DARK_REFLECTANCE).max(0.0)
 }
 
 #[cfg(test)]

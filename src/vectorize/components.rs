@@ -94,67 +94,105 @@ pub fn remove_small(keys: &mut Array2<u32>, min_pixels: usize) {
 /// Gives regions smaller than `min_pixels` the key of their largest 4-neighbour region for which
 /// `compatible(small_key, neighbour_key)` holds, smallest regions first, until none is left; fragments
 /// without a compatible neighbour are cleared. Like GDAL's sieve, but deterministic and constrained.
-pub fn merge_small(keys: &mut Array2<u32>, min_pixels: usize, compatible: impl Fn(u32, u32) -> bool) {
-    let (h, w) = keys.dim();
+pub fn merge_small(keys: &mut Array2<u32>, min_pixels: usize, compatible: impl Fn(u32, u32) -> bool + Sync) {
+    merge_small_parts(std::slice::from_mut(keys), min_pixels, compatible);
+}
+
+/// [`merge_small`] on a raster given as parts: each part is a crop of it holding one or more groups of
+/// nonzero pixels, zero elsewhere, and no nonzero pixel of one part touches one of another (or lies
+/// outside every part). The result is, pixel for pixel, what [`merge_small`] gives on the whole raster:
+/// regions only ever take a neighbour's key, so parts never interact, except through the rounds, which
+/// are the whole raster's: each round merges the fragments of the smallest size left anywhere, and the
+/// rounds stop together. Only parts that still hold a small region are looked at again, so the work
+/// follows the changed pixels, not the raster.
+pub fn merge_small_parts(parts: &mut [Array2<u32>], min_pixels: usize, compatible: impl Fn(u32, u32) -> bool + Sync) {
+    use rayon::prelude::*;
+    let mut active: Vec<usize> = (0..parts.len()).collect();
     for _round in 0..32 {
-        let regions = label_regions(keys.view());
-        let small: Vec<u32> =
-            (1..regions.sizes.len() as u32).filter(|l| (regions.sizes[*l as usize] as usize) < min_pixels).collect();
-        if small.is_empty() {
+        let mut looked: Vec<(usize, Regions, u32)> = active
+            .par_iter()
+            .map(|p| {
+                let regions = label_regions(parts[*p].view());
+                let smallest = regions.sizes.iter().skip(1).filter(|s| (**s as usize) < min_pixels).min().copied();
+                (*p, regions, smallest.unwrap_or(u32::MAX))
+            })
+            .collect();
+        // A part without small regions keeps none: merges only ever grow regions.
+        looked.retain(|(_, _, smallest)| *smallest != u32::MAX);
+        let Some(smallest) = looked.iter().map(|(_, _, s)| *s).min() else { return };
+        let mut slots: Vec<Option<&mut Array2<u32>>> = parts.iter_mut().map(Some).collect();
+        let work: Vec<(&mut Array2<u32>, Regions)> =
+            looked.into_iter().map(|(p, regions, _)| (slots[p].take().expect("each part once"), regions)).collect();
+        let changed: Vec<bool> = work
+            .into_par_iter()
+            .map(|(keys, regions)| merge_round(keys, &regions, min_pixels, smallest, &compatible))
+            .collect();
+        if !changed.iter().any(|c| *c) {
             return;
         }
-        let lab = regions.labels.as_slice().expect("standard layout");
-        let k = keys.as_slice().expect("standard layout").to_vec();
-        // Best neighbour per small region: (neighbour size, neighbour key).
-        let mut best: Vec<Option<(u32, u32)>> = vec![None; regions.sizes.len()];
-        for r in 0..h {
-            for c in 0..w {
-                let i = r * w + c;
-                let l = lab[i];
-                if l == 0 || (regions.sizes[l as usize] as usize) >= min_pixels {
-                    continue;
-                }
-                let neighbours = [
-                    (r > 0).then(|| i - w),
-                    (r + 1 < h).then(|| i + w),
-                    (c > 0).then(|| i - 1),
-                    (c + 1 < w).then(|| i + 1),
-                ];
-                for j in neighbours.into_iter().flatten() {
-                    let nl = lab[j];
-                    if nl == 0 || nl == l || !compatible(k[i], k[j]) {
-                        continue;
-                    }
-                    let cand = (regions.sizes[nl as usize], k[j]);
-                    if best[l as usize].is_none_or(|b| cand > b) {
-                        best[l as usize] = Some(cand);
-                    }
-                }
-            }
-        }
-        // Merge only the smallest fragments this round so that merged results are re-measured.
-        let smallest = small.iter().map(|l| regions.sizes[*l as usize]).min().unwrap_or(0);
-        let mut changed = false;
-        for (key, l) in keys.iter_mut().zip(lab) {
-            if *l == 0 || (regions.sizes[*l as usize] as usize) >= min_pixels {
+        // The parts that had small regions are the only ones that can have them next round.
+        active = slots.iter().enumerate().filter(|(_, slot)| slot.is_none()).map(|(p, _)| p).collect();
+    }
+}
+
+/// One round of [`merge_small`] on one raster (or part): fragments of `smallest` pixels take the key of
+/// their best neighbour, fragments without a compatible neighbour are cleared. True when a key changed.
+fn merge_round(
+    keys: &mut Array2<u32>,
+    regions: &Regions,
+    min_pixels: usize,
+    smallest: u32,
+    compatible: &impl Fn(u32, u32) -> bool,
+) -> bool {
+    let (h, w) = keys.dim();
+    let lab = regions.labels.as_slice().expect("standard layout");
+    let k = keys.as_slice().expect("standard layout").to_vec();
+    // Best neighbour per small region: (neighbour size, neighbour key).
+    let mut best: Vec<Option<(u32, u32)>> = vec![None; regions.sizes.len()];
+    for r in 0..h {
+        for c in 0..w {
+            let i = r * w + c;
+            let l = lab[i];
+            if l == 0 || (regions.sizes[l as usize] as usize) >= min_pixels {
                 continue;
             }
-            match best[*l as usize] {
-                Some((_, nk)) if regions.sizes[*l as usize] == smallest => {
-                    *key = nk;
-                    changed = true;
+            let neighbours = [
+                (r > 0).then(|| i - w),
+                (r + 1 < h).then(|| i + w),
+                (c > 0).then(|| i - 1),
+                (c + 1 < w).then(|| i + 1),
+            ];
+            for j in neighbours.into_iter().flatten() {
+                let nl = lab[j];
+                if nl == 0 || nl == l || !compatible(k[i], k[j]) {
+                    continue;
                 }
-                None => {
-                    *key = 0;
-                    changed = true;
+                let cand = (regions.sizes[nl as usize], k[j]);
+                if best[l as usize].is_none_or(|b| cand > b) {
+                    best[l as usize] = Some(cand);
                 }
-                _ => {}
             }
         }
-        if !changed {
-            return;
+    }
+    // Merge only the smallest fragments this round so that merged results are re-measured.
+    let mut changed = false;
+    for (key, l) in keys.iter_mut().zip(lab) {
+        if *l == 0 || (regions.sizes[*l as usize] as usize) >= min_pixels {
+            continue;
+        }
+        match best[*l as usize] {
+            Some((_, nk)) if regions.sizes[*l as usize] == smallest => {
+                *key = nk;
+                changed = true;
+            }
+            None => {
+                *key = 0;
+                changed = true;
+            }
+            _ => {}
         }
     }
+    changed
 }
 
 #[cfg(test)]

@@ -3,5 +3,5 @@
 pub mod components;
 pub mod polygonize;
 
-pub use components::{Regions, label_regions, merge_small, remove_small};
-pub use polygonize::{RegionPolygon, polygonize, polygonize_band};
+pub use components::{Regions, label_regions, merge_small, merge_small_parts, remove_small};
+pub use polygonize::{RegionPolygon, polygonize, polygonize_band, polygonize_crop};

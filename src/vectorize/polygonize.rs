@@ -43,6 +43,74 @@ pub fn polygonize(labels: ArrayView2<u32>, grid: &Grid) -> Result<Vec<RegionPoly
     polygonize_band(&band, grid)
 }
 
+/// Traces the regions of `labels`, a crop of `grid` whose first pixel is at `row`, `col`: the polygons
+/// [`polygonize`] gives for the same regions on the whole grid, to the bit, for the price of the crop.
+/// The crop is traced in pixel units, where every vertex is an exact integer, and the vertices are put on
+/// the grid with GDALPolygonize's own arithmetic (`x = t0 + col t1 + row t2`, `y = t3 + col t4 + row t5`,
+/// added left to right), so they round exactly as on the whole grid.
+pub fn polygonize_crop(labels: ArrayView2<u32>, row: usize, col: usize, grid: &Grid) -> Result<Vec<RegionPolygon>> {
+    crate::io::gdal_env::init();
+    let (h, w) = labels.dim();
+    let pixels = Grid {
+        crs_wkt: String::new(),
+        epsg: None,
+        transform: crate::raster::GeoTransform([0.0, 1.0, 0.0, 0.0, 0.0, 1.0]),
+        width: w,
+        height: h,
+    };
+    let raster = memory_raster_i32(labels, &pixels).map_err(fail)?;
+    let band = raster.rasterband(1).map_err(fail)?;
+    let mut out = polygonize_band(&band, &pixels)?;
+    let t = grid.transform.0;
+    for p in &mut out {
+        place_vertices(&mut p.wkb, |x, y| {
+            let (c, r) = (col as f64 + x, row as f64 + y);
+            (t[0] + c * t[1] + r * t[2], t[3] + c * t[4] + r * t[5])
+        })?;
+        p.area = Geometry::from_wkb(&p.wkb).map_err(fail)?.area();
+    }
+    Ok(out)
+}
+
+/// Maps every vertex of a WKB polygon (as GDALPolygonize writes them: one byte order, type 3, rings of
+/// x, y pairs) through `f`, in place.
+fn place_vertices(wkb: &mut [u8], f: impl Fn(f64, f64) -> (f64, f64)) -> Result<()> {
+    let bad = || Error::Gdal { path: "<polygonize>".into(), message: "unexpected polygon WKB".into() };
+    let little = match wkb.first() {
+        Some(1) => true,
+        Some(0) => false,
+        _ => return Err(bad()),
+    };
+    let u32_at = |b: &[u8], at: usize| -> Result<usize> {
+        let bytes: [u8; 4] = b.get(at..at + 4).ok_or_else(bad)?.try_into().expect("four bytes");
+        Ok((if little { u32::from_le_bytes(bytes) } else { u32::from_be_bytes(bytes) }) as usize)
+    };
+    let f64_at = |b: &[u8], at: usize| -> f64 {
+        let bytes: [u8; 8] = b[at..at + 8].try_into().expect("eight bytes");
+        if little { f64::from_le_bytes(bytes) } else { f64::from_be_bytes(bytes) }
+    };
+    if u32_at(wkb, 1)? != 3 {
+        return Err(bad());
+    }
+    let rings = u32_at(wkb, 5)?;
+    let mut at = 9;
+    for _ in 0..rings {
+        let points = u32_at(wkb, at)?;
+        at += 4;
+        if wkb.len() < at + 16 * points {
+            return Err(bad());
+        }
+        for _ in 0..points {
+            let (x, y) = f(f64_at(wkb, at), f64_at(wkb, at + 8));
+            let (x, y) = if little { (x.to_le_bytes(), y.to_le_bytes()) } else { (x.to_be_bytes(), y.to_be_bytes()) };
+            wkb[at..at + 8].copy_from_slice(&x);
+            wkb[at + 8..at + 16].copy_from_slice(&y);
+            at += 16;
+        }
+    }
+    Ok(())
+}
+
 /// Traces every nonzero region of an integer label band on `grid`, such as a label raster on disk too
 /// large to hold in memory: GDAL reads it line by line.
 pub fn polygonize_band(band: &RasterBand, grid: &Grid) -> Result<Vec<RegionPolygon>> {
