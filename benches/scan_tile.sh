@@ -32,7 +32,7 @@ for run in 1000:12 2000:12 1000:24 2000:24; do
   rm -f "$work/store.gpkg"
   status=0
   /usr/bin/time -f "%e %U %S %M" -o "$work/time" "$bin" scan --plots "$data/plots-$plots.gpkg" \
-    --scenes "$data/catalog-$scenes.json" --store "$work/store.gpkg" --backend cpu --json >"$work/out" 2>"$work/err" ||
+    --scenes "$data/catalog-$scenes.json" --store "$work/store.gpkg" --backend cpu --no-report --json >"$work/out" 2>"$work/err" ||
     status=$?
   if [ "$status" -gt 1 ]; then
     cat "$work/err" >&2
