@@ -3,4 +3,3 @@
 fn main() -> std::process::ExitCode {
     jingtu::cli::main()
 }
-

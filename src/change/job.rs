@@ -231,19 +231,8 @@ pub fn run_change(backend: &dyn Backend, req: &ChangeRequest, progress: &dyn Pro
         region_keys: &region_keys,
     };
     let flags = flags_from_detection(&detection, &grid, &ctx)?;
-    let mut flags_by_kind = BTreeMap::new();
-    for f in &flags {
-        *flags_by_kind.entry(f.kind.name().to_string()).or_insert(0) += 1;
-    }
     progress.stage("writing");
-    let mut outputs = Vec::new();
-    let count = flags.len();
-    write_flags(&req.out, format, &FlagSet { flags, crs_wkt: grid.crs_wkt.clone() }, req.overwrite)?;
-    outputs.push(req.out.clone());
-    if let Some(path) = &req.change_raster {
-        write_codes(path, &grid, detection.codes.view(), &CHANGE_PALETTE, req.overwrite)?;
-        outputs.push(path.clone());
-    }
+    let written = write_outputs(req, format, flags, &grid, detection.codes.view())?;
     let changed_pixels = detection.codes.iter().filter(|c| **c != 0 && **c != ChangeCode::NoData as u8).count();
     Ok(ChangeSummary {
         method: if rgb_only { "rgb" } else { "multispectral" }.to_string(),
@@ -255,12 +244,41 @@ pub fn run_change(backend: &dyn Backend, req: &ChangeRequest, progress: &dyn Pro
         otsu_rms: detection.otsu_threshold,
         min_error_rms: detection.min_error_threshold,
         invariant_fraction: detection.normalization.invariant_fraction,
-        flags_by_kind,
-        flags: count,
-        outputs,
+        flags_by_kind: written.flags_by_kind,
+        flags: written.flags,
+        outputs: written.outputs,
         backend: backend.name(),
         warnings,
     })
+}
+
+/// What `write_outputs` wrote.
+pub(crate) struct Written {
+    pub flags_by_kind: BTreeMap<String, usize>,
+    pub flags: usize,
+    pub outputs: Vec<PathBuf>,
+}
+
+/// Writes the flags (and the change raster when asked for) of either path of the job.
+pub(crate) fn write_outputs(
+    req: &ChangeRequest,
+    format: VectorFormat,
+    flags: Vec<crate::flags::Flag>,
+    grid: &Grid,
+    codes: ndarray::ArrayView2<u8>,
+) -> Result<Written> {
+    let mut flags_by_kind = BTreeMap::new();
+    for f in &flags {
+        *flags_by_kind.entry(f.kind.name().to_string()).or_insert(0) += 1;
+    }
+    let count = flags.len();
+    write_flags(&req.out, format, &FlagSet { flags, crs_wkt: grid.crs_wkt.clone() }, req.overwrite)?;
+    let mut outputs = vec![req.out.clone()];
+    if let Some(path) = &req.change_raster {
+        write_codes(path, grid, codes, &CHANGE_PALETTE, req.overwrite)?;
+        outputs.push(path.clone());
+    }
+    Ok(Written { flags_by_kind, flags: count, outputs })
 }
 
 fn scale(backend: &dyn Backend, stack: &mut BandStack, map: &crate::io::BandMap) -> Result<()> {

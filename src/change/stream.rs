@@ -32,7 +32,6 @@
 //!
 //! Inputs that have to be warped onto the grid go the whole-scene way.
 
-use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -42,7 +41,7 @@ use ndarray::{Array2, Array3, ArrayView2, Axis, Zip, s};
 use rayon::prelude::*;
 
 use super::evidence::{FlagContext, RegionStats, SceneRef, flags_from_regions};
-use super::job::{CHANGE_PALETTE, ChangeRequest, ChangeSummary};
+use super::job::{ChangeRequest, ChangeSummary, write_outputs};
 use super::kinds::absorb_halo_at;
 use super::normalize::{FitSample, Normalization, fit_bands, gains_and_offsets};
 use super::threshold::{finite_range, otsu, otsu_and_minimum_error_in};
@@ -51,9 +50,8 @@ use crate::align::window_of;
 use crate::compute::Backend;
 use crate::compute::moments::{BLOCK, PairMoments, block_moments};
 use crate::error::{Error, Result};
-use crate::export::raster::write_codes;
-use crate::export::{VectorFormat, write_flags};
-use crate::flags::{FlagSet, stable_id};
+use crate::export::VectorFormat;
+use crate::flags::stable_id;
 use crate::io::plots::PlotRegistry;
 use crate::io::{BandMap, Raster};
 use crate::progress::Progress;
@@ -191,11 +189,17 @@ pub fn run(
     progress.stage("normalizing");
     let sample = FitSample::of(h, w, options);
     // The first strip is decoded while the fit runs: it does not depend on it.
+    // The first two strips are decoded while the fit runs: they do not depend on it, and the fit alone
+    // would leave a core idle.
     let (report, first) = rayon::join(
         || fit_on_sample(&source, &sample, options.normalization_iterations),
-        || source.decode(strips[0].clone(), None, None),
+        || -> Result<(Held, Option<Held>)> {
+            let first = source.decode(strips[0].clone(), None, None)?;
+            let second = strips.get(1).map(|rows| source.decode(rows.clone(), Some(&first), None)).transpose()?;
+            Ok((first, second))
+        },
     );
-    let (report, first) = (report?, first?);
+    let (report, (first, mut prefetched)) = (report?, first?);
     lap("normalization fit");
     let fit = gains_and_offsets(&report.bands);
 
@@ -282,7 +286,12 @@ pub fn run(
             settled.clone().step_by(piece_rows).map(|r| r..(r + piece_rows).min(settled.end)).collect();
         // The next strip is decoded while this one is processed and laid into the scene's rasters.
         let (next, processed) = rayon::join(
-            || strips.get(k + 1).map(|next| source.decode(next.clone(), Some(&current), spare.take())).transpose(),
+            || match prefetched.take() {
+                Some(next) => Ok(Some(next)),
+                None => {
+                    strips.get(k + 1).map(|next| source.decode(next.clone(), Some(&current), spare.take())).transpose()
+                }
+            },
             || -> Result<()> {
                 let results = pieces.par_iter().map(|p| piece(&current, p.clone())).collect::<Result<Vec<Piece>>>()?;
                 counts.add(&current, rows.clone());
@@ -516,20 +525,8 @@ pub fn run(
         region_keys: &no_keys,
     };
     let flags = flags_from_regions(&stats, polygons, &grid, &ctx, threshold);
-    let mut flags_by_kind = BTreeMap::new();
-    for f in &flags {
-        *flags_by_kind.entry(f.kind.name().to_string()).or_insert(0) += 1;
-    }
-
     progress.stage("writing");
-    let mut outputs = Vec::new();
-    let count = flags.len();
-    write_flags(&req.out, format, &FlagSet { flags, crs_wkt: grid.crs_wkt.clone() }, req.overwrite)?;
-    outputs.push(req.out.clone());
-    if let Some(path) = &req.change_raster {
-        write_codes(path, &grid, codes.view(), &CHANGE_PALETTE, req.overwrite)?;
-        outputs.push(path.clone());
-    }
+    let written = write_outputs(req, format, flags, &grid, codes.view())?;
     lap("writing");
     Ok(ChangeSummary {
         method: "multispectral".to_string(),
@@ -541,9 +538,9 @@ pub fn run(
         otsu_rms: otsu_threshold,
         min_error_rms: min_error_threshold,
         invariant_fraction: report.invariant_fraction,
-        flags_by_kind,
-        flags: count,
-        outputs,
+        flags_by_kind: written.flags_by_kind,
+        flags: written.flags,
+        outputs: written.outputs,
         backend: backend.name(),
         warnings,
     })

@@ -98,29 +98,45 @@ fn role_planes(stack: &BandStack, roles: &[BandRole]) -> (Vec<usize>, Vec<u32>) 
 
 /// `Backend::indices`.
 pub(super) fn indices(runner: &mut Runner, stack: &BandStack) -> Result<IndexStack> {
-    let (h, w) = (stack.height(), stack.width());
-    let n = h * w;
-    let planes_out = IndexKind::ALL.len();
-    if n == 0 {
-        return Ok(IndexStack { data: Array3::zeros((planes_out, h, w)) });
-    }
-    let data = stack.data.as_slice().expect("band stacks are in standard layout");
-    let valid = stack.valid.as_slice().expect("standard layout");
     let roles = [BandRole::Blue, BandRole::Green, BandRole::Red, BandRole::Nir, BandRole::Swir1];
-    let (planes, slots) = role_planes(stack, &roles);
-    let chunks = pixel_chunks(n, planes_out.max(planes.len()) * 4, runner.max_binding)?;
-    let passes = chunks.iter().map(|r| {
-        let stride = plane_stride(r.len());
-        let params = IndicesParams {
-            len: u32_of(r.len()),
-            stride: u32_of(stride),
+    let data = planes_of_roles(runner, Kernel::Indices, stack, &roles, IndexKind::ALL.len(), |len, stride, slots| {
+        IndicesParams {
+            len,
+            stride,
             blue: slots[0],
             green: slots[1],
             red: slots[2],
             nir: slots[3],
             swir1: slots[4],
             pad: 0,
-        };
+        }
+    })?;
+    Ok(IndexStack { data })
+}
+
+/// A kernel that reads the bands of `roles` of a stack (where it has them) and its validity, and writes
+/// `planes_out` planes of f32 per pixel: the chunks, a pass per chunk with the parameters `params_of`
+/// makes from its length, plane stride and the role slots, and the planes gathered in stack shape.
+fn planes_of_roles<P: bytemuck::Pod>(
+    runner: &mut Runner,
+    kernel: Kernel,
+    stack: &BandStack,
+    roles: &[BandRole],
+    planes_out: usize,
+    params_of: impl Fn(u32, u32, &[u32]) -> P,
+) -> Result<Array3<f32>> {
+    let (h, w) = (stack.height(), stack.width());
+    let n = h * w;
+    if n == 0 {
+        return Ok(Array3::zeros((planes_out, h, w)));
+    }
+    let data = stack.data.as_slice().expect("band stacks are in standard layout");
+    let valid = stack.valid.as_slice().expect("standard layout");
+    let (planes, slots) = role_planes(stack, roles);
+    let chunks = pixel_chunks(n, planes_out.max(planes.len()) * 4, runner.max_binding)?;
+    let passes = chunks.iter().map(|r| {
+        let stride = plane_stride(r.len());
+        let params = params_of(u32_of(r.len()), u32_of(stride), &slots);
         Pass {
             params: bytemuck::bytes_of(&params).to_vec(),
             bindings: vec![
@@ -133,14 +149,14 @@ pub(super) fn indices(runner: &mut Runner, stack: &BandStack) -> Result<IndexSta
         }
     });
     let mut out = vec![0f32; planes_out * n];
-    runner.run(Kernel::Indices, passes, |i, bytes| {
+    runner.run(kernel, passes, |i, bytes| {
         let r = &chunks[i];
         let plane_bytes = plane_stride(r.len()) * 4;
         for k in 0..planes_out {
             copy_f32(&mut out[k * n + r.start..k * n + r.end], &bytes[0][k * plane_bytes..]);
         }
     })?;
-    Ok(IndexStack { data: Array3::from_shape_vec((planes_out, h, w), out).expect("shape of the input") })
+    Ok(Array3::from_shape_vec((planes_out, h, w), out).expect("shape of the input"))
 }
 
 #[repr(C)]
@@ -377,45 +393,10 @@ struct RgbParams {
 /// `Backend::rgb_features`. A stack without one of red, green and blue gets NaN planes, as on the
 /// CPU: the shader reads a missing band as NaN.
 pub(super) fn rgb_features(runner: &mut Runner, stack: &BandStack) -> Result<RgbFeatures> {
-    let (h, w) = (stack.height(), stack.width());
-    let n = h * w;
-    let planes_out = RgbFeature::ALL.len();
-    if n == 0 {
-        return Ok(RgbFeatures { data: Array3::zeros((planes_out, h, w)) });
-    }
-    let data = stack.data.as_slice().expect("band stacks are in standard layout");
-    let valid = stack.valid.as_slice().expect("standard layout");
-    let (planes, slots) = role_planes(stack, &[BandRole::Red, BandRole::Green, BandRole::Blue]);
-    let chunks = pixel_chunks(n, planes_out.max(planes.len()) * 4, runner.max_binding)?;
-    let passes = chunks.iter().map(|r| {
-        let stride = plane_stride(r.len());
-        let params = RgbParams {
-            len: u32_of(r.len()),
-            stride: u32_of(stride),
-            red: slots[0],
-            green: slots[1],
-            blue: slots[2],
-            opaque_zero: 0,
-            pad: [0; 2],
-        };
-        Pass {
-            params: bytemuck::bytes_of(&params).to_vec(),
-            bindings: vec![
-                Binding::input(f32_planes(data, n, planes.iter().copied(), r), stride as u64 * 4),
-                Binding::input(vec![&valid[r.clone()]], stride as u64),
-                Binding::output((planes_out * stride * 4) as u64),
-            ],
-            groups: groups_for(r.len()),
-            layers: 1,
-        }
-    });
-    let mut out = vec![0f32; planes_out * n];
-    runner.run(Kernel::RgbFeatures, passes, |i, bytes| {
-        let r = &chunks[i];
-        let plane_bytes = plane_stride(r.len()) * 4;
-        for k in 0..planes_out {
-            copy_f32(&mut out[k * n + r.start..k * n + r.end], &bytes[0][k * plane_bytes..]);
-        }
-    })?;
-    Ok(RgbFeatures { data: Array3::from_shape_vec((planes_out, h, w), out).expect("shape of the input") })
+    let roles = [BandRole::Red, BandRole::Green, BandRole::Blue];
+    let data =
+        planes_of_roles(runner, Kernel::RgbFeatures, stack, &roles, RgbFeature::ALL.len(), |len, stride, slots| {
+            RgbParams { len, stride, red: slots[0], green: slots[1], blue: slots[2], opaque_zero: 0, pad: [0; 2] }
+        })?;
+    Ok(RgbFeatures { data })
 }
