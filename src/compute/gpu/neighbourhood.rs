@@ -74,9 +74,24 @@ pub(super) fn dilate(runner: &mut Runner, mask: ArrayView2<u8>, radius: usize) -
     let src = src.as_slice().expect("standard layout");
     // A window wider than the image sees all of it, whatever its radius.
     let radius = radius.min(h.max(w));
-    let chunks = row_chunks(h, w, radius, 1, runner.max_binding)?;
+    let out = mask_pass(runner, Kernel::Dilate, src, h, w, radius, |c| WindowParams::of(c, w, radius))?;
+    Ok(Array2::from_shape_vec((h, w), out).expect("shape of the input"))
+}
+
+/// One pass of a kernel from a mask (one byte per pixel) to a mask over row chunks that read `halo`
+/// rows around the rows they write, with the parameters `params_of` gives each chunk.
+fn mask_pass<P: Pod>(
+    runner: &mut Runner,
+    kernel: Kernel,
+    src: &[u8],
+    h: usize,
+    w: usize,
+    halo: usize,
+    params_of: impl Fn(&RowChunk) -> P,
+) -> Result<Vec<u8>> {
+    let chunks = row_chunks(h, w, halo, 1, runner.max_binding)?;
     let passes = chunks.iter().map(|c| Pass {
-        params: bytemuck::bytes_of(&WindowParams::of(c, w, radius)).to_vec(),
+        params: bytemuck::bytes_of(&params_of(c)).to_vec(),
         bindings: vec![
             Binding::input(
                 vec![&src[c.input.start * w..c.input.end * w]],
@@ -88,11 +103,11 @@ pub(super) fn dilate(runner: &mut Runner, mask: ArrayView2<u8>, radius: usize) -
         layers: 1,
     });
     let mut out = vec![0u8; h * w];
-    runner.run(Kernel::Dilate, passes, |i, bytes| {
+    runner.run(kernel, passes, |i, bytes| {
         let c = &chunks[i];
         out[c.out.start * w..c.out.end * w].copy_from_slice(&bytes[0][..c.out.len() * w]);
     })?;
-    Ok(Array2::from_shape_vec((h, w), out).expect("shape of the input"))
+    Ok(out)
 }
 
 #[repr(C)]
@@ -207,36 +222,15 @@ fn erode_pass(runner: &mut Runner, src: &[u8], h: usize, w: usize, radius: usize
         Axis::Rows => 0,
         Axis::Columns => radius,
     };
-    let chunks = row_chunks(h, w, halo, 1, runner.max_binding)?;
-    let passes = chunks.iter().map(|c| {
-        let params = ErodeParams {
-            width: u32_of(w),
-            rows_in: u32_of(c.input.len()),
-            row_offset: u32_of(c.out.start - c.input.start),
-            rows_out: u32_of(c.out.len()),
-            radius: u32_of(radius),
-            axis: axis as u32,
-            pad: [0; 2],
-        };
-        Pass {
-            params: bytemuck::bytes_of(&params).to_vec(),
-            bindings: vec![
-                Binding::input(
-                    vec![&src[c.input.start * w..c.input.end * w]],
-                    (c.input.len() * w).next_multiple_of(4) as u64,
-                ),
-                Binding::output((c.out.len() * w) as u64),
-            ],
-            groups: groups_for((c.out.len() * w).div_ceil(4)),
-            layers: 1,
-        }
-    });
-    let mut out = vec![0u8; h * w];
-    runner.run(Kernel::Erode, passes, |i, bytes| {
-        let c = &chunks[i];
-        out[c.out.start * w..c.out.end * w].copy_from_slice(&bytes[0][..c.out.len() * w]);
-    })?;
-    Ok(out)
+    mask_pass(runner, Kernel::Erode, src, h, w, halo, |c| ErodeParams {
+        width: u32_of(w),
+        rows_in: u32_of(c.input.len()),
+        row_offset: u32_of(c.out.start - c.input.start),
+        rows_out: u32_of(c.out.len()),
+        radius: u32_of(radius),
+        axis: axis as u32,
+        pad: [0; 2],
+    })
 }
 
 #[repr(C)]
