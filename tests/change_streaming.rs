@@ -53,6 +53,8 @@ fn change(
     assert!(run.status.success(), "{name}: {}\n{stderr}", run.status);
     let streamed = stderr.contains("streaming change: final statistic and classes done");
     assert_eq!(streamed, !config.contains("streaming = false"), "{name}: which path ran\n{stderr}");
+    let read_again = stderr.contains("reading the changed strips again");
+    assert_eq!(read_again, config.contains("kept_pixels = 100"), "{name}: which way the evidence came\n{stderr}");
     (codes(&raster), flags(&out))
 }
 
@@ -124,6 +126,18 @@ fn fitted_on_a_sample_of_squares_streamed_and_whole_scene_agree_to_the_bit() {
     assert_same("sampled fit", &whole, &streamed);
     // The sample is what both fitted on: the fit on every pixel comes out different, if only in the evidence.
     assert_ne!(whole.1, all.1, "the sampled fit changed nothing: was the sample used?");
+}
+
+#[test]
+fn streamed_with_too_many_pixels_above_the_floor_to_keep_the_result_is_the_same() {
+    // Past `kept_pixels` the streaming path drops what it kept, names the changes on the whole rasters and
+    // reads the strips that hold changes again for their indices: the other way to the same result.
+    let dir = tempfile::tempdir().unwrap();
+    let p = pair(dir.path(), 5);
+    let whole = change(&p.before, &p.after, dir.path(), "whole", "streaming = false", &[]);
+    let streamed = change(&p.before, &p.after, dir.path(), "strips", "strip_rows = 7\nkept_pixels = 100", &[]);
+    assert!(!whole.1.is_empty());
+    assert_same("past the cap", &whole, &streamed);
 }
 
 #[test]

@@ -72,6 +72,10 @@ pub struct ChangeOptions {
     /// Rows the streaming path decodes at a time (and half as many per piece it processes); 0 decodes whole
     /// rows of the inputs' blocks, at least 64 rows.
     pub strip_rows: usize,
+    /// Pixels above the noise floor whose classes and indices the streaming path keeps (about 70 bytes
+    /// each) to name and describe the changes from; a pair with more reads the strips that hold changes
+    /// once more instead, and works on the whole rasters.
+    pub kept_pixels: usize,
 }
 
 impl Default for ChangeOptions {
@@ -89,6 +93,7 @@ impl Default for ChangeOptions {
             rgb: rgb::RgbChangeOptions::default(),
             streaming: true,
             strip_rows: 0,
+            kept_pixels: 6 << 20,
         }
     }
 }

@@ -71,9 +71,6 @@ const MIN_STRIP_ROWS: usize = 64;
 /// GDAL's block cache during the job: every block is read once, so nothing is gained by more, and
 /// GDAL's default (5% of the memory) would be resident memory of its own.
 const GDAL_CACHE_BYTES: i64 = 64 << 20;
-/// Pixels above the noise floor whose indices the final pass keeps for the evidence (64 bytes each); a
-/// pair with more reads the region pixels' strips once more instead.
-const KEPT_INDICES: usize = 6 << 20;
 /// Columns of the array the sample's statistic is laid out in for Otsu's histogram (any shape gives the
 /// same counts; this one suits every backend).
 const SAMPLE_COLUMNS: usize = 4096;
@@ -302,7 +299,7 @@ pub fn run(
                     classes[1].slice_mut(s![rows, ..]).assign(&ca);
                     // The indices of every pixel that may change, while they are few; past the cap they
                     // are dropped and the region pixels' indices are read again at the end.
-                    let fits = kept.as_ref().is_some_and(|k| k.len() + above.len() <= KEPT_INDICES);
+                    let fits = kept.as_ref().is_some_and(|k| k.len() + above.len() <= options.kept_pixels);
                     match kept.as_mut() {
                         Some(k) if fits => k.extend(above.into_iter().map(|(p, _, _, i)| (p, i))),
                         _ => kept = None,
@@ -472,6 +469,7 @@ pub fn run(
             }
         }
         None => {
+            log::debug!("streaming change: more pixels above the floor than kept: reading the changed strips again");
             let mut add =
                 |pixel: u64, label: u32, indices: &Indices| add_to(&mut stats[label as usize], pixel, indices);
             let region_strips: Vec<Range<usize>> =
