@@ -1,34 +1,35 @@
-//! Streaming change detection: full Sentinel-2 tiles and larger in memory bounded by strips, with the
-//! same result as [`detect`](super::detect) to the bit (the same change raster, the same flags).
+//! Streaming change detection: full Sentinel-2 tiles and larger, with the same result as
+//! [`detect`](super::detect) to the bit (the same change raster, the same flags).
 //!
 //! The whole-scene detector holds both dates as float stacks, a normalized copy and every index plane:
 //! about 150 bytes a pixel, 18 GB for a 10980 x 10980 tile. This path decodes every input block once (the
 //! fit's sample a second time) and holds
-//! - the rows being worked on, as read (2 bytes a band for 8- and 16-bit data);
-//! - per pixel of the grid: the change statistic (4 bytes), the classes on both dates where they can
-//!   matter (2 bytes), the change code (1 byte), and the plot key (4 bytes) when plots are given;
-//! - the changed regions, cropped from the scene.
+//! - two or three strips of rows, as read (2 bytes a band for 8- and 16-bit data);
+//! - per pixel of the grid: the change statistic (4 bytes) and the classes on both dates where they can
+//!   matter (2 bytes), and the plot key (4 bytes) when plots are given; later the change code (1 byte);
+//! - the indices of the pixels above the noise floor (up to `kept_pixels` of them), and the changed
+//!   regions, cropped from the scene.
 //!
 //! The passes:
 //! 1. (digital numbers only) two reads of the scene for the range and histogram of each band, for
 //!    dark-object subtraction;
 //! 2. the normalization's fit on its sample ([`FitSample`]: every pixel of small scenes, squares spread
-//!    over large ones), decoded once and held: band-pair moments summed block by block in the order
-//!    `compute::moments` fixes, so they are the whole scene's sums to the bit, and Otsu's cut between
-//!    iterations from the sample's histogram, as `normalize::normalize` takes it;
+//!    over large ones), decoded once and held while the first two strips are decoded: band-pair moments
+//!    summed block by block in the order `compute::moments` fixes, so they are the whole scene's sums to
+//!    the bit, and Otsu's cut between iterations from the sample's histogram, as `normalize::normalize`
+//!    takes it;
 //! 3. one pass down the scene: strips of whole rows of the inputs' blocks, each band of each date decoded
 //!    by its own worker (one GDAL dataset per worker: a dataset may move between threads but not be
 //!    shared), the next strip decoded while the current one is processed; the processing works on pieces
-//!    of a few rows in parallel: the final statistic, smoothed with the halo rows the strip carries over
-//!    from the one above, and the classes of the pixels above the noise floor (`min_change_rms`: no
-//!    pixel under it can change);
-//! 4. on the compact rasters: the threshold from the whole histogram, the codes, the smoothing ring, then
-//!    the minimum mapping unit on groups of touching changed pixels cropped from the scene (fragment
-//!    merging runs its rounds in step across groups, as on the whole raster), regions numbered in raster
-//!    order as the whole-raster labelling numbers them;
-//! 5. the indices of the region pixels (kept from pass 3, or read again where too many pixels were above
-//!    the floor), the evidence, and polygons traced by GDAL from a sparse label raster in GDAL's memory
-//!    file system.
+//!    of rows in parallel: the final statistic, smoothed with the halo rows the strip carries over from
+//!    the one above, and the classes and indices of the pixels above the noise floor (`min_change_rms`:
+//!    no pixel under it can change);
+//! 4. the threshold from the whole histogram; the codes and the smoothing ring from the pixels above the
+//!    floor; the minimum mapping unit on groups of touching changed pixels cropped from the scene
+//!    (fragment merging runs its rounds in step across groups, as on the whole raster), regions numbered
+//!    in raster order as the whole-raster labelling numbers them;
+//! 5. the evidence of each region from the indices kept in pass 3 (or read again from the strips that
+//!    hold changes, past `kept_pixels`), and polygons traced by GDAL group by group on their crops.
 //!
 //! Inputs that have to be warped onto the grid go the whole-scene way.
 
@@ -62,9 +63,8 @@ use crate::spectral::dark_object::{BINS as DARK_BINS, haze_offset};
 use crate::spectral::indices::{Pixel, pixel_indices};
 use crate::vectorize::{label_regions, merge_small_parts, polygonize_crop, remove_small};
 
-/// Pixels per piece a strip is processed in: small enough that a piece's dozen planes stay in the
-/// processor's cache while the kernels sweep them several times (a million pixels per piece ran a third
-/// slower, waiting on memory), large enough that the halo rows recomputed around each piece cost little.
+/// Pixels per piece a strip is processed in: about 48 rows of a Sentinel-2 tile, so that the halo rows
+/// recomputed around each piece cost 4% and a strip still splits into a dozen pieces for the workers.
 const PIECE_PIXELS: usize = 1 << 19;
 /// Fewest rows decoded at a time, so striped files are not read a line at a time.
 const MIN_STRIP_ROWS: usize = 64;
