@@ -8,7 +8,7 @@
 //! | true and false colour chips with one shared stretch, outlines, PNG | [`chips`] |
 //! | time series charts (inline SVG) | [`charts`] |
 //! | overview map of the plots (inline SVG) | [`map`] |
-//! | the HTML page | [`html`] |
+//! | the HTML page | `html` |
 //!
 //! Per flag the report shows the acquisition before the event (the latest one before `first_seen`, or
 //! before `bare_since` for idle ground, on which the flagged area was clear) and the one that last showed
