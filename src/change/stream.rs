@@ -54,6 +54,7 @@ use crate::error::{Error, Result};
 use crate::export::VectorFormat;
 use crate::flags::stable_id;
 use crate::io::plots::PlotRegistry;
+use crate::io::raster::mark_not_data;
 use crate::io::{BandMap, Raster};
 use crate::progress::Progress;
 use crate::raster::{BandRole, BandStack, Grid, Window};
@@ -656,7 +657,6 @@ impl Held {
         let w = self.cols.len();
         let bands = self.planes[0].len();
         let mut out = Array2::<f32>::zeros((rows.len(), w));
-        let haze = source.haze.as_ref();
         out.as_slice_mut().expect("standard layout").par_chunks_mut(w.max(1)).zip(rows.into_par_iter()).for_each(
             |(sums, row)| {
                 let at = (row - self.rows.start) * w..(row - self.rows.start + 1) * w;
@@ -671,23 +671,11 @@ impl Held {
                     y.clear();
                     self.planes[0][b].extend_f32(at.clone(), &mut x);
                     self.planes[1][b].extend_f32(at.clone(), &mut y);
-                    let (gb, ob) = (source.scales[0].0[b], source.scales[0].1[b]);
-                    let (ga, oa) = (source.scales[1].0[b], source.scales[1].1[b]);
-                    let steps_b = haze.map(|hz| -hz[0][b]);
-                    let steps_a = haze.map(|hz| -hz[1][b]);
-                    let (g, o) = (gains[b], offsets[b]);
-                    for (((s, ok), x), y) in sums.iter_mut().zip(ok.iter_mut()).zip(&mut x).zip(&mut y) {
-                        let mut xb = *x * gb + ob;
-                        let mut ya = *y * ga + oa;
-                        let mut fine = xb.is_finite() & ya.is_finite();
-                        if let (Some(hb), Some(ha)) = (steps_b, steps_a) {
-                            xb = xb * 1.0 + hb;
-                            ya = ya * 1.0 + ha;
-                            fine &= xb.is_finite() & ya.is_finite();
-                        }
-                        ya = ya * g + o;
-                        fine &= ya.is_finite();
-                        *ok &= fine;
+                    let (chain_b, chain_a) = (source.chain(0, b, None), source.chain(1, b, Some((gains, offsets))));
+                    for (((s, ok), x), y) in sums.iter_mut().zip(ok.iter_mut()).zip(&x).zip(&y) {
+                        let (xb, fine_b) = chain_b.apply(*x);
+                        let (ya, fine_a) = chain_a.apply(*y);
+                        *ok &= fine_b & fine_a;
                         let d = ya - xb;
                         *s += d * d;
                     }
@@ -714,31 +702,14 @@ impl Held {
         let mut valid = self.valid[date][i] != 0;
         let mut values = Vec::with_capacity(self.planes[date].len());
         for (b, plane) in self.planes[date].iter().enumerate() {
-            let mut v = plane.get(i) * source.scales[date].0[b] + source.scales[date].1[b];
-            valid &= v.is_finite();
-            if let Some(hz) = &source.haze {
-                v = v * 1.0 + -hz[date][b];
-                valid &= v.is_finite();
-            }
-            if let Some((g, o)) = fit {
-                v = v * g[b] + o[b];
-                valid &= v.is_finite();
-            }
+            let (v, fine) = source.chain(date, b, fit).apply(plane.get(i));
+            valid &= fine;
             values.push(v);
         }
         if !valid {
             return (LandClass::NoData as u8, [f32::NAN; 7]);
         }
-        let get = |role| source.roles.iter().position(|r| *r == role).map_or(f32::NAN, |k| values[k]);
-        let p = Pixel {
-            blue: get(BandRole::Blue),
-            green: get(BandRole::Green),
-            red: get(BandRole::Red),
-            nir: get(BandRole::Nir),
-            swir1: get(BandRole::Swir1),
-        };
-        let idx = pixel_indices(&p);
-        (classify_pixel(&p, &idx, rules) as u8, idx)
+        class_of(source.roles, |k| values[k], rules)
     }
 
     /// Both dates of every row held, as [`stack`](Self::stack) gives them.
@@ -765,6 +736,16 @@ struct Source<'a> {
 }
 
 impl Source<'_> {
+    /// The chain of band `b` of `date`, under `fit` (gains and offsets per band) where given.
+    fn chain(&self, date: usize, b: usize, fit: Option<(&[f32], &[f32])>) -> Chain {
+        Chain {
+            gain: self.scales[date].0[b],
+            offset: self.scales[date].1[b],
+            haze: self.haze.as_ref().map(|h| h[date][b]),
+            fit: fit.map(|(g, o)| (g[b], o[b])),
+        }
+    }
+
     /// Full rows `rows` of both dates, with the last rows of `above` (the strip just above) carried over,
     /// in the buffers of `reuse` (a strip done with) where given: a strip of a Sentinel-2 tile is over a
     /// hundred megabytes, which the system would otherwise map, fault in and zero afresh every time.
@@ -864,34 +845,49 @@ impl Source<'_> {
 }
 
 /// Which of the pixels from `start` on are data, from the values of every band and their nodata values
-/// (as `Raster::read_band_as` decides it band by band: the nodata value, compared in f32, and NaN), in
-/// one sweep over all bands, a cache-sized run of pixels at a time.
+/// (`mark_not_data`, as `Raster::read_band_as` decides it band by band), in one sweep over all bands, a
+/// cache-sized run of pixels at a time.
 fn validity_from_values(planes: &[Plane], start: usize, nodata: &[Option<f64>], valid: &mut [u8]) {
     const RUN: usize = 1 << 12;
     valid.par_chunks_mut(RUN).enumerate().for_each(|(c, run)| {
         run.fill(1);
         let at = start + c * RUN..start + c * RUN + run.len();
         for (plane, nd) in planes.iter().zip(nodata) {
-            match (plane, nd) {
-                (Plane::U16(p), Some(nd)) => {
-                    // A nodata value a 16-bit band cannot hold marks nothing.
-                    if nd.fract() == 0.0 && (0.0..=65535.0).contains(nd) {
-                        let nd = *nd as u16;
-                        for (v, x) in run.iter_mut().zip(&p[at.clone()]) {
-                            *v &= u8::from(*x != nd);
-                        }
-                    }
-                }
-                (Plane::U16(_), None) => {}
-                (Plane::F32(p), nd) => {
-                    for (v, x) in run.iter_mut().zip(&p[at.clone()]) {
-                        let x = f64::from(*x);
-                        *v &= u8::from(!(x.is_nan() || nd.is_some_and(|nd| x == nd)));
-                    }
-                }
+            match plane {
+                Plane::U16(p) => mark_not_data(run, &p[at.clone()], *nd),
+                Plane::F32(p) => mark_not_data(run, &p[at.clone()], *nd),
             }
         }
     });
+}
+
+/// What a value goes through between the file and the detector, for one band of one date: the band's
+/// scale and offset, the haze (digital numbers only) and, for the later date, the fit: the arithmetic of
+/// `Held::stack` and then `Backend::linear` on the CPU, value by value, with whether the value stayed
+/// finite throughout (a pixel with a non-finite value in any band is invalid).
+#[derive(Debug, Clone, Copy)]
+struct Chain {
+    gain: f32,
+    offset: f32,
+    haze: Option<f32>,
+    fit: Option<(f32, f32)>,
+}
+
+impl Chain {
+    #[inline(always)]
+    fn apply(self, x: f32) -> (f32, bool) {
+        let mut v = x * self.gain + self.offset;
+        let mut fine = v.is_finite();
+        if let Some(h) = self.haze {
+            v = v * 1.0 + -h;
+            fine &= v.is_finite();
+        }
+        if let Some((g, o)) = self.fit {
+            v = v * g + o;
+            fine &= v.is_finite();
+        }
+        (v, fine)
+    }
 }
 
 /// Open datasets of both inputs, one pair per worker at a time.
@@ -1160,26 +1156,27 @@ fn sample_moments(
     total
 }
 
-/// The reflectance of pixel `i` of a stack, NaN for bands it lacks (as the CPU backend's kernels see it).
-fn pixel_at(stack: &BandStack, i: usize) -> Pixel {
-    let n = stack.height() * stack.width();
-    let data = stack.data.as_slice().expect("standard layout");
-    let get = |role| stack.index_of(role).map_or(f32::NAN, |k| data[k * n + i]);
-    Pixel {
-        blue: get(BandRole::Blue),
-        green: get(BandRole::Green),
-        red: get(BandRole::Red),
-        nir: get(BandRole::Nir),
-        swir1: get(BandRole::Swir1),
-    }
-}
-
 /// The class and indices of pixel `i`, as `Backend::classify` and `Backend::indices` give them.
 fn class_and_indices(stack: &BandStack, i: usize, rules: &ClassRules) -> (u8, [f32; 7]) {
     if stack.valid.as_slice().expect("standard layout")[i] == 0 {
         return (LandClass::NoData as u8, [f32::NAN; 7]);
     }
-    let p = pixel_at(stack, i);
+    let n = stack.height() * stack.width();
+    let data = stack.data.as_slice().expect("standard layout");
+    class_of(&stack.roles, |k| data[k * n + i], rules)
+}
+
+/// The class and indices of a valid pixel whose band `k` (in `roles` order) holds `value(k)`; bands it
+/// lacks read as NaN, as the CPU backend's kernels see them.
+fn class_of(roles: &[BandRole], value: impl Fn(usize) -> f32, rules: &ClassRules) -> (u8, [f32; 7]) {
+    let get = |role| roles.iter().position(|r| *r == role).map_or(f32::NAN, &value);
+    let p = Pixel {
+        blue: get(BandRole::Blue),
+        green: get(BandRole::Green),
+        red: get(BandRole::Red),
+        nir: get(BandRole::Nir),
+        swir1: get(BandRole::Swir1),
+    };
     let idx = pixel_indices(&p);
     (classify_pixel(&p, &idx, rules) as u8, idx)
 }

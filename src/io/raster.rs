@@ -331,18 +331,7 @@ impl Raster {
         let band = self.dataset.rasterband(mapped.index).map_err(|e| Error::gdal(path, e))?;
         read_window(&band, window, buf).map_err(|e| Error::gdal(path, e))?;
         let info = &self.info.bands[mapped.index - 1];
-        // Integers are never NaN: the sweep for NaN is only for floating-point reads.
-        let float = matches!(T::datatype(), GdalDataType::Float32 | GdalDataType::Float64);
-        match usable_nodata(&band) {
-            Some(nd) if nd.is_nan() => mark(valid, buf, |v| v.is_nan()),
-            Some(nd) => {
-                // Compared as `read_raw` always compared: in f32.
-                let nd = nd as f32 as f64;
-                if float { mark(valid, buf, |v| v == nd || v.is_nan()) } else { mark_nodata(valid, buf, nd) }
-            }
-            None if float => mark(valid, buf, |v| v.is_nan()),
-            None => {}
-        }
+        mark_not_data(valid, buf, compared_nodata(&band));
         let read_mask = match info.mask {
             MaskSource::Alpha => true,
             MaskSource::PerDataset => dataset_mask,
@@ -376,7 +365,7 @@ impl Raster {
                 return Ok(None);
             }
             let band = self.dataset.rasterband(mapped.index).map_err(|e| Error::gdal(&self.info.path, e))?;
-            out.push(usable_nodata(&band).map(|nd| if nd.is_nan() { nd } else { nd as f32 as f64 }));
+            out.push(compared_nodata(&band));
         }
         Ok(Some(out))
     }
@@ -478,6 +467,27 @@ fn read_window<T: Copy + gdal::raster::GdalType>(
         buf,
         Some(ResampleAlg::NearestNeighbour),
     )
+}
+
+/// The band's usable nodata value as values are compared with it: in f32, as `read_raw` always compared.
+fn compared_nodata(band: &RasterBand) -> Option<f64> {
+    usable_nodata(band).map(|nd| if nd.is_nan() { nd } else { nd as f32 as f64 })
+}
+
+/// Clears `valid` where `values` of one band are not data: equal to `nodata` (as [`compared_nodata`]
+/// gives it) or NaN. Integers are never NaN: the sweep for NaN is only for floating-point values.
+pub(crate) fn mark_not_data<T>(valid: &mut [u8], values: &[T], nodata: Option<f64>)
+where
+    T: Copy + gdal::raster::GdalType + Into<f64> + 'static,
+{
+    let float = matches!(T::datatype(), GdalDataType::Float32 | GdalDataType::Float64);
+    match nodata {
+        Some(nd) if nd.is_nan() => mark(valid, values, |v| v.is_nan()),
+        Some(nd) if float => mark(valid, values, |v| v == nd || v.is_nan()),
+        Some(nd) => mark_nodata(valid, values, nd),
+        None if float => mark(valid, values, |v| v.is_nan()),
+        None => {}
+    }
 }
 
 /// Clears `valid` where an integer band holds `nd`: compared in the band's own type where it is 16-bit
