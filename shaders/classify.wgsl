@@ -13,14 +13,22 @@ struct Params {
     soil_redness: f32,
     soil_min_bsi: f32,
     built_min_brightness: f32,
+    soil_min_ndti: f32,
+    net_max_dark: f32,
+    net_max_nir_over_green: f32,
+    net_min_blue_excess: f32,
     len: u32,
     stride: u32,
     // Plane of each band in `bands`, or ABSENT.
     blue: u32,
     green: u32,
     nir: u32,
+    red: u32,
+    swir1: u32,
+    swir2: u32,
     pad0: u32,
     pad1: u32,
+    pad2: u32,
 }
 
 const ABSENT: u32 = 0xffffffffu;
@@ -69,16 +77,28 @@ fn classify_pixel(i: u32) -> u32 {
     let blue = band(params.blue, i);
     let green = band(params.green, i);
     let nir = band(params.nir, i);
+    let red = band(params.red, i);
+    let swir1 = band(params.swir1, i);
+    let swir2 = band(params.swir2, i);
+    let ndti = normalized_difference(swir1, swir2);
+    let soil_beneath = !lt(ndti, params.soil_min_ndti);
     if gt(water, params.water_index) && lt(ndvi, 0.1) && lt(nir, params.water_max_nir) {
         return WATER;
     }
     if ge(ndvi, params.vegetation_ndvi) {
         return VEGETATION;
     }
-    if lt(ndvi, params.cover_max_ndvi) && gt(green_excess, params.cover_green_excess) && ge(green, params.cover_green_over_blue * blue) {
+    if gt(green_excess, params.cover_green_excess) && ge(green, params.cover_green_over_blue * blue) && lt(nir, params.net_max_nir_over_green * green) {
         return COVERED;
     }
-    let soil_like = ge(redness, params.soil_redness) && (is_nan(bsi) || ge(bsi, params.soil_min_bsi));
+    let mesh_over_soil = ge(ndti, params.soil_min_ndti) && gt(swir1, nir);
+    if lt(ndvi, params.cover_max_ndvi) && gt(-redness, params.net_min_blue_excess) && mesh_over_soil {
+        return COVERED;
+    }
+    if lt(brightness, params.net_max_dark) && ge(ndti, params.soil_min_ndti) {
+        return COVERED;
+    }
+    let soil_like = ge(redness, params.soil_redness) && (is_nan(bsi) || ge(bsi, params.soil_min_bsi)) && soil_beneath;
     if soil_like {
         return BARE_SOIL;
     }

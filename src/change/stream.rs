@@ -1176,6 +1176,7 @@ fn class_of(roles: &[BandRole], value: impl Fn(usize) -> f32, rules: &ClassRules
         red: get(BandRole::Red),
         nir: get(BandRole::Nir),
         swir1: get(BandRole::Swir1),
+        swir2: get(BandRole::Swir2),
     };
     let idx = pixel_indices(&p);
     (classify_pixel(&p, &idx, rules) as u8, idx)

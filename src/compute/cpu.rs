@@ -13,6 +13,7 @@ use crate::spectral::cloud::looks_like_cloud;
 use crate::spectral::indices::{Pixel, pixel_indices};
 use crate::spectral::rgb::rgb_pixel_features;
 use crate::spectral::{ClassRules, IndexStack, LandClass, RgbFeature, RgbFeatures};
+use crate::temporal::model::BANDS;
 use crate::temporal::{DateContext, PixelObservation, PixelState, TemporalParams, active_events, update_pixel};
 
 /// Rows per parallel task: big enough to amortise scheduling, small enough to balance two to 64 cores.
@@ -38,6 +39,7 @@ struct Planes<'a> {
     red: Option<&'a [f32]>,
     nir: Option<&'a [f32]>,
     swir1: Option<&'a [f32]>,
+    swir2: Option<&'a [f32]>,
 }
 
 impl<'a> Planes<'a> {
@@ -51,6 +53,7 @@ impl<'a> Planes<'a> {
             red: plane(BandRole::Red),
             nir: plane(BandRole::Nir),
             swir1: plane(BandRole::Swir1),
+            swir2: plane(BandRole::Swir2),
         }
     }
 
@@ -63,6 +66,7 @@ impl<'a> Planes<'a> {
             red: get(self.red),
             nir: get(self.nir),
             swir1: get(self.swir1),
+            swir2: get(self.swir2),
         }
     }
 }
@@ -308,9 +312,11 @@ impl Backend for CpuBackend {
         observations: &ObservationPlanes,
         context: &DateContext,
         params: &TemporalParams,
+        rules: &ClassRules,
     ) -> Result<Vec<u8>> {
         assert_eq!(state.len(), observations.class.len(), "one observation per pixel");
-        Ok(Self::temporal(state, observations, context, params))
+        assert_eq!(observations.bands.len(), BANDS * state.len(), "six band planes");
+        Ok(Self::temporal(state, observations, context, params, rules))
     }
 
     fn dilate(&self, mask: ArrayView2<u8>, radius: usize) -> Result<Array2<u8>> {
@@ -470,23 +476,25 @@ fn runs_since_zero(len: usize, is_zero: impl Fn(usize) -> bool) -> Vec<usize> {
 
 impl CpuBackend {
     /// The temporal step over every pixel (rayon over fixed chunks).
-    fn temporal(
+    pub(crate) fn temporal(
         state: &mut [PixelState],
         obs: &ObservationPlanes,
         ctx: &DateContext,
         params: &TemporalParams,
+        rules: &ClassRules,
     ) -> Vec<u8> {
+        let n = state.len();
         let mut bits = vec![0u8; state.len()];
         state.par_chunks_mut(4096).zip(bits.par_chunks_mut(4096)).enumerate().for_each(|(chunk, (states, out))| {
             for (k, (s, b)) in states.iter_mut().zip(out.iter_mut()).enumerate() {
                 let i = chunk * 4096 + k;
                 let o = PixelObservation {
                     class: LandClass::from_u8(obs.class[i]),
-                    brightness: obs.brightness[i],
+                    bands: std::array::from_fn(|b| obs.bands[b * n + i]),
                     ndvi: obs.ndvi[i],
                     bsi: obs.bsi[i],
                 };
-                update_pixel(s, &o, ctx, params);
+                update_pixel(s, &o, ctx, params, rules);
                 *b = active_events(s, ctx.day, params).bits();
             }
         });

@@ -121,8 +121,9 @@ impl Backend for GpuWithFallback {
         observations: &crate::compute::ObservationPlanes,
         context: &crate::temporal::DateContext,
         params: &crate::temporal::TemporalParams,
+        rules: &ClassRules,
     ) -> Result<Vec<u8>> {
-        self.run("temporal_update", |b| b.temporal_update(state, observations, context, params))
+        self.run("temporal_update", |b| b.temporal_update(state, observations, context, params, rules))
     }
 
     fn height_difference(&self, before: ArrayView2<f32>, after: ArrayView2<f32>, offset: f32) -> Result<Array2<f32>> {

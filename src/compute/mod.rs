@@ -94,8 +94,9 @@ pub trait Backend: Send + Sync {
     /// Binary dilation of nonzero pixels by a (2r+1)x(2r+1) square.
     fn dilate(&self, mask: ArrayView2<u8>, radius: usize) -> Result<Array2<u8>>;
 
-    /// The monthly scan's per-pixel step: applies one acquisition's observations to the temporal state
-    /// (`temporal::update_pixel`) and returns each pixel's active events afterwards as bits
+    /// The monthly scan's per-pixel step: applies one acquisition's observations to the temporal state,
+    /// its seasonal model included (`temporal::update_pixel`, classifying the model's expectations with
+    /// `rules`), and returns each pixel's active events afterwards as bits
     /// (`temporal::ActiveEvents::bits`: 1 construction, 2 earthworks, 4 idle_bare).
     fn temporal_update(
         &self,
@@ -103,6 +104,7 @@ pub trait Backend: Send + Sync {
         observations: &ObservationPlanes,
         context: &DateContext,
         params: &TemporalParams,
+        rules: &ClassRules,
     ) -> Result<Vec<u8>>;
 
     /// Height change between two surface models on one grid: `after - before - offset` (metres), where
@@ -133,8 +135,9 @@ pub trait Backend: Send + Sync {
 pub struct ObservationPlanes {
     /// `LandClass` byte per pixel (255 invalid, 0 ambiguous).
     pub class: Vec<u8>,
-    /// Brightness per pixel (NaN invalid).
-    pub brightness: Vec<f32>,
+    /// Reflectance of blue, green, red, nir, swir1 and swir2, plane after plane (`temporal::model::BANDS`
+    /// planes of one value per pixel; NaN where invalid or not measured).
+    pub bands: Vec<f32>,
     /// NDVI per pixel.
     pub ndvi: Vec<f32>,
     /// BSI per pixel (NaN without SWIR).

@@ -126,6 +126,7 @@ fn feature(f: &Flag, seq: i64, to_wgs84: &CoordTransform) -> Result<Value> {
             "idle_days": f.idle_days,
             "area_m2": f.area_m2,
             "confidence": f.confidence,
+            "permitted": f.evidence.get("permitted_works").and_then(|v| v.as_bool()).unwrap_or(false),
             "evidence": f.evidence,
             "scan_id": f.scan_id,
             "engine_version": f.engine_version,

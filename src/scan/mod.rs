@@ -4,8 +4,8 @@
 //!    margin) and a mask of the pixels inside it.
 //! 2. Scenes are listed, hashed (so a scene seen before is skipped, whatever its name) and processed in
 //!    date order: for each, the plot windows are read ([`observe`]), masked and classified; the
-//!    acquisition's reference soil brightness and season are measured over all windows; then every
-//!    plot's tracker applies the acquisition ([`tracker`]).
+//!    acquisition's season is measured over all windows (for sensors without SWIR); then every plot's
+//!    tracker applies the acquisition to each pixel's seasonal model and to its events ([`tracker`]).
 //! 3. Flags are polygonized and everything is written to the store in one transaction, then to `--out`.
 
 pub mod frame;
@@ -42,8 +42,6 @@ use tracker::{Acquisition, PlotTracker, TrackSettings, TrackedFlag};
 /// data): small enough that one band's blocks stay in GDAL's cache, large enough to hold an estate.
 const READ_BAND_M: f64 = 2048.0;
 
-/// NDVI below which a bare-soil pixel counts towards an acquisition's reference soil brightness.
-const REFERENCE_SOIL_MAX_NDVI: f32 = 0.2;
 
 /// Settings of the scan (config file `[scan]`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -53,8 +51,10 @@ pub struct ScanOptions {
     pub temporal: TemporalParams,
     /// Class rules.
     pub rules: ClassRules,
-    /// Minimum mapping unit in square metres.
+    /// Minimum mapping unit of a new event in square metres.
     pub min_area_m2: f64,
+    /// Minimum mapping units of single kinds, where they differ from `min_area_m2`.
+    pub min_area_by_kind: MinAreaByKind,
     /// Minimum mapping unit in pixels, whatever the pixel size.
     pub min_pixels: usize,
     /// Ground read around each plot, so cloud edges and context are seen.
@@ -69,11 +69,24 @@ impl Default for ScanOptions {
             temporal: TemporalParams::default(),
             rules: ClassRules::default(),
             min_area_m2: 500.0,
+            min_area_by_kind: MinAreaByKind::default(),
             min_pixels: 4,
             plot_margin_m: 60.0,
             cloud_buffer_m: 20.0,
         }
     }
+}
+
+/// Minimum mapping units per kind (config file `[scan.min_area_by_kind]`), in square metres.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MinAreaByKind {
+    /// New buildings and hard surfaces.
+    pub construction: Option<f64>,
+    /// Stripping, excavation, fill.
+    pub earthworks: Option<f64>,
+    /// Idle bare ground.
+    pub idle_bare: Option<f64>,
 }
 
 /// What the user asked for.
@@ -211,10 +224,18 @@ pub fn run_scan_keeping_store(
         None => frame_from_scenes(&scenes, &registry)?,
     };
     let options = &req.options;
-    let min_pixels =
-        ((options.min_area_m2 / (frame.resolution * frame.resolution)).ceil() as usize).max(options.min_pixels);
-    let settings =
-        TrackSettings { params: options.temporal, min_pixels, pixel_area: frame.resolution * frame.resolution };
+    let pixel_area = frame.resolution * frame.resolution;
+    let mmu = |m2: Option<f64>| ((m2.unwrap_or(options.min_area_m2) / pixel_area).ceil() as usize).max(options.min_pixels);
+    let settings = TrackSettings {
+        params: options.temporal,
+        rules: options.rules,
+        min_pixels: [
+            mmu(options.min_area_by_kind.construction),
+            mmu(options.min_area_by_kind.earthworks),
+            mmu(options.min_area_by_kind.idle_bare),
+        ],
+        pixel_area,
+    };
     let cloud_buffer_px = (options.cloud_buffer_m / frame.resolution).ceil() as usize;
 
     progress.stage("preparing plots");
@@ -555,27 +576,18 @@ fn process_scene(
     }
     let mut observations: Vec<PlotObservation> =
         observations.into_iter().map(|o| o.expect("every plot observed or marked outside")).collect();
-    // What ordinary soil looks like today, over every window read: pure soil only (NDVI under 0.2), so
-    // that fields half green with a young crop do not drag it about from month to month.
-    let reference_soil = median(observations.iter().flat_map(|o| {
-        (0..o.planes.class.len())
-            .filter(|i| o.planes.class[*i] == LandClass::BareSoil as u8 && o.planes.ndvi[*i] < REFERENCE_SOIL_MAX_NDVI)
-            .map(|i| o.planes.brightness[i])
-    }));
     let total: usize = observations.iter().map(|o| o.planes.class.len()).sum();
     let clear: usize =
         observations.iter().map(|o| o.planes.class.iter().filter(|c| **c != LandClass::NoData as u8).count()).sum();
     let median_ndvi = median(observations.iter().flat_map(|o| o.planes.ndvi.iter().copied()));
     let clear_fraction = clear as f32 / total.max(1) as f32;
-    if !scene.has_swir() && is_dormant(median_ndvi, clear_fraction) {
+    let dormant = is_dormant(median_ndvi, clear_fraction);
+    if !scene.has_swir() && dormant {
         for o in observations.iter_mut() {
             set_aside_bare(&mut o.planes);
         }
     }
-    let ctx = DateContext {
-        day: day_number(scene.date),
-        reference_soil: if reference_soil.is_finite() { reference_soil } else { f32::NAN },
-    };
+    let ctx = DateContext::on(day_number(scene.date), !dormant);
     let acq = Acquisition { day: ctx.day, scene_id: scene.id.clone() };
     let results: Vec<Result<()>> = trackers
         .par_iter_mut()
@@ -606,7 +618,7 @@ fn empty_observation(grid: &Grid, has_swir: bool) -> PlotObservation {
     PlotObservation {
         planes: crate::compute::ObservationPlanes {
             class: vec![LandClass::NoData as u8; n],
-            brightness: vec![f32::NAN; n],
+            bands: vec![f32::NAN; crate::temporal::model::BANDS * n],
             ndvi: vec![f32::NAN; n],
             bsi: vec![f32::NAN; n],
         },

@@ -16,6 +16,11 @@ use crate::io::sensor::generic_scaling;
 use crate::io::{BandSelection, Raster};
 use crate::raster::{BandRole, BandStack, Grid};
 use crate::spectral::{ClassRules, IndexKind, LandClass};
+use crate::temporal::model::BANDS;
+
+/// The bands the seasonal model follows, in its order.
+const MODEL_BANDS: [BandRole; BANDS] =
+    [BandRole::Blue, BandRole::Green, BandRole::Red, BandRole::Nir, BandRole::Swir1, BandRole::Swir2];
 
 /// The files of one scene, opened once and read for every plot.
 pub struct SceneReader<'a> {
@@ -83,6 +88,7 @@ impl<'a> SceneReader<'a> {
         let (h, w) = (grid.height, grid.width);
         let mut data = Array3::<f32>::zeros((self.bands.len(), h, w));
         let mut valid = Array2::<u8>::from_elem((h, w), 1);
+        let mut flagged = Array2::<u8>::zeros((h, w));
         let mut scales = Vec::new();
         for (slot, (role, mapped, path)) in self.bands.iter().enumerate() {
             let map =
@@ -101,19 +107,23 @@ impl<'a> SceneReader<'a> {
                 surface_reflectance: true,
             };
             let q = read_on_grid(raster, &map, grid, Resampling::Nearest).map_err(|e| in_scene(self.scene, e))?;
-            Zip::from(&mut valid).and(q.data.index_axis(Axis(0), 0)).and(&q.valid).for_each(|v, code, qv| {
-                let ok = *qv != 0
-                    && match kind {
-                        MaskKind::SentinelScl => scl_is_valid(*code as u8),
-                        MaskKind::LandsatQaPixel => qa_pixel_is_valid(*code as u16),
+            Zip::from(&mut valid).and(&mut flagged).and(q.data.index_axis(Axis(0), 0)).and(&q.valid).for_each(
+                |v, f, code, qv| {
+                    let (ok, fill) = match kind {
+                        MaskKind::SentinelScl => (scl_is_valid(*code as u8), *code as u8 == 0),
+                        MaskKind::LandsatQaPixel => (qa_pixel_is_valid(*code as u16), *code as u16 & 1 != 0),
                     };
-                if !ok {
-                    *v = 0;
-                }
-            });
+                    if *qv == 0 || fill {
+                        *v = 0;
+                    } else if !ok {
+                        *v = 0;
+                        *f = 1;
+                    }
+                },
+            );
         }
         let roles = self.bands.iter().map(|(r, _, _)| *r).collect();
-        Ok(RawObservation { stack: BandStack::new(roles, data, valid), scales })
+        Ok(RawObservation { stack: BandStack::new(roles, data, valid), flagged, scales })
     }
 }
 
@@ -121,6 +131,8 @@ impl<'a> SceneReader<'a> {
 pub struct RawObservation {
     /// Raw numbers with validity from nodata and the quality band.
     pub stack: BandStack,
+    /// 1 where the quality band marks cloud, shadow, cirrus, snow or saturation (not mere fill).
+    pub flagged: Array2<u8>,
     /// Scale and offset per band.
     pub scales: Vec<(BandRole, f64, f64)>,
 }
@@ -146,13 +158,15 @@ pub fn classify_window(
     rules: &ClassRules,
     cloud_buffer_px: usize,
 ) -> Result<PlotObservation> {
-    let RawObservation { mut stack, scales } = raw;
+    let RawObservation { mut stack, flagged, scales } = raw;
     let gains: Vec<f32> = scales.iter().map(|s| s.1 as f32).collect();
     let offsets: Vec<f32> = scales.iter().map(|s| s.2 as f32).collect();
     backend.linear(&mut stack, &gains, &offsets)?;
     let cloud = backend.cloud_test(&stack)?;
+    // Clouds and their shadows have soft edges the masks miss, so they are buffered; the edge of the
+    // scene's data (fill, nodata) is sharp and is not.
     let mut invalid = Array2::<u8>::zeros(stack.valid.dim());
-    Zip::from(&mut invalid).and(&stack.valid).and(&cloud).for_each(|i, v, c| *i = u8::from(*v == 0 || *c != 0));
+    Zip::from(&mut invalid).and(&flagged).and(&cloud).for_each(|i, f, c| *i = u8::from(*f != 0 || *c != 0));
     let buffered = backend.dilate(invalid.view(), cloud_buffer_px)?;
     Zip::from(&mut stack.valid).and(&buffered).for_each(|v, b| {
         if *b != 0 {
@@ -161,12 +175,25 @@ pub fn classify_window(
     });
     let indices = backend.indices(&stack)?;
     let classes = backend.classify(&stack, &indices, rules)?;
+    let n = stack.height() * stack.width();
+    let mut bands = vec![f32::NAN; BANDS * n];
+    let all = stack.data.as_slice().expect("band stacks are in standard layout");
+    let valid = stack.valid.as_slice().expect("standard layout");
+    for (b, role) in MODEL_BANDS.iter().enumerate() {
+        if let Some(k) = stack.index_of(*role) {
+            for (i, out) in bands[b * n..(b + 1) * n].iter_mut().enumerate() {
+                if valid[i] != 0 {
+                    *out = all[k * n + i];
+                }
+            }
+        }
+    }
     let plot_pixels = plot_mask.iter().filter(|m| **m != 0).count().max(1);
     let clear = plot_mask.iter().zip(stack.valid.iter()).filter(|(m, v)| **m != 0 && **v != 0).count();
     Ok(PlotObservation {
         planes: ObservationPlanes {
             class: classes.iter().copied().collect(),
-            brightness: indices.get(IndexKind::Brightness).iter().copied().collect(),
+            bands,
             ndvi: indices.get(IndexKind::Ndvi).iter().copied().collect(),
             bsi: indices.get(IndexKind::Bsi).iter().copied().collect(),
         },

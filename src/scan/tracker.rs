@@ -16,15 +16,23 @@ use crate::error::Result;
 use crate::flags::{FlagKind, FlagStatus, round4, stable_id};
 use crate::io::plots::{Category, Plot};
 use crate::raster::Grid;
-use crate::spectral::LandClass;
+use crate::spectral::{ClassRules, LandClass};
 use crate::temporal::{DateContext, NONE_DAY, TemporalParams, TemporalState, from_day_number};
 use crate::vectorize::label_regions;
 
-/// Pixels around ground being worked that count as part of the works site (20 m at 10 m).
-const WORKS_SITE_MARGIN_PX: usize = 2;
 
 /// Share of a region that must be clear for an acquisition to count as seeing it.
 const SEEN_FRACTION: f64 = 0.5;
+
+/// Pixels of distance within which active pixels of one kind form one event (30 m at 10 m).
+const EVENT_JOIN_PX: usize = 3;
+
+/// Clear acquisitions in a row that must no longer show an event before its flag is resolved.
+const RESOLVE_AFTER: u32 = 2;
+
+/// Days after its resolution within which an event that shows again on the same ground takes up its
+/// old flag again rather than raising a new one.
+const REVIVE_DAYS: i32 = 120;
 
 /// A flag as the tracker keeps it between acquisitions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,6 +66,9 @@ pub struct TrackedFlag {
     pub evidence: serde_json::Value,
     /// Day its record last changed.
     pub changed_on: i32,
+    /// Clear acquisitions in a row that have not shown it (it is resolved at [`RESOLVE_AFTER`]).
+    #[serde(default)]
+    pub absent: u32,
 }
 
 /// A change in a flag's record on one acquisition (for the store's history).
@@ -151,10 +162,23 @@ impl PlotRecord {
 pub struct TrackSettings {
     /// Temporal rules.
     pub params: TemporalParams,
-    /// Minimum mapping unit.
-    pub min_pixels: usize,
+    /// Class rules (the model's expectations are classified with them).
+    pub rules: ClassRules,
+    /// Minimum mapping unit of a new event, in pixels, per kind: construction, earthworks, idle_bare.
+    pub min_pixels: [usize; 3],
     /// Pixel area in square metres.
     pub pixel_area: f64,
+}
+
+impl TrackSettings {
+    /// The minimum mapping unit of a new event of `kind`, in pixels.
+    pub fn min_pixels_of(&self, kind: FlagKind) -> usize {
+        match kind {
+            FlagKind::Construction => self.min_pixels[0],
+            FlagKind::Earthworks => self.min_pixels[1],
+            _ => self.min_pixels[2],
+        }
+    }
 }
 
 const KINDS: [(FlagKind, u8); 3] = [(FlagKind::Construction, 1), (FlagKind::Earthworks, 2), (FlagKind::IdleBare, 4)];
@@ -190,8 +214,18 @@ impl PlotTracker {
         ctx: &DateContext,
         settings: &TrackSettings,
     ) -> Result<()> {
-        let mut bits = backend.temporal_update(&mut self.state.pixels, &obs.planes, ctx, &settings.params)?;
-        self.works_regions(backend, &mut bits, ctx.day, &settings.params)?;
+        let bits = backend.temporal_update(&mut self.state.pixels, &obs.planes, ctx, &settings.params, &settings.rules)?;
+        if std::env::var("JINGTU_TRACE").ok().as_deref() == Some(self.plot.plot_id.as_str()) {
+            for (i, s) in self.state.pixels.iter().enumerate() {
+                if self.mask.as_slice().unwrap()[i] != 0 {
+                    eprintln!(
+                        "TRACE {} {} c{} obs{} m{} g{} pend{} brk{} bare{} bb{} bu{} works{} built{} run{} bits{} score{:.2}",
+                        ctx.day, i, obs.planes.class[i], s.seg_obs, s.model_terms, s.green_season, s.pend_count,
+                        s.last_break, s.bare_start, s.bare_by_break, s.bare_unexplained, s.works_start, s.built_since, s.built_run, bits[i], s.break_score
+                    );
+                }
+            }
+        }
         if obs.inside_scene {
             self.record.covered += 1;
         }
@@ -208,52 +242,59 @@ impl PlotTracker {
         let mut active_counts = serde_json::Map::new();
         for (kind, bit) in KINDS {
             let applies = kind == FlagKind::IdleBare || self.watches_development();
-            let keys = Array2::from_shape_fn(self.mask.dim(), |(r, c)| {
+            let active = Array2::from_shape_fn(self.mask.dim(), |(r, c)| {
                 let i = r * self.grid.width + c;
-                u32::from(applies && self.mask[[r, c]] != 0 && bits[i] & bit != 0)
+                u8::from(applies && self.mask[[r, c]] != 0 && bits[i] & bit != 0)
             });
-            let regions = label_regions(keys.view());
-            let kept: Vec<u32> = (1..regions.sizes.len() as u32)
-                .filter(|l| regions.sizes[*l as usize] as usize >= settings.min_pixels)
-                .collect();
-            let mut region_pixels: Vec<Vec<u32>> = vec![Vec::new(); regions.sizes.len()];
-            for (i, l) in regions.labels.iter().enumerate() {
-                if *l != 0 {
-                    region_pixels[*l as usize].push(i as u32);
+            let regions = self.event_regions(backend, &active)?;
+            let assignment = self.match_regions(kind, &regions, acq.day);
+            let mut continued = vec![false; self.flags.len()];
+            let mut gathered: std::collections::BTreeMap<usize, Vec<u32>> = std::collections::BTreeMap::new();
+            for (pixels, flag) in regions.into_iter().zip(assignment) {
+                match flag {
+                    Some(f) => gathered.entry(f).or_default().extend(pixels),
+                    // A new event must be as large as the kind's mapping unit; one that goes on may
+                    // shrink below it without ending.
+                    None if pixels.len() >= settings.min_pixels_of(kind) => {
+                        self.flags.push(self.new_flag(kind, acq, &pixels));
+                        continued.push(false);
+                        gathered.insert(self.flags.len() - 1, pixels);
+                    }
+                    None => {}
                 }
             }
-            let assignment = self.match_regions(kind, &kept, &regions.labels);
-            let mut continued = vec![false; self.flags.len()];
-            for (region, flag) in kept.iter().zip(assignment) {
-                let pixels = std::mem::take(&mut region_pixels[*region as usize]);
+            for (index, mut pixels) in gathered {
+                pixels.sort_unstable();
+                continued[index] = true;
                 let seen =
                     pixels.iter().filter(|p| clear[**p as usize]).count() as f64 >= SEEN_FRACTION * pixels.len() as f64;
-                let index = match flag {
-                    Some(f) => {
-                        continued[f] = true;
-                        f
-                    }
-                    None => {
-                        self.flags.push(self.new_flag(kind, acq, &pixels));
-                        continued.push(true);
-                        self.flags.len() - 1
-                    }
-                };
-                self.update_flag(index, acq, pixels, seen, obs, settings);
+                self.update_flag(index, acq, pixels, seen, obs);
             }
             for (f, flag) in self.flags.iter_mut().enumerate() {
-                if flag.kind == kind && flag.status != FlagStatus::Resolved && !continued[f] {
-                    flag.status = FlagStatus::Resolved;
-                    flag.resolved_on = acq.day;
-                    flag.changed_on = acq.day;
-                    flag.evidence["resolved_on"] = json!(from_day_number(acq.day).map(|d| d.to_string()));
-                    self.history.push(FlagHistoryEntry {
-                        flag_id: flag.flag_id.clone(),
-                        day: acq.day,
-                        status: FlagStatus::Resolved,
-                        pixels: flag.pixels.len() as u32,
-                    });
+                if flag.kind != kind || flag.status == FlagStatus::Resolved || continued[f] {
+                    continue;
                 }
+                // An event ends when clear acquisitions no longer show it, not on one cloudy or noisy
+                // one: a flag that went new, resolved, new on noise would send analysts out twice.
+                let seen = flag.footprint.iter().filter(|p| clear[**p as usize]).count() as f64
+                    >= SEEN_FRACTION * flag.footprint.len() as f64;
+                if !seen {
+                    continue;
+                }
+                flag.absent = flag.absent.saturating_add(1);
+                if flag.absent < RESOLVE_AFTER {
+                    continue;
+                }
+                flag.status = FlagStatus::Resolved;
+                flag.resolved_on = acq.day;
+                flag.changed_on = acq.day;
+                flag.evidence["resolved_on"] = json!(from_day_number(acq.day).map(|d| d.to_string()));
+                self.history.push(FlagHistoryEntry {
+                    flag_id: flag.flag_id.clone(),
+                    day: acq.day,
+                    status: FlagStatus::Resolved,
+                    pixels: flag.pixels.len() as u32,
+                });
             }
             let n = self.flags.iter().filter(|f| f.kind == kind && f.status != FlagStatus::Resolved).count();
             active_counts.insert(kind.name().into(), json!(n));
@@ -262,80 +303,63 @@ impl PlotTracker {
         Ok(())
     }
 
-    /// Earthworks as regions, not pixels: works are patchy month to month, so pixels confirmed as works
-    /// (two disturbances) seed regions that grow into neighbouring bare pixels disturbed at least once
-    /// recently (hysteresis, as in Canny's edge linking). Ground in and next to a region disturbed on this
-    /// acquisition is being worked, so its idle clock restarts there.
-    fn works_regions(&mut self, backend: &dyn Backend, bits: &mut [u8], day: i32, p: &TemporalParams) -> Result<()> {
-        let (h, w) = (self.grid.height, self.grid.width);
-        let state = &self.state.pixels;
-        let keys = Array2::from_shape_fn((h, w), |(r, c)| {
-            let i = r * w + c;
-            let s = &state[i];
-            let weak = s.disturb_start != NONE_DAY
-                && day - s.disturb_last <= p.earthworks_quiet_days
-                && LandClass::from_u8(s.class_last as u8) == LandClass::BareSoil;
-            u32::from(bits[i] & 2 != 0 || weak)
-        });
-        let regions = label_regions(keys.view());
-        // Regions with a confirmed pixel are works; those with a pixel disturbed on this very
-        // acquisition are being worked now.
-        let mut seeded = vec![false; regions.sizes.len()];
-        let mut busy = vec![false; regions.sizes.len()];
-        for (i, l) in regions.labels.iter().enumerate() {
-            if *l != 0 && bits[i] & 2 != 0 {
-                seeded[*l as usize] = true;
-                busy[*l as usize] |= state[i].disturb_last == day;
+    /// The event regions of one kind: active pixels closer than [`EVENT_JOIN_PX`] to one another belong
+    /// to one event (works and buildings are patchy from month to month), as row-major pixel lists.
+    fn event_regions(&self, backend: &dyn Backend, active: &Array2<u8>) -> Result<Vec<Vec<u32>>> {
+        if !active.iter().any(|a| *a != 0) {
+            return Ok(Vec::new());
+        }
+        let joined = backend.dilate(active.view(), EVENT_JOIN_PX)?;
+        let regions = label_regions(joined.mapv(u32::from).view());
+        let mut pixels: Vec<Vec<u32>> = vec![Vec::new(); regions.sizes.len()];
+        for (i, (a, l)) in active.iter().zip(regions.labels.iter()).enumerate() {
+            if *a != 0 {
+                pixels[*l as usize].push(i as u32);
             }
         }
-        let works = regions.labels.mapv(|l| u8::from(l != 0 && seeded[l as usize]));
-        let working = regions.labels.mapv(|l| u8::from(l != 0 && busy[l as usize]));
-        // A works site's edges and the odd block left untouched for a month belong to the site.
-        let near_work = backend.dilate(working.view(), WORKS_SITE_MARGIN_PX)?;
-        for (i, (b, (wk, near))) in bits.iter_mut().zip(works.iter().zip(near_work.iter())).enumerate() {
-            if *wk != 0 {
-                *b |= 2;
-            }
-            if *near != 0 {
-                *b &= !4;
-                self.state.pixels[i].idle_start = NONE_DAY;
-            }
-        }
-        Ok(())
+        Ok(pixels.into_iter().filter(|p| !p.is_empty()).collect())
     }
 
-    /// For each kept region, the index of the active flag of `kind` it continues, if any: pairs are
-    /// taken greedily by overlap, so each flag continues in at most one region.
-    fn match_regions(&self, kind: FlagKind, kept: &[u32], labels: &Array2<u32>) -> Vec<Option<usize>> {
-        let labels = labels.as_slice().expect("standard layout");
-        let mut pairs: Vec<(usize, u32, usize)> = Vec::new();
-        for (f, flag) in self.flags.iter().enumerate() {
-            if flag.kind != kind || flag.status == FlagStatus::Resolved {
+    /// For each region, the flag of `kind` it continues, if any: the active flag (or one resolved in
+    /// the last [`REVIVE_DAYS`]) whose footprint, widened by [`EVENT_JOIN_PX`], it overlaps most. Regions
+    /// may share a flag: an event that splits stays one flag, and so does one that rejoins.
+    fn match_regions(&self, kind: FlagKind, regions: &[Vec<u32>], day: i32) -> Vec<Option<usize>> {
+        let (h, w) = (self.grid.height, self.grid.width);
+        let mut owner = vec![u32::MAX; h * w];
+        let mut best_overlap = vec![0usize; self.flags.len()];
+        let r = EVENT_JOIN_PX as i64;
+        // Older flags first, so that where footprints meet the older event keeps the ground.
+        for (f, flag) in self.flags.iter().enumerate().rev() {
+            let open = flag.status != FlagStatus::Resolved || day - flag.resolved_on <= REVIVE_DAYS;
+            if flag.kind != kind || !open {
                 continue;
             }
-            let mut counts: std::collections::BTreeMap<u32, usize> = std::collections::BTreeMap::new();
-            for p in &flag.pixels {
-                let l = labels[*p as usize];
-                if l != 0 {
-                    *counts.entry(l).or_default() += 1;
-                }
-            }
-            for (l, n) in counts {
-                if kept.contains(&l) {
-                    pairs.push((n, l, f));
+            best_overlap[f] = flag.footprint.len();
+            for p in &flag.footprint {
+                let (pr, pc) = ((*p as usize / w) as i64, (*p as usize % w) as i64);
+                for dr in -r..=r {
+                    for dc in -r..=r {
+                        let (y, x) = (pr + dr, pc + dc);
+                        if y >= 0 && x >= 0 && (y as usize) < h && (x as usize) < w {
+                            owner[y as usize * w + x as usize] = f as u32;
+                        }
+                    }
                 }
             }
         }
-        pairs.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-        let mut region_flag: std::collections::BTreeMap<u32, usize> = std::collections::BTreeMap::new();
-        let mut used = vec![false; self.flags.len()];
-        for (_, l, f) in pairs {
-            if !used[f] && !region_flag.contains_key(&l) {
-                used[f] = true;
-                region_flag.insert(l, f);
-            }
-        }
-        kept.iter().map(|l| region_flag.get(l).copied()).collect()
+        regions
+            .iter()
+            .map(|pixels| {
+                let mut counts: std::collections::BTreeMap<u32, usize> = std::collections::BTreeMap::new();
+                for p in pixels {
+                    let o = owner[*p as usize];
+                    if o != u32::MAX {
+                        *counts.entry(o).or_default() += 1;
+                    }
+                }
+                counts.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0))).map(|(f, _)| f as usize)
+            })
+            .collect()
     }
 
     fn new_flag(&self, kind: FlagKind, acq: &Acquisition, pixels: &[u32]) -> TrackedFlag {
@@ -347,15 +371,24 @@ impl PlotTracker {
         let date = from_day_number(acq.day).map(|d| d.to_string()).unwrap_or_default();
         let flag_id = stable_id("flag", &[&self.plot.plot_id, kind.name(), &date, &format!("{x:.2},{y:.2}")]);
         let state = &self.state.pixels;
+        let earliest = |day: fn(&crate::temporal::PixelState) -> i32| {
+            pixels.iter().map(|p| day(&state[*p as usize])).filter(|d| *d != NONE_DAY).min().unwrap_or(acq.day)
+        };
         let first_seen = match kind {
-            FlagKind::Construction => pixels.iter().map(|p| state[*p as usize].built_start).min().unwrap_or(acq.day),
-            FlagKind::Earthworks => pixels.iter().map(|p| state[*p as usize].disturb_start).min().unwrap_or(acq.day),
+            FlagKind::Construction => earliest(|s| s.built_since),
+            FlagKind::Earthworks => earliest(|s| s.works_start),
             _ => acq.day,
         };
-        let before =
-            mean_of(pixels, |p| state[p].ndvi_calm).zip(mean_of(pixels, |p| state[p].bsi_calm).or(Some(f64::NAN)));
+        let before = mean_of(pixels, |p| state[p].ndvi_before)
+            .zip(mean_of(pixels, |p| state[p].bsi_before).or(Some(f64::NAN)));
+        let by_class = pixels.iter().filter(|p| state[**p as usize].judged_by_class != 0).count();
         let evidence = json!({
             "before": before.map(|(n, b)| json!({"ndvi": round4(n), "bsi": finite(b)})),
+            "judged_by": if kind != FlagKind::IdleBare && 2 * by_class > pixels.len() {
+                "class rules: under a year of history, no seasonal model yet"
+            } else {
+                "seasonal model of each pixel's own history"
+            },
         });
         TrackedFlag {
             flag_id,
@@ -372,6 +405,7 @@ impl PlotTracker {
             confidence: 0.0,
             evidence,
             changed_on: acq.day,
+            absent: 0,
         }
     }
 
@@ -382,7 +416,6 @@ impl PlotTracker {
         pixels: Vec<u32>,
         seen: bool,
         obs: &PlotObservation,
-        settings: &TrackSettings,
     ) {
         let state = &self.state.pixels;
         let flag = &mut self.flags[index];
@@ -391,6 +424,14 @@ impl PlotTracker {
             flag.last_seen = acq.day;
         }
         flag.status = if flag.created == acq.day { FlagStatus::New } else { FlagStatus::Ongoing };
+        flag.absent = 0;
+        if flag.resolved_on != NONE_DAY {
+            // Shown again soon after it ended, on the same ground: the same event.
+            flag.resolved_on = NONE_DAY;
+            if let Some(e) = flag.evidence.as_object_mut() {
+                e.remove("resolved_on");
+            }
+        }
         let n = pixels.len() as f64;
         let mean_u = |f: &dyn Fn(usize) -> u32| pixels.iter().map(|p| f(*p as usize) as f64).sum::<f64>() / n;
         let latest_ndvi = mean_of(&pixels, |p| state[p].ndvi_last);
@@ -415,7 +456,7 @@ impl PlotTracker {
             FlagKind::IdleBare => {
                 let since = pixels
                     .iter()
-                    .map(|p| state[*p as usize].idle_start)
+                    .map(|p| state[*p as usize].bare_start)
                     .filter(|d| *d != NONE_DAY)
                     .min()
                     .unwrap_or(acq.day);
@@ -432,33 +473,33 @@ impl PlotTracker {
                 flag.confidence = round4(((0.45 + 0.1 * (runs - 1.0).clamp(0.0, 4.0)) * sensor).min(0.95));
             }
             FlagKind::Construction => {
-                let built = mean_u(&|p| state[p].built_obs);
-                let history = mean_u(&|p| state[p].history_before_built);
-                e["built_observations"] = json!(built.round() as u64);
-                e["observations_before"] = json!(history.round() as u64);
+                let score = mean_of(&pixels, |p| state[p].break_score).unwrap_or(0.0);
+                e["break_score"] = json!(round4(score));
                 e["reason"] = json!(format!(
-                    "built up since {} on {} consecutive valid observations, after {} observations of other cover",
+                    "built up since {} where the ground was not built before, still built on {}",
                     date(flag.first_seen).unwrap_or_default(),
-                    built.round(),
-                    history.round()
+                    date(flag.last_seen).unwrap_or_default()
                 ));
-                flag.confidence = round4(
-                    ((0.45 + 0.12 * (built - 1.0).clamp(0.0, 3.0) + 0.05 * (history - 2.0).clamp(0.0, 2.0)) * sensor)
-                        .min(0.95),
-                );
+                let strength = (score / 10.0).clamp(0.0, 1.0);
+                flag.confidence = round4(((0.55 + 0.35 * strength) * sensor).min(0.95));
             }
             FlagKind::Earthworks => {
-                let disturbed = mean_u(&|p| state[p].disturb_obs);
-                let last = pixels.iter().map(|p| state[*p as usize].disturb_last).max().unwrap_or(acq.day);
-                e["disturbed_observations"] = json!(disturbed.round() as u64);
+                let last = pixels
+                    .iter()
+                    .map(|p| state[*p as usize].works_last)
+                    .filter(|d| *d != NONE_DAY)
+                    .max()
+                    .unwrap_or(acq.day);
+                let score = mean_of(&pixels, |p| state[p].break_score).unwrap_or(0.0);
+                e["break_score"] = json!(round4(score));
                 e["last_disturbance"] = json!(date(last));
                 e["reason"] = json!(format!(
-                    "soil disturbed since {} on {} observations, latest {}",
+                    "ground turned to bare soil unlike its own seasons since {}, latest {}",
                     date(flag.first_seen).unwrap_or_default(),
-                    disturbed.round(),
                     date(last).unwrap_or_default()
                 ));
-                flag.confidence = round4(((0.45 + 0.12 * (disturbed - 1.0).clamp(0.0, 3.0)) * sensor).min(0.95));
+                let strength = (score / 10.0).clamp(0.0, 1.0);
+                flag.confidence = round4(((0.55 + 0.35 * strength) * sensor).min(0.95));
             }
             _ => {}
         }
@@ -488,7 +529,6 @@ impl PlotTracker {
                 pixels: flag.pixels.len() as u32,
             });
         }
-        let _ = settings;
     }
 
     fn summarize(

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::indices::{IndexKind, Pixel};
+use super::indices::{IndexKind, Pixel, normalized_difference};
 
 /// What covers a pixel on one date. The `u8` values are what class rasters and the store hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -78,6 +78,20 @@ pub struct ClassRules {
     pub soil_min_bsi: f32,
     /// Brightness below which a flat, dark pixel is unknown (shadow) rather than built.
     pub built_min_brightness: f32,
+    /// Normalized difference of SWIR1 and SWIR2 (the tillage index NDTI, van Deventer et al. 1997)
+    /// below which a reddish pixel is not soil (sensors with SWIR2 only). Clay minerals absorb near
+    /// 2.2 um, so soil is darker in SWIR2 than in SWIR1; concrete, asphalt and painted roofs are flat
+    /// there. On the real Changsha series (Sentinel-2) bare soil sits at 0.09-0.13 and the pixels of
+    /// an old built-up block that the other rules call soil at 0.00-0.02.
+    pub soil_min_ndti: f32,
+    /// Brightness (mean of blue, green, red and NIR) under which a pixel with soil's NDTI is a black
+    /// dust net over soil: wet soil stays above 0.1.
+    pub net_max_dark: f32,
+    /// NIR over green below which a green, low-NDVI pixel is a net: a young crop of the same NDVI
+    /// reflects two to three times more NIR than green.
+    pub net_max_nir_over_green: f32,
+    /// Blue-over-red excess (normalized difference) of blue and blue-and-white HDPE nets.
+    pub net_min_blue_excess: f32,
 }
 
 impl Default for ClassRules {
@@ -92,11 +106,25 @@ impl Default for ClassRules {
             soil_redness: 0.12,
             soil_min_bsi: -0.02,
             built_min_brightness: 0.05,
+            soil_min_ndti: 0.04,
+            net_max_dark: 0.085,
+            net_max_nir_over_green: 1.6,
+            net_min_blue_excess: 0.08,
         }
     }
 }
 
-/// The class of one valid pixel. Rules are ordered: water, vegetation, cover, soil, built, unknown.
+/// The class of one valid pixel. Rules are ordered: water, vegetation, nets, soil, built, unknown.
+///
+/// Dust nets (HDPE mesh laid over soil and spoil) are told apart with what the literature reports of
+/// them on Sentinel-2 and Landsat 8 (Remote Sens. 2022, 14(15), 3805, "Time-series monitoring of
+/// dust-proof nets covering urban construction waste ... Zhengzhou"): green and blue nets are coloured
+/// in the visible but dark in NIR, unlike leaves, so their NDVI stays low; and, being a mesh, they let
+/// the soil beneath show in SWIR. So a net is (a) green: green above red and blue with low NDVI; (b) blue
+/// or blue-and-white: blue above red with low NDVI, with the soil's clay absorption (NDTI) and its SWIR
+/// rise above NIR showing through; blue colour-coated steel roofs (Remote Sens. 2022, 14(1), 230) are
+/// flat or falling from NIR into SWIR and stay built; (c) black: dark in every visible and NIR band
+/// with the soil's NDTI beneath; asphalt, equally dark, has no clay absorption and stays built.
 #[inline]
 pub fn classify_pixel(p: &Pixel, idx: &[f32; 7], rules: &ClassRules) -> LandClass {
     let ndvi = idx[IndexKind::Ndvi as usize];
@@ -105,19 +133,29 @@ pub fn classify_pixel(p: &Pixel, idx: &[f32; 7], rules: &ClassRules) -> LandClas
     let brightness = idx[IndexKind::Brightness as usize];
     let redness = idx[IndexKind::Redness as usize];
     let green_excess = idx[IndexKind::GreenExcess as usize];
+    let ndti = normalized_difference(p.swir1, p.swir2);
+    // NaN (no SWIR2) does not speak against soil; every comparison with NaN is false.
+    let soil_beneath = !(ndti < rules.soil_min_ndti);
     if water > rules.water_index && ndvi < 0.1 && p.nir < rules.water_max_nir {
         return LandClass::Water;
     }
     if ndvi >= rules.vegetation_ndvi {
         return LandClass::Vegetation;
     }
-    if ndvi < rules.cover_max_ndvi
-        && green_excess > rules.cover_green_excess
+    if green_excess > rules.cover_green_excess
         && p.green >= rules.cover_green_over_blue * p.blue
+        && p.nir < rules.net_max_nir_over_green * p.green
     {
         return LandClass::Covered;
     }
-    let soil_like = redness >= rules.soil_redness && (bsi.is_nan() || bsi >= rules.soil_min_bsi);
+    let mesh_over_soil = ndti >= rules.soil_min_ndti && p.swir1 > p.nir;
+    if ndvi < rules.cover_max_ndvi && -redness > rules.net_min_blue_excess && mesh_over_soil {
+        return LandClass::Covered;
+    }
+    if brightness < rules.net_max_dark && ndti >= rules.soil_min_ndti {
+        return LandClass::Covered;
+    }
+    let soil_like = redness >= rules.soil_redness && (bsi.is_nan() || bsi >= rules.soil_min_bsi) && soil_beneath;
     if soil_like {
         return LandClass::BareSoil;
     }
@@ -153,7 +191,11 @@ mod tests {
     use crate::spectral::indices::pixel_indices;
 
     fn class_of(blue: f32, green: f32, red: f32, nir: f32, swir1: f32) -> LandClass {
-        let p = Pixel { blue, green, red, nir, swir1 };
+        class6(blue, green, red, nir, swir1, f32::NAN)
+    }
+
+    fn class6(blue: f32, green: f32, red: f32, nir: f32, swir1: f32, swir2: f32) -> LandClass {
+        let p = Pixel { blue, green, red, nir, swir1, swir2 };
         classify_pixel(&p, &pixel_indices(&p), &ClassRules::default())
     }
 
@@ -166,6 +208,43 @@ mod tests {
         assert_eq!(class_of(0.16, 0.15, 0.12, 0.14, 0.12), LandClass::Built); // blue steel roof
         assert_eq!(class_of(0.06, 0.07, 0.04, 0.02, 0.01), LandClass::Water);
         assert_eq!(class_of(0.06, 0.12, 0.07, 0.10, 0.08), LandClass::Covered); // green dust net
+    }
+
+    #[test]
+    fn soil_needs_the_clay_absorption_where_swir2_is_measured() {
+        // Changsha development block, bare 2021-11 (mean of the block): NDTI 0.13.
+        assert_eq!(class6(0.086, 0.143, 0.221, 0.260, 0.358, 0.277), LandClass::BareSoil);
+        // Changsha stable block, a reddish old roof: reddish like soil but flat from SWIR1 to SWIR2.
+        assert_eq!(class6(0.120, 0.130, 0.160, 0.220, 0.300, 0.300), LandClass::Built);
+        // Without SWIR2 the rule cannot speak.
+        assert_eq!(class_of(0.120, 0.130, 0.160, 0.220, 0.300), LandClass::BareSoil);
+    }
+
+    /// Nets of the colours in use, pure and as mixed pixels with the soil they cover or the roofs and
+    /// leaves beside them.
+    #[test]
+    fn dust_nets_of_every_colour_are_covers_not_roofs_or_leaves() {
+        let soil = [0.10, 0.14, 0.19, 0.24, 0.32, 0.26];
+        let green_net = [0.06, 0.12, 0.07, 0.10, 0.08, 0.06];
+        let blue_net = [0.16, 0.13, 0.10, 0.14, 0.19, 0.15];
+        let black_net = [0.045, 0.05, 0.055, 0.065, 0.09, 0.07];
+        let blue_roof = [0.16, 0.15, 0.12, 0.14, 0.12, 0.10];
+        let asphalt = [0.06, 0.065, 0.07, 0.08, 0.09, 0.085];
+        let leaves = [0.03, 0.07, 0.04, 0.40, 0.20, 0.10];
+        let mix = |a: [f32; 6], b: [f32; 6], t: f32| -> [f32; 6] { std::array::from_fn(|i| a[i] * (1.0 - t) + b[i] * t) };
+        let class = |s: [f32; 6]| class6(s[0], s[1], s[2], s[3], s[4], s[5]);
+        for net in [green_net, blue_net, black_net] {
+            assert_eq!(class(net), LandClass::Covered, "{net:?}");
+            assert_eq!(class(mix(net, soil, 0.2)), LandClass::Covered, "net with a fifth of soil {net:?}");
+        }
+        assert_eq!(class(blue_roof), LandClass::Built);
+        assert_eq!(class(asphalt), LandClass::Built);
+        assert_eq!(class(leaves), LandClass::Vegetation);
+        assert_eq!(class(mix(green_net, leaves, 0.1)), LandClass::Covered, "a net edge with some leaves");
+        let young_crop = [0.05, 0.08, 0.07, 0.14, 0.2, 0.14];
+        assert_ne!(class(young_crop), LandClass::Covered, "a young crop of NDVI 0.33 is no net");
+        assert_eq!(class(mix(leaves, green_net, 0.3)), LandClass::Vegetation, "leaves with a net edge");
+        assert_eq!(class(mix(blue_roof, blue_net, 0.2)), LandClass::Built, "a roof beside a net");
     }
 
     #[test]

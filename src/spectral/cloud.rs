@@ -23,7 +23,7 @@ mod tests {
     use crate::synth::spectra::*;
 
     fn px(s: &Spectrum) -> Pixel {
-        Pixel { blue: s[0], green: s[1], red: s[2], nir: s[3], swir1: s[4] }
+        Pixel { blue: s[0], green: s[1], red: s[2], nir: s[3], swir1: s[4], swir2: s[5] }
     }
 
     #[test]

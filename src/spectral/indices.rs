@@ -85,6 +85,8 @@ pub struct Pixel {
     pub nir: f32,
     /// SWIR 1.6 um.
     pub swir1: f32,
+    /// SWIR 2.2 um (NaN where the sensor has none).
+    pub swir2: f32,
 }
 
 /// `(a - b) / (a + b)`, 0 where the sum vanishes (black pixels carry no contrast).
@@ -122,8 +124,8 @@ mod tests {
     #[test]
     fn vegetation_and_soil_have_textbook_index_signs() {
         // Typical Sentinel-2 surface reflectance of a crop canopy and of dry loam.
-        let leaf = Pixel { blue: 0.03, green: 0.07, red: 0.04, nir: 0.40, swir1: 0.18 };
-        let soil = Pixel { blue: 0.10, green: 0.14, red: 0.19, nir: 0.24, swir1: 0.32 };
+        let leaf = Pixel { blue: 0.03, green: 0.07, red: 0.04, nir: 0.40, swir1: 0.18, swir2: 0.09 };
+        let soil = Pixel { blue: 0.10, green: 0.14, red: 0.19, nir: 0.24, swir1: 0.32, swir2: 0.26 };
         let l = pixel_indices(&leaf);
         let s = pixel_indices(&soil);
         assert!(l[IndexKind::Ndvi as usize] > 0.8);
@@ -135,7 +137,7 @@ mod tests {
 
     #[test]
     fn without_swir_the_swir_indices_are_nan_and_water_uses_nir() {
-        let water = Pixel { blue: 0.06, green: 0.07, red: 0.04, nir: 0.02, swir1: f32::NAN };
+        let water = Pixel { blue: 0.06, green: 0.07, red: 0.04, nir: 0.02, swir1: f32::NAN, swir2: f32::NAN };
         let i = pixel_indices(&water);
         assert!(i[IndexKind::Bsi as usize].is_nan() && i[IndexKind::Ndbi as usize].is_nan());
         assert!(i[IndexKind::Water as usize] > 0.5);

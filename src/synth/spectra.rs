@@ -2,7 +2,8 @@
 //! blue, green, red, nir, swir1, swir2 (Sentinel-2 B02, B03, B04, B08, B11, B12).
 //!
 //! Values approximate USGS splib07 library spectra convolved to Sentinel-2 bands; what matters for the
-//! engine is their shape (red edge of leaves, rising soil spectra, flat concrete, NIR-dark nets and water).
+//! engine is their shape (red edge of leaves, rising soil spectra with the clay absorption that puts
+//! SWIR2 below SWIR1, flat concrete, NIR-dark nets and water).
 
 /// Reflectance in blue, green, red, nir, swir1, swir2.
 pub type Spectrum = [f32; 6];
@@ -14,11 +15,11 @@ pub const SPARSE_VEGETATION: Spectrum = [0.05, 0.09, 0.07, 0.30, 0.25, 0.15];
 /// Trees.
 pub const FOREST: Spectrum = [0.025, 0.05, 0.03, 0.33, 0.16, 0.08];
 /// Dry loam, as on fallow fields and stripped ground.
-pub const SOIL: Spectrum = [0.10, 0.14, 0.19, 0.24, 0.32, 0.28];
+pub const SOIL: Spectrum = [0.10, 0.14, 0.19, 0.24, 0.32, 0.26];
 /// Fresh, moist excavated soil: about 30% darker than dry topsoil.
-pub const MOIST_SOIL: Spectrum = [0.065, 0.09, 0.13, 0.17, 0.22, 0.18];
+pub const MOIST_SOIL: Spectrum = [0.065, 0.09, 0.13, 0.17, 0.22, 0.17];
 /// Light subsoil or imported fill: a third brighter than topsoil.
-pub const FILL: Spectrum = [0.16, 0.20, 0.26, 0.30, 0.38, 0.35];
+pub const FILL: Spectrum = [0.16, 0.20, 0.26, 0.30, 0.38, 0.31];
 /// Concrete slabs and new roofs.
 pub const CONCRETE: Spectrum = [0.20, 0.21, 0.22, 0.24, 0.26, 0.24];
 /// Blue-painted steel roofs, common on factory buildings in Jiangsu.
@@ -49,7 +50,7 @@ mod tests {
     use crate::spectral::indices::{Pixel, pixel_indices};
 
     fn class(s: &Spectrum) -> LandClass {
-        let p = Pixel { blue: s[0], green: s[1], red: s[2], nir: s[3], swir1: s[4] };
+        let p = Pixel { blue: s[0], green: s[1], red: s[2], nir: s[3], swir1: s[4], swir2: s[5] };
         classify_pixel(&p, &pixel_indices(&p), &ClassRules::default())
     }
 

@@ -1,25 +1,29 @@
 //! The per-pixel temporal logic of the monthly scan.
 //!
-//! Each plot pixel carries a small state from acquisition to acquisition ([`PixelState`]): its last valid
-//! class, the unbroken run of bare observations it is in, the run of built observations, and the
-//! episode of soil disturbance. Every valid observation updates it ([`rules::update_pixel`]); invalid
-//! ones (nodata, cloud, shadow, snow, ambiguous) leave it untouched, so clouds pause a run rather than
-//! ending or extending it. After each update the state says which events a pixel shows
-//! ([`rules::active_events`]):
+//! Each plot pixel carries its state from acquisition to acquisition ([`PixelState`]): a seasonal
+//! model of what it looks like through the year ([`model`], harmonic regression updated one observation
+//! at a time), the observations that currently depart from it, and the runs and events the accepted
+//! observations build ([`rules`]). Invalid observations (nodata, cloud, shadow, snow, ambiguous) leave
+//! it untouched, so clouds pause a run rather than ending or extending it. A persistent departure
+//! from the model is a break; the classes before and after it name the event:
 //!
-//! - `construction`: built on two consecutive valid observations after at least two valid observations
-//!   of something else (a building that was already there is not construction);
-//! - `earthworks`: soil disturbed on two observations within 120 days: bare soil whose brightness
-//!   changed beyond what the whole scene's bare soil did (rain, sun), or ground that turns into bare soil
-//!   that is not ordinary dry soil (moist excavated soil, light fill). Harvest turns crops into ordinary
-//!   soil and is not earthworks; an irrigated field once is not either;
-//! - `idle_bare`: an unbroken run of undisturbed bare observations that has lasted the idle period
-//!   (three calendar months) with the latest valid observation still bare. Vegetation (re-greened),
-//!   covers (dust nets), buildings and water end the run; works restart it.
+//! | before | after | event |
+//! | --- | --- | --- |
+//! | vegetation, water, built, other bare soil | bare soil | `earthworks` (stripping, filling, demolition, excavation) |
+//! | anything but established buildings | built | `construction` |
+//! | bare soil | dust net | covered: ends the idle run, never construction |
+//! | bare run of three calendar months the pixel's seasons do not explain | | `idle_bare` |
+//!
+//! Pixels with too short a history (under [`ModelParams::full_min_obs`] observations over
+//! [`ModelParams::full_min_span_days`] in their current segment) are judged by class alone, more cautiously: a change of class must be seen twice in a row,
+//! vegetation turning bare is not works (every harvest looks like it), and a flag says so in its
+//! evidence.
 
+pub mod model;
 pub mod rules;
 pub mod season;
 pub mod state;
 
+pub use model::ModelParams;
 pub use rules::{ActiveEvents, DateContext, TemporalParams, active_events, update_pixel};
 pub use state::{NONE_DAY, PixelObservation, PixelState, TemporalState, day_number, from_day_number};

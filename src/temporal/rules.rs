@@ -1,50 +1,74 @@
-//! The update rules: one valid observation at a time, per pixel. Scalar and branch-light so that a GPU
-//! kernel can mirror them.
+//! The update rules: one valid observation at a time, per pixel. Scalar and branch-light so that the
+//! GPU kernel (`shaders/temporal_update.wgsl`) mirrors them.
+//!
+//! An observation is first judged against what the pixel's own history expects ([`super::model`]):
+//! with a seasonal model, by its standardized residual; before there is one, by whether its class is
+//! the class the pixel had. An observation that fits is accepted at once. One that departs is held
+//! back: when [`ModelParams::break_confirmations`] (or, by class, [`TemporalParams::class_confirmations`])
+//! depart in a row, the ground has changed (a break) and they are accepted in order, as departures;
+//! when one fits again first, they were noise (a thin cloud or shadow the quality band missed, a wet
+//! day) and are dropped. So one odd acquisition never starts, ends or extends anything.
+//!
+//! Accepted observations build the events, and the classes before and after a break name them:
+//! - works (`earthworks`): a break into bare soil from vegetation (stripping), from built ground
+//!   (demolition), from water (filling), or from other bare soil (excavation, fill), judged by a model;
+//!   ongoing while the ground stays bare and works were seen in the last
+//!   [`TemporalParams::earthworks_quiet_days`];
+//! - construction: a break into built ground from ground that was not built (a segment built on most
+//!   of its observations is established: its roofs never become construction again unless it is
+//!   demolished, a break into bare, and then built); ongoing while it stays built;
+//! - the bare run and its idle clock: it starts at the first bare observation of the run, whatever
+//!   made the ground bare, and ends at vegetation (re-greened), a net (covered), a building or water.
+//!   Bareness the pixel's seasonal model expects on ground that is green at other times of year (a
+//!   harvest gap, a fallow winter) is not idle; a run that a break made, or on a pixel without such a
+//!   model, is. Idle after [`TemporalParams::idle_months`] calendar months.
 
 use serde::{Deserialize, Serialize};
 
-use super::state::{NONE_DAY, PixelObservation, PixelState, from_day_number};
+use super::model::{BANDS, ModelParams, TERMS, season_terms, terms};
+use super::state::{MAX_PENDING, NONE_DAY, PixelObservation, PixelState, SEASON_BARE, SEASON_GREEN, from_day_number};
 use crate::io::dates::add_months;
+use crate::spectral::classes::{ClassRules, classify_pixel};
+use crate::spectral::indices::{Pixel, pixel_indices};
 use crate::spectral::LandClass;
 
-/// Settings of the temporal logic (config file `[scan]`). Defaults follow the clean-soil plan: bare land
-/// idle for three months is to be re-greened.
+/// Settings of the temporal logic (config file `[scan.temporal]`). Defaults follow the clean-soil plan:
+/// bare land idle for three months is to be re-greened.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(C)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TemporalParams {
     /// Calendar months of unbroken bare run after which ground is idle.
     pub idle_months: u32,
-    /// Consecutive built observations that confirm a building.
-    pub built_confirmations: u32,
-    /// Valid non-built observations needed before a built run for it to count as new construction (one:
-    /// months of cloud before a building goes up are common, and a building present at the first
-    /// observation has none).
+    /// Observations of a new class in a row that confirm a change of class where there is no model.
+    pub class_confirmations: u32,
+    /// Accepted non-built observations of a segment before built ground counts as new construction
+    /// where there is no model (a building there from the first observation is not new).
     pub history_before_construction: u32,
-    /// Relative brightness change (beyond the scene's common change) that marks soil as disturbed.
-    pub disturbance_contrast: f32,
-    /// Disturbed observations within `disturbance_window_days` that confirm earthworks.
-    pub disturbance_confirmations: u32,
-    /// Window in which disturbed observations belong to one episode.
-    pub disturbance_window_days: i32,
-    /// Days without disturbance after which earthworks are over.
+    /// Days without new works after which works are over.
     pub earthworks_quiet_days: i32,
     /// Longest gap between two valid observations that a bare run may span: past it, nobody saw what
     /// happened in between, and the run starts again (one lost monthly acquisition is fine, two are not).
     pub max_observation_gap_days: i32,
+    /// NDVI under which "bare" ground is bare soil (stripped, dug, idle) rather than thinned, mown or
+    /// sparse vegetation, which the class rules also call bare from 0.2 to 0.35: on the real Changsha
+    /// series the stripped block reads 0.05-0.15, a path worn through its grass and the mixed pixels
+    /// at its edge 0.2-0.35.
+    pub stripped_max_ndvi: f32,
+    /// The seasonal model.
+    pub model: ModelParams,
 }
 
 impl Default for TemporalParams {
     fn default() -> Self {
         TemporalParams {
             idle_months: 3,
-            built_confirmations: 2,
-            history_before_construction: 1,
-            disturbance_contrast: 0.25,
-            disturbance_confirmations: 2,
-            disturbance_window_days: 120,
+            class_confirmations: 2,
+            history_before_construction: 2,
             earthworks_quiet_days: 90,
             max_observation_gap_days: 75,
+            stripped_max_ndvi: 0.2,
+            model: ModelParams::default(),
         }
     }
 }
@@ -55,9 +79,18 @@ impl Default for TemporalParams {
 pub struct DateContext {
     /// Day number of the acquisition.
     pub day: i32,
-    /// Median brightness of the bare-soil pixels seen in this acquisition (NaN when too few): what
-    /// ordinary soil looks like today, in today's light and moisture.
-    pub reference_soil: f32,
+    /// The seasonal terms of that day ([`season_terms`]).
+    pub season: [f32; 4],
+    /// 1 when the area's vegetation is green on that day (`season::is_dormant` is false): bare-looking
+    /// ground is then not dormant grass or leafless scrub.
+    pub area_green: u32,
+}
+
+impl DateContext {
+    /// The context of an acquisition on day `day`, `area_green` as measured over the area.
+    pub fn on(day: i32, area_green: bool) -> DateContext {
+        DateContext { day, season: season_terms(day), area_green: u32::from(area_green) }
+    }
 }
 
 /// Events a pixel shows after an update.
@@ -65,7 +98,7 @@ pub struct DateContext {
 pub struct ActiveEvents {
     /// New building or hard surface.
     pub construction: bool,
-    /// Soil being disturbed.
+    /// Ground being worked: stripped, dug, filled.
     pub earthworks: bool,
     /// Bare ground idle for the idle period.
     pub idle_bare: bool,
@@ -78,306 +111,333 @@ impl ActiveEvents {
     }
 }
 
-fn relative(a: f32, b: f32) -> f32 {
-    if b.abs() < 1e-6 { f32::INFINITY } else { (a / b).abs() }
+/// The class of a spectrum (blue, green, red, nir, swir1, swir2; NaN SWIR where not measured).
+#[inline]
+pub fn class_of_bands(b: &[f32; BANDS], rules: &ClassRules) -> LandClass {
+    let p = Pixel { blue: b[0], green: b[1], red: b[2], nir: b[3], swir1: b[4], swir2: b[5] };
+    classify_pixel(&p, &pixel_indices(&p), rules)
 }
 
-/// How far `b` is from soil that looked `then` when the scene's ordinary soil looked `then_ref`, given
-/// that ordinary soil looks `now_ref` today. Rain, sun and haze scale all soil alike, so the common
-/// change is a ratio.
-fn deviation(b: f32, then: f32, then_ref: f32, now_ref: f32) -> f32 {
-    let common = if now_ref > 0.0 && then_ref > 0.0 { now_ref / then_ref } else { 1.0 };
-    relative(b - then * common, then * common)
+/// Bands an observation measured: 6 with both SWIR bands, else the 4 visible and NIR bands.
+#[inline]
+fn measured(bands: &[f32; BANDS]) -> usize {
+    if bands[4].is_nan() || bands[5].is_nan() { 4 } else { BANDS }
 }
 
-/// Applies one observation. Invalid and ambiguous observations change nothing.
-pub fn update_pixel(s: &mut PixelState, obs: &PixelObservation, ctx: &DateContext, p: &TemporalParams) {
+/// The bands as the sums take them: unmeasured SWIR as 0, so that a sensor without SWIR still fits
+/// the visible and NIR bands (and its SWIR coefficients stay 0, which nothing reads).
+#[inline]
+fn summable(bands: &[f32; BANDS]) -> [f32; BANDS] {
+    let mut y = *bands;
+    if measured(bands) < BANDS {
+        y[4] = 0.0;
+        y[5] = 0.0;
+    }
+    y
+}
+
+/// True when the segment was built on most of its observations: its roofs are established.
+#[inline]
+fn established(s: &PixelState) -> bool {
+    s.seg_obs > 0 && 2 * s.seg_built >= s.seg_obs
+}
+
+/// Applies one observation. Invalid (`NoData`) and ambiguous (`Unknown`) observations change nothing.
+pub fn update_pixel(s: &mut PixelState, obs: &PixelObservation, ctx: &DateContext, p: &TemporalParams, rules: &ClassRules) {
     let class = obs.class;
     if matches!(class, LandClass::NoData | LandClass::Unknown) {
         return;
     }
-    let prev = LandClass::from_u8(s.class_last as u8);
+    s.valid_obs = s.valid_obs.saturating_add(1);
     let day = ctx.day;
-
-    // Disturbed soil differs both from what this soil normally looks like and from the previous
-    // observation: works keep changing it, a single hazy blip does not repeat, and soil that settles in
-    // a new state becomes the new normal.
-    let mut disturbed = false;
-    if class == LandClass::BareSoil && obs.brightness.is_finite() {
-        let from_calm = !s.calm_soil.is_finite()
-            || deviation(obs.brightness, s.calm_soil, s.calm_reference, ctx.reference_soil) > p.disturbance_contrast;
-        let from_previous = if prev == LandClass::BareSoil && s.prev_soil.is_finite() {
-            deviation(obs.brightness, s.prev_soil, s.prev_reference, ctx.reference_soil) > p.disturbance_contrast
-        } else {
-            // Ground that has just turned into soil: disturbed when it is unlike today's ordinary soil
-            // (a fresh pit, a heap of fill), not when it is what a harvested field looks like.
-            ctx.reference_soil.is_finite()
-                && prev != LandClass::NoData
-                && relative(obs.brightness - ctx.reference_soil, ctx.reference_soil) > p.disturbance_contrast
-        };
-        disturbed = from_calm && from_previous;
+    // Departures seen across a gap nobody observed do not belong together.
+    if s.pend_count > 0 && day - s.pend_day[s.pend_count as usize - 1] > p.max_observation_gap_days {
+        s.pend_count = 0;
     }
-    if disturbed {
-        if s.disturb_start == NONE_DAY || day - s.disturb_last > p.disturbance_window_days {
-            s.disturb_start = day;
-            s.disturb_obs = 0;
+    let n = measured(&obs.bands);
+    let (departs, score, expected) = if s.model_terms > 0 {
+        let x = terms(&ctx.season, day, s.seg_start);
+        let e = s.fit.predict(&x);
+        let score = s.fit.departure(&obs.bands, &e, n, s.fit.leverage(&x, &p.model));
+        let mut e_class = e;
+        if n < BANDS {
+            e_class[4] = f32::NAN;
+            e_class[5] = f32::NAN;
         }
-        s.disturb_obs = s.disturb_obs.saturating_add(1);
-        s.disturb_last = day;
-    } else if matches!(class, LandClass::Vegetation | LandClass::Covered | LandClass::Built) {
-        // Re-greened, covered or built over: the episode is over.
-        s.disturb_start = NONE_DAY;
-        s.disturb_obs = 0;
+        let expected = if established(s) { LandClass::Built } else { class_of_bands(&e_class, rules) };
+        (score > p.model.change_score, score, expected)
+    } else {
+        let last = LandClass::from_u8(s.class_last as u8);
+        (last != LandClass::NoData && class != last, 0.0, last)
+    };
+    if !departs {
+        s.pend_count = 0;
+        accept(s, day, &ctx.season, ctx.area_green != 0, class, &obs.bands, obs.ndvi, obs.bsi, false, p, rules);
+        return;
     }
-    let works = disturbed && s.disturb_obs >= p.disturbance_confirmations;
+    if s.model_terms == 0 && s.pend_count > 0 && s.pend_class[s.pend_count as usize - 1] != class as u32 {
+        // Judged by class, a change is confirmed by observations of the same new class only.
+        s.pend_count = 0;
+    }
+    if s.pend_count == 0 {
+        s.pend_before = expected as u32;
+    }
+    let k = (s.pend_count as usize).min(MAX_PENDING - 1);
+    s.pend_day[k] = day;
+    s.pend_class[k] = class as u32;
+    s.pend_score[k] = score;
+    s.pend_season[k * 4..k * 4 + 4].copy_from_slice(&ctx.season);
+    s.pend_green[k] = ctx.area_green;
+    s.pend_bands[k * BANDS..(k + 1) * BANDS].copy_from_slice(&obs.bands);
+    s.pend_count = k as u32 + 1;
+    let needed = if s.model_terms > 0 { p.model.break_confirmations } else { p.class_confirmations };
+    if s.pend_count >= needed.clamp(1, MAX_PENDING as u32) {
+        take_break(s, obs, p, rules);
+    }
+}
 
-    // The bare run and its idle clock. Vegetation, covers and water end the run at once; a single
-    // built-looking observation (often haze the quality band missed) waits for the next one.
+/// The held-back observations are a change: start a new segment at the first of them (where a model
+/// judged them) and accept them in order.
+fn take_break(s: &mut PixelState, latest: &PixelObservation, p: &TemporalParams, rules: &ClassRules) {
+    let by_model = s.model_terms > 0;
+    s.last_break = s.pend_day[0];
+    s.break_score = s.pend_score[0];
+    s.judged_by_class = u32::from(!by_model);
+    s.ndvi_before = s.ndvi_last;
+    s.bsi_before = s.bsi_last;
+    let before = LandClass::from_u8(s.pend_before as u8);
+    let into = LandClass::from_u8(s.pend_class[0] as u8);
+    // Without a model, vegetation turning bare is what every harvest looks like: the segment goes on.
+    // Into or out of buildings, nets and water it is a new state of the ground.
+    let reset = by_model
+        || matches!(into, LandClass::Built | LandClass::Covered | LandClass::Water)
+        || matches!(before, LandClass::Built | LandClass::Covered | LandClass::Water);
+    if reset {
+        s.seg_start = s.pend_day[0];
+        s.fit = Default::default();
+        s.seg_obs = 0;
+        s.seg_built = 0;
+        s.model_terms = 0;
+        s.green_season = 0;
+        s.nonbuilt_obs = if by_model { p.history_before_construction } else { 0 };
+    }
+    let count = s.pend_count as usize;
+    s.pend_count = 0;
+    for k in 0..count {
+        let day = s.pend_day[k];
+        let class = LandClass::from_u8(s.pend_class[k] as u8);
+        let mut bands = [0.0f32; BANDS];
+        bands.copy_from_slice(&s.pend_bands[k * BANDS..(k + 1) * BANDS]);
+        let mut season = [0.0f32; 4];
+        season.copy_from_slice(&s.pend_season[k * 4..k * 4 + 4]);
+        let (ndvi, bsi) = if k + 1 == count {
+            (latest.ndvi, latest.bsi)
+        } else {
+            let i = pixel_indices(&Pixel {
+                blue: bands[0],
+                green: bands[1],
+                red: bands[2],
+                nir: bands[3],
+                swir1: bands[4],
+                swir2: bands[5],
+            });
+            (i[0], i[1])
+        };
+        accept_departure(s, day, &season, s.pend_green[k] != 0, class, &bands, ndvi, bsi, before, by_model, p, rules);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn accept_departure(
+    s: &mut PixelState,
+    day: i32,
+    season: &[f32; 4],
+    area_green: bool,
+    class: LandClass,
+    bands: &[f32; BANDS],
+    ndvi: f32,
+    bsi: f32,
+    before: LandClass,
+    by_model: bool,
+    p: &TemporalParams,
+    rules: &ClassRules,
+) {
+    let stripped = class == LandClass::BareSoil && by_model && ndvi < p.stripped_max_ndvi;
+    if stripped && matches!(before, LandClass::Vegetation | LandClass::BareSoil | LandClass::Built | LandClass::Water) {
+        if s.works_start == NONE_DAY || day - s.works_last > p.earthworks_quiet_days {
+            s.works_start = day;
+        }
+        s.works_last = day;
+    }
+    if class == LandClass::Built && s.built_since == NONE_DAY {
+        let new = if by_model {
+            before != LandClass::Built
+        } else {
+            s.seg_built == 0 && s.nonbuilt_obs >= p.history_before_construction
+        };
+        if new {
+            s.built_since = day;
+        }
+    }
+    // A change of class confirmed without a model is what every harvest looks like: it does not make
+    // the bareness unexplained the way a break from the seasonal model does.
+    let unexpected = by_model && (class != LandClass::BareSoil || stripped);
+    accept(s, day, season, area_green, class, bands, ndvi, bsi, unexpected, p, rules);
+}
+
+/// Adds an accepted observation to the segment's model and to the runs.
+#[allow(clippy::too_many_arguments)]
+fn accept(
+    s: &mut PixelState,
+    day: i32,
+    season: &[f32; 4],
+    area_green: bool,
+    class: LandClass,
+    bands: &[f32; BANDS],
+    ndvi: f32,
+    bsi: f32,
+    departed: bool,
+    p: &TemporalParams,
+    rules: &ClassRules,
+) {
+    // Whether this bareness is unexplained: a break made it; or a seasonal model without a green season
+    // expects it (ground bare all year); or, without a model, it is bare while the area is green, on
+    // ground seen to be something else before the run (ground bare from its first observation may be
+    // dormant grass: its model, a year on, will tell).
+    let prev = LandClass::from_u8(s.class_last as u8);
+    let start_seen = if s.bare_start == NONE_DAY || day - s.last_valid > p.max_observation_gap_days {
+        !matches!(prev, LandClass::NoData | LandClass::BareSoil)
+    } else {
+        s.bare_start_seen != 0
+    };
+    let unexplained = departed
+        || (s.model_terms != 0 && s.green_season == SEASON_BARE)
+        || (s.model_terms == 0 && area_green && start_seen);
+    if s.seg_start == NONE_DAY {
+        s.seg_start = day;
+    }
+    s.fit.add(&terms(season, day, s.seg_start), &summable(bands));
+    s.seg_obs = s.seg_obs.saturating_add(1);
+    if class == LandClass::Built {
+        s.seg_built = s.seg_built.saturating_add(1);
+    } else {
+        s.nonbuilt_obs = s.nonbuilt_obs.saturating_add(1);
+    }
+    refit(s, day, p, rules, measured(bands));
+
     match class {
         LandClass::BareSoil => {
             if s.bare_start != NONE_DAY && day - s.last_valid > p.max_observation_gap_days {
                 s.bare_start = NONE_DAY;
-                s.idle_start = NONE_DAY;
             }
             if s.bare_start == NONE_DAY {
                 s.bare_start = day;
                 s.bare_obs = 0;
+                s.bare_by_break = 0;
+                s.bare_start_seen = u32::from(start_seen);
             }
             s.bare_last = day;
             s.bare_obs = s.bare_obs.saturating_add(1);
-            s.pending_since = NONE_DAY;
-            if works {
-                s.idle_start = NONE_DAY;
-            } else if s.idle_start == NONE_DAY {
-                s.idle_start = day;
-            }
+            s.bare_by_break |= u32::from(departed);
+            // Thinned or sparse vegetation (NDVI 0.2-0.35) is partly green: not idle bare land.
+            s.bare_unexplained = u32::from(unexplained && ndvi < p.stripped_max_ndvi);
+            s.built_since = NONE_DAY;
         }
-        LandClass::Built if s.bare_start != NONE_DAY && s.pending_since == NONE_DAY => s.pending_since = day,
         _ => {
             s.bare_start = NONE_DAY;
             s.bare_last = NONE_DAY;
             s.bare_obs = 0;
-            s.idle_start = NONE_DAY;
-            s.pending_since = NONE_DAY;
+            s.bare_by_break = 0;
+            s.bare_unexplained = 0;
+            s.works_start = NONE_DAY;
+            s.works_last = NONE_DAY;
+            if class != LandClass::Built {
+                s.built_since = NONE_DAY;
+            }
         }
     }
-
-    // Built runs and the history before them.
-    if class == LandClass::Built {
-        if s.built_start == NONE_DAY {
-            s.built_start = day;
-            s.built_obs = 0;
-            s.history_before_built = s.nonbuilt_obs;
-        }
-        s.built_obs = s.built_obs.saturating_add(1);
-    } else {
-        s.built_start = NONE_DAY;
-        s.built_obs = 0;
-        s.nonbuilt_obs = s.nonbuilt_obs.saturating_add(1);
-    }
-
-    if class == LandClass::BareSoil && !disturbed {
-        s.calm_soil = obs.brightness;
-        s.calm_reference = ctx.reference_soil;
-    }
-    if class != LandClass::Built && !disturbed {
-        s.ndvi_calm = obs.ndvi;
-        s.bsi_calm = obs.bsi;
-    }
-    s.prev_soil = if class == LandClass::BareSoil { obs.brightness } else { f32::NAN };
-    s.prev_reference = ctx.reference_soil;
-    s.ndvi_last = obs.ndvi;
-    s.bsi_last = obs.bsi;
+    s.built_run = if class == LandClass::Built { s.built_run.saturating_add(1) } else { 0 };
     s.class_last = class as u32;
     s.last_valid = day;
-    s.valid_obs = s.valid_obs.saturating_add(1);
+    s.ndvi_last = ndvi;
+    s.bsi_last = bsi;
+}
+
+/// Refits the segment's model with the terms its observations support.
+fn refit(s: &mut PixelState, day: i32, p: &TemporalParams, rules: &ClassRules, bands: usize) {
+    let m = &p.model;
+    let terms_now = if s.seg_obs >= m.full_min_obs && day - s.seg_start >= m.full_min_span_days {
+        TERMS as u32
+    } else {
+        0
+    };
+    if terms_now == 0 || !s.fit.fit(terms_now as usize, s.seg_obs, m) {
+        return;
+    }
+    s.model_terms = terms_now;
+    s.green_season = season_of(s, p, rules, bands);
+}
+
+/// The seasonal terms at twelve phases a month apart (cos and sin of k/12 and 2k/12 of a turn), as
+/// constants so that both backends judge a green season from the same numbers. Values below 1e-7 are 0.
+const MONTH_PHASES: [[f32; 4]; 12] = {
+    const H: f32 = 0.866_025_4;
+    [
+        [1.0, 0.0, 1.0, 0.0],
+        [H, 0.5, 0.5, H],
+        [0.5, H, -0.5, H],
+        [0.0, 1.0, -1.0, 0.0],
+        [-0.5, H, -0.5, -H],
+        [-H, 0.5, 0.5, -H],
+        [-1.0, 0.0, 1.0, 0.0],
+        [-H, -0.5, 0.5, H],
+        [-0.5, -H, -0.5, H],
+        [0.0, -1.0, -1.0, 0.0],
+        [0.5, -H, -0.5, -H],
+        [H, -0.5, 0.5, -H],
+    ]
+};
+
+/// What the model expects through the year ([`SEASON_GREEN`], [`SEASON_BARE`] or 0), judged at twelve
+/// dates a month apart in the segment's latest year.
+fn season_of(s: &PixelState, p: &TemporalParams, rules: &ClassRules, bands: usize) -> u32 {
+    let mut green = false;
+    let mut bare_all_year = true;
+    for season in MONTH_PHASES {
+        let mut x = [1.0, 0.0, season[0], season[1], season[2], season[3]];
+        // The trend at the segment's latest year, not its first.
+        x[1] = (s.last_valid.max(s.seg_start) - s.seg_start) as f32 / super::model::YEAR_DAYS;
+        let mut e = s.fit.predict(&x);
+        if bands < BANDS {
+            e[4] = f32::NAN;
+            e[5] = f32::NAN;
+        }
+        let class = class_of_bands(&e, rules);
+        green |= class == LandClass::Vegetation;
+        let ndvi = crate::spectral::indices::normalized_difference(e[3], e[2]);
+        bare_all_year &= class == LandClass::BareSoil && ndvi < p.stripped_max_ndvi;
+    }
+    if green {
+        SEASON_GREEN
+    } else if bare_all_year {
+        SEASON_BARE
+    } else {
+        0
+    }
 }
 
 /// The events a pixel shows on `day`, from its state.
 pub fn active_events(s: &PixelState, day: i32, p: &TemporalParams) -> ActiveEvents {
     let last = LandClass::from_u8(s.class_last as u8);
-    // An unconfirmed built-looking observation inside a bare run leaves the ground counted as bare.
-    let still_bare = last == LandClass::BareSoil || s.pending_since != NONE_DAY;
-    let construction = s.built_start != NONE_DAY
-        && s.built_obs >= p.built_confirmations
-        && s.history_before_built >= p.history_before_construction;
-    let earthworks = s.disturb_start != NONE_DAY
-        && s.disturb_obs >= p.disturbance_confirmations
-        && day - s.disturb_last <= p.earthworks_quiet_days
-        && last == LandClass::BareSoil;
-    let idle_bare = s.idle_start != NONE_DAY
-        && still_bare
-        && match (from_day_number(s.idle_start), from_day_number(s.bare_last)) {
+    let bare = last == LandClass::BareSoil;
+    let construction =
+        s.built_since != NONE_DAY && last == LandClass::Built && s.built_run >= p.class_confirmations;
+    let earthworks = bare && s.works_start != NONE_DAY && day - s.works_last <= p.earthworks_quiet_days;
+    let idle_bare = bare
+        && (s.bare_by_break != 0 || s.bare_unexplained != 0)
+        && match (from_day_number(s.bare_start), from_day_number(s.bare_last)) {
             (Some(start), Some(latest)) => add_months(start, p.idle_months) <= latest,
             _ => false,
         };
     ActiveEvents { construction, earthworks, idle_bare }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::temporal::state::day_number;
-    use chrono::NaiveDate;
-
-    const SOIL: f32 = 0.17;
-
-    fn obs(class: LandClass, brightness: f32) -> PixelObservation {
-        PixelObservation { class, brightness, ndvi: 0.1, bsi: 0.2 }
-    }
-
-    fn day(y: i32, m: u32, d: u32) -> i32 {
-        day_number(NaiveDate::from_ymd_opt(y, m, d).unwrap())
-    }
-
-    /// Runs a monthly series from January 2026 (day 10 of each month) and returns the events after each.
-    fn run(series: &[PixelObservation]) -> Vec<ActiveEvents> {
-        let p = TemporalParams::default();
-        let mut s = PixelState::default();
-        series
-            .iter()
-            .enumerate()
-            .map(|(i, o)| {
-                let ctx = DateContext { day: day(2026, 1 + i as u32, 10), reference_soil: SOIL };
-                update_pixel(&mut s, o, &ctx, &p);
-                active_events(&s, ctx.day, &p)
-            })
-            .collect()
-    }
-
-    #[test]
-    fn idle_after_three_calendar_months_and_not_a_day_before() {
-        use LandClass::*;
-        let e = run(&[
-            obs(Vegetation, 0.13),
-            obs(BareSoil, SOIL),
-            obs(BareSoil, SOIL),
-            obs(BareSoil, SOIL),
-            obs(BareSoil, SOIL),
-        ]);
-        // Bare from Feb 10: May 10 is three calendar months.
-        assert!(!e[3].idle_bare, "April: two months");
-        assert!(e[4].idle_bare, "May: three months");
-    }
-
-    #[test]
-    fn clouds_pause_the_run_and_vegetation_ends_it() {
-        use LandClass::*;
-        let cloud = obs(NoData, f32::NAN);
-        let e = run(&[
-            obs(BareSoil, SOIL),
-            cloud,
-            obs(BareSoil, SOIL),
-            obs(BareSoil, SOIL),
-            obs(Vegetation, 0.13),
-            obs(BareSoil, SOIL),
-        ]);
-        assert!(e[3].idle_bare, "Jan..Apr bare with a cloudy February between is an unbroken run");
-        assert!(!e[4].idle_bare && !e[5].idle_bare, "re-greened in May ends it; June starts over");
-    }
-
-    #[test]
-    fn a_run_does_not_span_months_nobody_saw() {
-        use LandClass::*;
-        let cloud = obs(NoData, f32::NAN);
-        let soil = obs(BareSoil, SOIL);
-        let e = run(&[soil, cloud, cloud, soil, soil, soil]);
-        assert!(!e[3].idle_bare && !e[4].idle_bare, "January and April bare, nothing seen between: not a run");
-        let e = run(&[soil, cloud, soil, soil]);
-        assert!(e[3].idle_bare, "one lost acquisition is fine");
-    }
-
-    #[test]
-    fn covers_and_ambiguous_observations() {
-        use LandClass::*;
-        let e = run(&[
-            obs(BareSoil, SOIL),
-            obs(BareSoil, SOIL),
-            obs(Covered, 0.09),
-            obs(BareSoil, SOIL),
-            obs(BareSoil, SOIL),
-        ]);
-        assert!(e.iter().all(|a| !a.idle_bare), "a dust net in March ends the run");
-        let e = run(&[obs(BareSoil, SOIL), obs(Unknown, 0.4), obs(BareSoil, SOIL), obs(BareSoil, SOIL)]);
-        assert!(e[3].idle_bare, "an ambiguous observation neither ends nor extends the run");
-    }
-
-    #[test]
-    fn harvest_is_not_earthworks_but_digging_is() {
-        use LandClass::*;
-        let crops =
-            run(&[obs(Vegetation, 0.13), obs(BareSoil, SOIL), obs(Vegetation, 0.13), obs(BareSoil, SOIL * 1.05)]);
-        assert!(crops.iter().all(|a| !a.earthworks && !a.idle_bare));
-        // Grass, then a pit of moist dark soil, then spoil heaps of light fill.
-        let works = run(&[obs(Vegetation, 0.13), obs(Vegetation, 0.13), obs(BareSoil, 0.11), obs(BareSoil, 0.22)]);
-        assert!(!works[2].earthworks, "one disturbed observation is not enough");
-        assert!(works[3].earthworks, "two within 120 days are");
-        // Rain darkens all soil alike: not a disturbance.
-        let p = TemporalParams::default();
-        let mut s = PixelState::default();
-        for (i, (b, reference)) in [(0.17f32, 0.17f32), (0.12, 0.12), (0.17, 0.17)].into_iter().enumerate() {
-            let ctx = DateContext { day: day(2026, 1 + i as u32, 10), reference_soil: reference };
-            update_pixel(&mut s, &obs(BareSoil, b), &ctx, &p);
-            assert!(s.disturb_obs == 0, "observation {i}");
-        }
-    }
-
-    #[test]
-    fn new_buildings_need_history_and_confirmation() {
-        use LandClass::*;
-        let new = run(&[obs(BareSoil, SOIL), obs(BareSoil, SOIL), obs(Built, 0.22), obs(Built, 0.22)]);
-        assert!(!new[2].construction && new[3].construction);
-        let old = run(&[obs(Built, 0.22), obs(Built, 0.22), obs(Built, 0.22)]);
-        assert!(old.iter().all(|a| !a.construction), "a building there from the start is not new");
-        let blip = run(&[obs(Vegetation, 0.13), obs(Vegetation, 0.13), obs(Built, 0.3), obs(Vegetation, 0.13)]);
-        assert!(blip.iter().all(|a| !a.construction), "one bright observation is not a building");
-    }
-
-    #[test]
-    fn a_hazy_blip_neither_ends_the_run_nor_counts_as_works() {
-        use LandClass::*;
-        let e = run(&[
-            obs(BareSoil, SOIL),
-            obs(BareSoil, SOIL * 1.45),
-            obs(BareSoil, SOIL),
-            obs(Built, 0.26),
-            obs(BareSoil, SOIL),
-            obs(BareSoil, SOIL),
-        ]);
-        assert!(e.iter().all(|a| !a.earthworks), "{e:?}");
-        assert!(e[4].idle_bare && e[5].idle_bare, "bare since January: idle from May despite the blips");
-        let soil = obs(BareSoil, SOIL);
-        let built = run(&[soil, soil, soil, soil, obs(Built, 0.26), obs(Built, 0.26)]);
-        assert!(built[4].idle_bare, "one built-looking observation waits for confirmation");
-        assert!(!built[5].idle_bare, "two end the run");
-    }
-
-    #[test]
-    fn soil_that_settles_in_a_new_state_is_quiet_again() {
-        use LandClass::*;
-        // Works in Feb-Mar leave light fill that then stays.
-        let e = run(&[
-            obs(BareSoil, SOIL),
-            obs(BareSoil, 0.11),
-            obs(BareSoil, 0.22),
-            obs(BareSoil, 0.22),
-            obs(BareSoil, 0.22),
-            obs(BareSoil, 0.22),
-            obs(BareSoil, 0.22),
-        ]);
-        assert!(e[2].earthworks);
-        assert!(!e[3].idle_bare && !e[5].idle_bare, "idle clock restarts after the works");
-        assert!(e[6].idle_bare, "April to July: three months of quiet fill");
-    }
-
-    #[test]
-    fn works_restart_the_idle_clock() {
-        use LandClass::*;
-        let soil = obs(BareSoil, SOIL);
-        let fill = obs(BareSoil, 0.22);
-        let e = run(&[soil, soil, obs(BareSoil, 0.11), fill, fill, fill, fill]);
-        assert!(e[3].earthworks, "pit in March, fill in April: works");
-        assert!(!e[3].idle_bare && !e[4].idle_bare, "no idle ground under works");
-        assert!(!e[6].idle_bare, "July: two months after the works");
-    }
 }

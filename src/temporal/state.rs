@@ -1,8 +1,8 @@
 //! Per-pixel temporal state as a struct of arrays (what the store keeps and a GPU kernel would upload).
 
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
 
+use super::model::{BANDS, SegmentFit};
 use crate::spectral::LandClass;
 
 /// "No date" in day-number fields.
@@ -23,8 +23,8 @@ pub fn from_day_number(n: i32) -> Option<NaiveDate> {
 pub struct PixelObservation {
     /// Land-cover class; `NoData` for invalid (cloud, shadow, snow, nodata), `Unknown` for ambiguous.
     pub class: LandClass,
-    /// Mean of blue, green, red and NIR reflectance (NaN when invalid).
-    pub brightness: f32,
+    /// Reflectance of blue, green, red, nir, swir1, swir2 (NaN where invalid or not measured).
+    pub bands: [f32; BANDS],
     /// NDVI (NaN when invalid).
     pub ndvi: f32,
     /// BSI (NaN when invalid or without SWIR).
@@ -32,56 +32,95 @@ pub struct PixelObservation {
 }
 
 /// One pixel's state. 32-bit fields throughout, `repr(C)`, so a GPU kernel can take the array as is.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, bytemuck::Pod, bytemuck::Zeroable)]
+///
+/// Three things are kept: the seasonal model of the pixel's current segment ([`SegmentFit`]); the
+/// observations that depart from it, held back until enough in a row make a break or one that fits
+/// the model again shows them to have been noise (a cloud the mask missed); and the runs and events
+/// that accepted observations build (the bare run and its idle clock, works, construction).
+#[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(C)]
 pub struct PixelState {
-    /// Class of the latest valid observation (`NoData` before the first).
+    /// Class of the latest accepted observation (`NoData` before the first).
     pub class_last: u32,
-    /// Valid observations so far.
+    /// Valid observations so far, pending ones included.
     pub valid_obs: u32,
-    /// Day of the latest valid observation.
+    /// Day of the latest accepted observation.
     pub last_valid: i32,
-    /// First observation of the current unbroken run of bare soil.
+    /// First day of the current segment (since the last break).
+    pub seg_start: i32,
+    /// Observations in the segment's sums.
+    pub seg_obs: u32,
+    /// Of those, observations of built ground (a segment built on most of them is established).
+    pub seg_built: u32,
+    /// Terms of the segment's latest fit: 0 none yet (class rules), 6 the seasonal model.
+    pub model_terms: u32,
+    /// What the seasonal model expects through the year: [`SEASON_GREEN`] when green vegetation at some
+    /// time of year (bare ground it expects is a crop's fallow or harvest gap, not idle land),
+    /// [`SEASON_BARE`] when bare soil with NDVI under `stripped_max_ndvi` all year, else 0.
+    pub green_season: u32,
+    /// Observations held back as departing from the model (or, without a model, from the class).
+    pub pend_count: u32,
+    /// The class the ground had when the first of them came (model expectation or latest class).
+    pub pend_before: u32,
+    /// Their days.
+    pub pend_day: [i32; MAX_PENDING],
+    /// Their classes.
+    pub pend_class: [u32; MAX_PENDING],
+    /// Their departure scores (0 where judged by class).
+    pub pend_score: [f32; MAX_PENDING],
+    /// Their reflectance, observation-major.
+    pub pend_bands: [f32; MAX_PENDING * BANDS],
+    /// Their seasonal terms (`model::season_terms`), observation-major.
+    pub pend_season: [f32; MAX_PENDING * 4],
+    /// Whether the area was green on their days (`DateContext::area_green`).
+    pub pend_green: [u32; MAX_PENDING],
+    /// Day of the latest break (`NONE_DAY` before the first).
+    pub last_break: i32,
+    /// First day of the current bare run.
     pub bare_start: i32,
     /// Latest bare observation of that run.
     pub bare_last: i32,
     /// Bare observations in that run.
     pub bare_obs: u32,
-    /// Where the idle clock started: the run's start, or the first quiet observation after confirmed works.
-    pub idle_start: i32,
-    /// Day of a single built-looking observation inside a bare run, not yet confirmed by the next one.
-    pub pending_since: i32,
-    /// First observation of the current run of built observations.
-    pub built_start: i32,
-    /// Observations in that run.
-    pub built_obs: u32,
-    /// Valid non-built observations seen before the current built run began.
-    pub history_before_built: u32,
-    /// Valid non-built observations so far (history for construction).
+    /// 1 when a break made the run: bareness the pixel's own history did not expect.
+    pub bare_by_break: u32,
+    /// 1 when the run began after an observation of something else (its start was seen).
+    pub bare_start_seen: u32,
+    /// 1 when the run's latest observation had no seasonal model with a green season to explain it.
+    pub bare_unexplained: u32,
+    /// Accepted built observations in a row.
+    pub built_run: u32,
+    /// First day of the current works (a break into bare ground).
+    pub works_start: i32,
+    /// Latest day works were seen.
+    pub works_last: i32,
+    /// First day of new construction the pixel shows (`NONE_DAY` when none).
+    pub built_since: i32,
+    /// Accepted non-built observations of the segment before built ground appeared (class rules).
     pub nonbuilt_obs: u32,
-    /// First observation of the current disturbance episode.
-    pub disturb_start: i32,
-    /// Latest observation showing disturbance.
-    pub disturb_last: i32,
-    /// Disturbed observations in the episode.
-    pub disturb_obs: u32,
-    /// Brightness of the previous valid observation if it was bare soil (NaN otherwise).
-    pub prev_soil: f32,
-    /// The acquisition's reference soil brightness on that previous observation.
-    pub prev_reference: f32,
-    /// Brightness of the latest undisturbed bare observation: what this soil normally looks like.
-    pub calm_soil: f32,
-    /// The acquisition's reference soil brightness on that observation.
-    pub calm_reference: f32,
-    /// NDVI of the latest valid observation.
+    /// 1 when the latest event was judged by class rules, without a seasonal model.
+    pub judged_by_class: u32,
+    /// Departure score of the observation that started the latest break.
+    pub break_score: f32,
+    /// NDVI and BSI the ground had before the latest break (evidence).
+    pub ndvi_before: f32,
+    /// BSI before the latest break.
+    pub bsi_before: f32,
+    /// NDVI of the latest accepted observation.
     pub ndvi_last: f32,
-    /// BSI of the latest valid observation.
+    /// BSI of the latest accepted observation.
     pub bsi_last: f32,
-    /// NDVI of the latest valid observation that was neither built nor disturbed ("before").
-    pub ndvi_calm: f32,
-    /// BSI of that observation.
-    pub bsi_calm: f32,
+    /// The segment's model.
+    pub fit: SegmentFit,
 }
+
+/// [`PixelState::green_season`]: green vegetation at some time of year.
+pub const SEASON_GREEN: u32 = 1;
+/// [`PixelState::green_season`]: bare soil all year.
+pub const SEASON_BARE: u32 = 2;
+
+/// Departing observations held back at most (the longest confirmation there is).
+pub const MAX_PENDING: usize = 4;
 
 impl Default for PixelState {
     fn default() -> Self {
@@ -89,32 +128,44 @@ impl Default for PixelState {
             class_last: LandClass::NoData as u32,
             valid_obs: 0,
             last_valid: NONE_DAY,
+            seg_start: NONE_DAY,
+            seg_obs: 0,
+            seg_built: 0,
+            model_terms: 0,
+            green_season: 0,
+            pend_count: 0,
+            pend_before: LandClass::NoData as u32,
+            pend_day: [NONE_DAY; MAX_PENDING],
+            pend_class: [LandClass::NoData as u32; MAX_PENDING],
+            pend_score: [0.0; MAX_PENDING],
+            pend_bands: [0.0; MAX_PENDING * BANDS],
+            pend_season: [0.0; MAX_PENDING * 4],
+            pend_green: [0; MAX_PENDING],
+            last_break: NONE_DAY,
             bare_start: NONE_DAY,
             bare_last: NONE_DAY,
             bare_obs: 0,
-            idle_start: NONE_DAY,
-            pending_since: NONE_DAY,
-            built_start: NONE_DAY,
-            built_obs: 0,
-            history_before_built: 0,
+            bare_by_break: 0,
+            bare_start_seen: 0,
+            bare_unexplained: 0,
+            built_run: 0,
+            works_start: NONE_DAY,
+            works_last: NONE_DAY,
+            built_since: NONE_DAY,
             nonbuilt_obs: 0,
-            disturb_start: NONE_DAY,
-            disturb_last: NONE_DAY,
-            disturb_obs: 0,
-            prev_soil: f32::NAN,
-            prev_reference: f32::NAN,
-            calm_soil: f32::NAN,
-            calm_reference: f32::NAN,
+            judged_by_class: 0,
+            break_score: 0.0,
+            ndvi_before: f32::NAN,
+            bsi_before: f32::NAN,
             ndvi_last: f32::NAN,
             bsi_last: f32::NAN,
-            ndvi_calm: f32::NAN,
-            bsi_calm: f32::NAN,
+            fit: SegmentFit::default(),
         }
     }
 }
 
 /// The states of every pixel of a plot grid, row-major.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TemporalState {
     /// Grid width.
     pub width: usize,
@@ -124,14 +175,28 @@ pub struct TemporalState {
     pub pixels: Vec<PixelState>,
 }
 
+/// The first bytes of a state blob: the record layout's version. Blobs of earlier layouts (`JTS2`,
+/// the class-rule state of jingtu 0.1) are recognised by [`TemporalState::layout_of`] and never read as
+/// this one.
+pub const STATE_MAGIC: &[u8; 4] = b"JTS3";
+
 impl TemporalState {
+    /// The layout magic of a stored blob, if it has one of the known ones.
+    pub fn layout_of(bytes: &[u8]) -> Option<&'static str> {
+        match bytes.get(..4)? {
+            b"JTS2" => Some("JTS2 (class rules, jingtu 0.1)"),
+            b"JTS3" => Some("JTS3 (seasonal model)"),
+            _ => None,
+        }
+    }
+
     /// Fresh state for a `width` x `height` grid.
     pub fn new(width: usize, height: usize) -> Self {
         TemporalState { width, height, pixels: vec![PixelState::default(); width * height] }
     }
 
-    /// Serializes for the store: the raw little-endian pixel records, deflated (runs of "no date" and
-    /// equal counts compress well).
+    /// Serializes for the store: a magic naming the record layout, then the raw little-endian pixel
+    /// records, deflated (runs of "no date" and equal counts compress well).
     pub fn to_bytes(&self) -> Vec<u8> {
         use std::io::Write;
         let mut raw = Vec::with_capacity(8 + self.pixels.len() * std::mem::size_of::<PixelState>());
@@ -140,7 +205,7 @@ impl TemporalState {
         for p in &self.pixels {
             raw.extend_from_slice(bytemuck::bytes_of(p));
         }
-        let mut enc = flate2::write::DeflateEncoder::new(b"JTS2".to_vec(), flate2::Compression::fast());
+        let mut enc = flate2::write::DeflateEncoder::new(STATE_MAGIC.to_vec(), flate2::Compression::fast());
         enc.write_all(&raw).expect("writing to memory");
         enc.finish().expect("writing to memory")
     }
@@ -148,7 +213,7 @@ impl TemporalState {
     /// Reads a blob written by `to_bytes`.
     pub fn from_bytes(bytes: &[u8]) -> Option<TemporalState> {
         use std::io::Read;
-        if bytes.len() < 4 || &bytes[..4] != b"JTS2" {
+        if bytes.len() < 4 || &bytes[..4] != STATE_MAGIC.as_slice() {
             return None;
         }
         let mut raw = Vec::new();
@@ -181,30 +246,30 @@ mod tests {
             bare_start: 19900,
             bare_last: 20000,
             bare_obs: 4,
-            idle_start: 19900,
-            pending_since: NONE_DAY,
-            built_start: NONE_DAY,
-            built_obs: 0,
-            history_before_built: 3,
-            nonbuilt_obs: 7,
-            disturb_start: 19800,
-            disturb_last: 19830,
-            disturb_obs: 2,
-            prev_soil: 0.21,
-            prev_reference: 0.2,
-            calm_soil: 0.2,
-            calm_reference: 0.19,
-            ndvi_last: 0.12,
+            works_start: 19800,
+            works_last: 19830,
             bsi_last: f32::NAN,
-            ndvi_calm: 0.6,
-            bsi_calm: -0.1,
+            ndvi_before: 0.6,
+            ..PixelState::default()
         };
+        s.pixels[4].fit.coef[7] = 0.125;
         let back = TemporalState::from_bytes(&s.to_bytes()).unwrap();
         assert_eq!(back.to_bytes(), s.to_bytes());
-        assert_eq!(back.pixels[4].disturb_last, 19830);
+        assert_eq!(back.pixels[4].works_last, 19830);
+        assert_eq!(back.pixels[4].fit.coef[7], 0.125);
         assert!(back.pixels[4].bsi_last.is_nan());
         let bytes = s.to_bytes();
         assert!(TemporalState::from_bytes(&bytes[..bytes.len() - 3]).is_none());
+        assert_eq!(TemporalState::layout_of(&bytes), Some("JTS3 (seasonal model)"));
+    }
+
+    #[test]
+    fn a_blob_of_the_class_rule_layout_is_recognised_and_never_read_as_this_one() {
+        let mut old = b"JTS2".to_vec();
+        old.extend_from_slice(&[0u8; 40]);
+        assert!(TemporalState::from_bytes(&old).is_none());
+        assert_eq!(TemporalState::layout_of(&old), Some("JTS2 (class rules, jingtu 0.1)"));
+        assert_eq!(TemporalState::layout_of(b"junk"), None);
     }
 
     #[test]

@@ -264,8 +264,9 @@ impl Backend for GpuBackend {
         observations: &ObservationPlanes,
         context: &DateContext,
         params: &TemporalParams,
+        rules: &ClassRules,
     ) -> Result<Vec<u8>> {
-        temporal::temporal_update(&mut self.runner(), state, observations, context, params)
+        temporal::temporal_update(state, observations, context, params, rules)
     }
 
     fn height_difference(&self, before: ArrayView2<f32>, after: ArrayView2<f32>, offset: f32) -> Result<Array2<f32>> {

@@ -168,7 +168,10 @@ struct ClassifyParams {
     blue: u32,
     green: u32,
     nir: u32,
-    pad: [u32; 2],
+    red: u32,
+    swir1: u32,
+    swir2: u32,
+    pad: [u32; 3],
 }
 
 /// The index planes the class rules read, in the order classify.wgsl expects them.
@@ -196,7 +199,10 @@ pub(super) fn classify(
     let data = stack.data.as_slice().expect("band stacks are in standard layout");
     let valid = stack.valid.as_slice().expect("standard layout");
     let idx = indices.data.as_slice().expect("index stacks are in standard layout");
-    let (planes, slots) = role_planes(stack, &[BandRole::Blue, BandRole::Green, BandRole::Nir]);
+    let (planes, slots) = role_planes(
+        stack,
+        &[BandRole::Blue, BandRole::Green, BandRole::Nir, BandRole::Red, BandRole::Swir1, BandRole::Swir2],
+    );
     let chunks = pixel_chunks(n, CLASSIFY_INDICES.len().max(planes.len()) * 4, runner.max_binding)?;
     let index_planes: Vec<usize> = CLASSIFY_INDICES.iter().map(|k| *k as usize).collect();
     let passes = chunks.iter().map(|r| {
@@ -208,7 +214,10 @@ pub(super) fn classify(
             blue: slots[0],
             green: slots[1],
             nir: slots[2],
-            pad: [0; 2],
+            red: slots[3],
+            swir1: slots[4],
+            swir2: slots[5],
+            pad: [0; 3],
         };
         Pass {
             params: bytemuck::bytes_of(&params).to_vec(),
