@@ -118,8 +118,9 @@ fn roof_spectrum(roof: Roof) -> Spectrum {
     match roof {
         Roof::Concrete => [0.200, 0.220, 0.240, 0.270, 0.300, 0.270],
         Roof::BlueSteel => [0.190, 0.150, 0.090, 0.160, 0.140, 0.120],
-        // Terra cotta looks much like red earth in these bands: a real confusion, kept on purpose.
-        Roof::RedTile => [0.075, 0.095, 0.180, 0.250, 0.320, 0.280],
+        // Terra cotta looks much like red earth in these bands (a real confusion, kept on established
+        // roofs); firing removes the clay OH absorption near 2.2 um, so B12 stays closer to B11 than in soil.
+        Roof::RedTile => [0.075, 0.095, 0.180, 0.250, 0.320, 0.300],
         Roof::WhiteCoating => [0.520, 0.550, 0.560, 0.580, 0.480, 0.400],
     }
 }

@@ -331,7 +331,13 @@ fn lay_out_plots(rng: &mut Rng, land: &mut Landscape) {
         }
         let (pcx, pcy) = (cx + dx, cy + dy);
         let plot_cells = polygon.cells();
-        let plot_id = format!("LS-{}-{:02}", &category[..2].to_uppercase(), k + 1);
+        let code = match category {
+            "contaminated_listed" => "CL",
+            "legacy_industrial" => "LI",
+            "bare_soil" => "BS",
+            _ => "CS",
+        };
+        let plot_id = format!("LS-{code}-{:02}", k + 1);
         let listed_on = date_between(
             &mut r,
             NaiveDate::from_ymd_opt(2016, 1, 1).expect("date"),
@@ -381,7 +387,11 @@ fn lay_out_plots(rng: &mut Rng, land: &mut Landscape) {
         let mut event = base.clone();
         let watched = matches!(category, "contaminated_listed" | "legacy_industrial");
         let mut plan = EventPlan::default();
-        let roof = r.pick(&[Roof::Concrete, Roof::BlueSteel, Roof::RedTile, Roof::WhiteCoating]);
+        // New buildings get concrete, blue steel or white-coated roofs, as new factories and sheds on these
+        // sites do; red clay tile, which at 10 m is spectrally red earth (a building no spectral detector
+        // could be asked to see), appears among the established roofs and the villages only.
+        let new_roof = r.pick(&[Roof::Concrete, Roof::BlueSteel, Roof::WhiteCoating]);
+        let old_roof = r.pick(&[Roof::Concrete, Roof::BlueSteel, Roof::RedTile, Roof::WhiteCoating]);
         let net = r.pick(&[NetColour::Green, NetColour::Black, NetColour::Blue, NetColour::White]);
         let latest_start = |months_before_end: u32| add_months(first, MONTHS - 1 - months_before_end);
         match scenario {
@@ -400,12 +410,16 @@ fn lay_out_plots(rng: &mut Rng, land: &mut Landscape) {
                 plan.idle = Some((strip, bare_until));
             }
             Scenario::StripThenRegreen | Scenario::StripThenNets | Scenario::StripThenBuild => {
-                let strip = strip_date(&mut r, &base, warm_up_end, latest_start(5));
+                // Short bare runs are placed so that at least one acquisition falls inside them: a run
+                // between two looks would be invisible to any detector (clouds may still hide it, and then
+                // the event is not required).
+                let (strip, look) = strip_before_a_look(&mut r, &base, &land.acquisitions, warm_up_end, latest_start(5));
                 event.timeline.push((strip, Cover::Soil(soil)));
+                let shortest = ((look - strip).num_days() + 2) as f64;
                 let (after, days) = match scenario {
-                    Scenario::StripThenRegreen => (Cover::Grass, r.uniform(20.0, 50.0)),
-                    Scenario::StripThenNets => (Cover::Net(net), r.uniform(20.0, 50.0)),
-                    _ => (Cover::Roof(roof), r.uniform(28.0, 55.0)),
+                    Scenario::StripThenRegreen => (Cover::Grass, r.uniform(shortest.max(20.0), 50.0)),
+                    Scenario::StripThenNets => (Cover::Net(net), r.uniform(shortest.max(20.0), 50.0)),
+                    _ => (Cover::Roof(new_roof), r.uniform(shortest.max(28.0), 55.0)),
                 };
                 let covered = add_days(strip, days as i64);
                 event.timeline.push((covered, after));
@@ -426,11 +440,11 @@ fn lay_out_plots(rng: &mut Rng, land: &mut Landscape) {
             }
             Scenario::BareBuiltOver => {
                 let built = date_between(&mut r, warm_up_end, latest_start(5));
-                event.timeline.push((built, Cover::Roof(roof)));
+                event.timeline.push((built, Cover::Roof(new_roof)));
                 plan.built = Some(built);
                 plan.idle_whole_plot = true;
             }
-            Scenario::StableRoofs => event.timeline = vec![(NaiveDate::MIN, Cover::Roof(roof))],
+            Scenario::StableRoofs => event.timeline = vec![(NaiveDate::MIN, Cover::Roof(old_roof))],
             Scenario::SeasonalFarmland => {}
             Scenario::Woodland => event.timeline = vec![(NaiveDate::MIN, Cover::Grass)],
             Scenario::NetsThroughout => event.timeline = vec![(NaiveDate::MIN, Cover::Net(net))],
@@ -468,16 +482,40 @@ struct EventPlan {
 fn strip_date(rng: &mut Rng, ground: &Surface, from: NaiveDate, to: NaiveDate) -> NaiveDate {
     for _ in 0..1000 {
         let d = date_between(rng, from, to);
-        let ok = (0..45).all(|back| {
-            let day = add_days(d, -back);
-            let l = super::spectra::layers(ground.cover_on(day), ground.soil_under, day, ground.phase_days);
-            l.green >= 0.3 && l.water < 0.2
-        });
-        if ok {
+        if green_before(ground, d) {
             return d;
         }
     }
     panic!("no green period for stripping between {from} and {to}");
+}
+
+/// A stripping date 2-14 days before an acquisition in [from, to), in a green period (see `strip_date`),
+/// and the date of that acquisition.
+fn strip_before_a_look(
+    rng: &mut Rng,
+    ground: &Surface,
+    acqs: &[Acquisition],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> (NaiveDate, NaiveDate) {
+    let looks: Vec<NaiveDate> = acqs.iter().map(|a| a.date).filter(|d| *d >= add_days(from, 14) && *d < to).collect();
+    for _ in 0..1000 {
+        let look = rng.pick(&looks);
+        let strip = add_days(look, -(2 + rng.below(13) as i64));
+        if green_before(ground, strip) {
+            return (strip, look);
+        }
+    }
+    panic!("no green period for stripping between {from} and {to}");
+}
+
+/// Whether the ground was clearly green (and not flooded) for the 45 days up to `date`.
+fn green_before(ground: &Surface, date: NaiveDate) -> bool {
+    (0..45).all(|back| {
+        let day = add_days(date, -back);
+        let l = super::spectra::layers(ground.cover_on(day), ground.soil_under, day, ground.phase_days);
+        l.green >= 0.3 && l.water < 0.2
+    })
 }
 
 /// Share of `fp` the acquisition shows clear (outside SCL clouds and shadows and their 20 m buffer).
