@@ -8,10 +8,10 @@ mod landscape;
 
 use std::collections::HashSet;
 
+use chrono::Datelike;
 use jingtu::compute::CpuBackend;
 use jingtu::progress::Silent;
 use jingtu::scan::{ScanOptions, ScanRequest, run_scan};
-use chrono::Datelike;
 use landscape::geometry::{EPSG, ORIGIN_E, ORIGIN_N, PIXEL_M, WIDTH_PX};
 use landscape::score::{Score, ScoredFlag, read_flags, score, worst_lines};
 use landscape::truth::{ExpectedKind, IDLE_RUN_MIN_DAYS, SHORT_RUN_MAX_DAYS, WARM_UP_MONTHS, generate};
@@ -56,7 +56,9 @@ fn scan_meets_the_bar_on_ten_seeds_of_the_independent_landscape() {
     let started = std::time::Instant::now();
     // LANDSCAPE_SEEDS=3,7 looks at chosen seeds only (the bar still applies to them).
     let seeds: Vec<u64> = match std::env::var("LANDSCAPE_SEEDS") {
-        Ok(list) => list.split(',').map(|s| s.trim().parse().expect("LANDSCAPE_SEEDS: comma-separated seeds")).collect(),
+        Ok(list) => {
+            list.split(',').map(|s| s.trim().parse().expect("LANDSCAPE_SEEDS: comma-separated seeds")).collect()
+        }
         Err(_) => SEEDS.collect(),
     };
     let scores: Vec<Score> = seeds.into_par_iter().map(scan_seed).collect();
@@ -73,13 +75,7 @@ fn scan_meets_the_bar_on_ten_seeds_of_the_independent_landscape() {
     for s in &scores {
         for (kind, k) in &s.kinds {
             if k.precision() < BAR || k.recall() < BAR {
-                failures.push(format!(
-                    "seed {} {}: P {:.3} R {:.3}",
-                    s.seed,
-                    kind.name(),
-                    k.precision(),
-                    k.recall()
-                ));
+                failures.push(format!("seed {} {}: P {:.3} R {:.3}", s.seed, kind.name(), k.precision(), k.recall()));
             }
         }
     }
@@ -100,7 +96,12 @@ fn every_seed_has_every_kind_and_a_truth_that_holds_together() {
         for e in &land.expected {
             let plot = land.plots.iter().find(|p| p.plot_id == e.plot_id).expect("event's plot exists");
             let touched: HashSet<u32> = plot.touched.iter().copied().collect();
-            assert!(e.footprint.len() >= 10, "seed {seed} {}: {} pixels is too small to judge", e.event_id, e.footprint.len());
+            assert!(
+                e.footprint.len() >= 10,
+                "seed {seed} {}: {} pixels is too small to judge",
+                e.event_id,
+                e.footprint.len()
+            );
             assert!(e.footprint.iter().all(|p| touched.contains(p)), "seed {seed} {}: outside its plot", e.event_id);
             assert_eq!(e.permitted, plot.works_allowed && e.kind != ExpectedKind::IdleBare, "{}", e.event_id);
             if e.start != first {
@@ -111,7 +112,12 @@ fn every_seed_has_every_kind_and_a_truth_that_holds_together() {
                 // A change event's ground really changes on its start date.
                 let surface = &land.surfaces[e.surface];
                 let before = surface.cover_on(e.start.pred_opt().unwrap());
-                assert_ne!(before, surface.cover_on(e.start), "seed {seed} {}: nothing changes at the start", e.event_id);
+                assert_ne!(
+                    before,
+                    surface.cover_on(e.start),
+                    "seed {seed} {}: nothing changes at the start",
+                    e.event_id
+                );
             }
             if let Some(latest) = e.first_seen_latest {
                 assert!(e.first_seen_earliest <= latest && latest <= last, "seed {seed} {}: window", e.event_id);
@@ -129,9 +135,11 @@ fn every_seed_has_every_kind_and_a_truth_that_holds_together() {
         // fallow is 3.4 months every year and never idle).
         for s in &land.plot_surfaces {
             let surface = &land.surfaces[*s];
-            if surface.timeline.iter().any(|(_, c)| {
-                matches!(c, landscape::spectra::Cover::RiceFallow | landscape::spectra::Cover::RiceWheat)
-            }) && surface.timeline.len() == 1
+            if surface
+                .timeline
+                .iter()
+                .any(|(_, c)| matches!(c, landscape::spectra::Cover::RiceFallow | landscape::spectra::Cover::RiceWheat))
+                && surface.timeline.len() == 1
             {
                 continue;
             }
@@ -161,7 +169,12 @@ fn write_flags(path: &std::path::Path, flags: &[(String, &str, bool, chrono::Nai
     let mut ds = driver.create_vector_only(path).unwrap();
     let srs = gdal::spatial_ref::SpatialRef::from_epsg(EPSG).unwrap();
     let layer = ds
-        .create_layer(LayerOptions { name: "flags", srs: Some(&srs), ty: OGRwkbGeometryType::wkbMultiPolygon, options: None })
+        .create_layer(LayerOptions {
+            name: "flags",
+            srs: Some(&srs),
+            ty: OGRwkbGeometryType::wkbMultiPolygon,
+            options: None,
+        })
         .unwrap();
     for name in ["flag_id", "plot_id", "kind", "status", "first_seen", "evidence"] {
         FieldDefn::new(name, OGRFieldType::OFTString).unwrap().add_to_layer(&layer).unwrap();
@@ -236,7 +249,13 @@ fn the_scorer_passes_the_truth_and_fails_wrong_flags() {
         })
         .collect();
     for p in land.plots.iter().filter(|p| !land.expected.iter().any(|e| e.plot_id == p.plot_id)) {
-        wrong.push((format!("{}-negative", p.plot_id), "idle_bare", false, land.acquisitions[20].date, p.footprint.clone()));
+        wrong.push((
+            format!("{}-negative", p.plot_id),
+            "idle_bare",
+            false,
+            land.acquisitions[20].date,
+            p.footprint.clone(),
+        ));
     }
     let path = dir.path().join("wrong.gpkg");
     write_flags(&path, &wrong);

@@ -236,4 +236,3 @@ pub fn road_cells(rng: &mut Rng, width_m: f64) -> Vec<u32> {
     }
     out
 }
-

@@ -24,8 +24,8 @@
 //! scan's flags against it at object level.
 
 pub mod geometry;
-pub mod score;
 pub mod scenes;
+pub mod score;
 pub mod spectra;
 pub mod truth;
 

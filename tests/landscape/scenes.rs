@@ -144,7 +144,11 @@ pub fn plan_acquisitions(rng: &mut Rng) -> Vec<Acquisition> {
                 }
             }
             Acquisition {
-                id: format!("S2{}_MSIL2A_{}T024701_N0510_R132_T51STS", if i % 2 == 0 { "A" } else { "B" }, date.format("%Y%m%d")),
+                id: format!(
+                    "S2{}_MSIL2A_{}T024701_N0510_R132_T51STS",
+                    if i % 2 == 0 { "A" } else { "B" },
+                    date.format("%Y%m%d")
+                ),
                 date,
                 gain,
                 offset,
@@ -266,7 +270,8 @@ fn geo_transform() -> [f64; 6] {
 
 fn write_tiff<T: gdal::raster::GdalType + Copy>(path: &Path, bands: &[(&str, Vec<T>)], nodata: Option<f64>) {
     let driver = DriverManager::get_driver_by_name("GTiff").expect("GTiff driver");
-    let options = RasterCreationOptions::from_iter(["COMPRESS=DEFLATE", "TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256"]);
+    let options =
+        RasterCreationOptions::from_iter(["COMPRESS=DEFLATE", "TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256"]);
     let mut ds = driver
         .create_with_band_type_with_options::<T, _>(path, WIDTH_PX, HEIGHT_PX, bands.len(), &options)
         .expect("create GeoTIFF");
@@ -350,9 +355,16 @@ fn write_plots(land: &Landscape, path: &Path) {
     let srs = gdal::spatial_ref::SpatialRef::from_epsg(EPSG).expect("EPSG:32651");
     let mut txn = ds.start_transaction().expect("transaction");
     let layer = txn
-        .create_layer(LayerOptions { name: "plots", srs: Some(&srs), ty: OGRwkbGeometryType::wkbPolygon, options: None })
+        .create_layer(LayerOptions {
+            name: "plots",
+            srs: Some(&srs),
+            ty: OGRwkbGeometryType::wkbPolygon,
+            options: None,
+        })
         .expect("layer");
-    for (name, ty) in [("plot_id", OGRFieldType::OFTString), ("name", OGRFieldType::OFTString), ("category", OGRFieldType::OFTString)] {
+    for (name, ty) in
+        [("plot_id", OGRFieldType::OFTString), ("name", OGRFieldType::OFTString), ("category", OGRFieldType::OFTString)]
+    {
         FieldDefn::new(name, ty).expect("field").add_to_layer(&layer).expect("add field");
     }
     // GeoPackage stores booleans as integers with a boolean subtype, which the safe bindings cannot set.

@@ -244,9 +244,9 @@ pub fn score(land: &Landscape, flags: &[ScoredFlag]) -> Score {
             let latest = e.first_seen_latest.expect("required events have a window");
             match first {
                 None => s.timing.push(format!("{}: no first_seen", e.event_id)),
-                Some(d) if d < e.first_seen_earliest || d > latest => {
-                    s.timing.push(format!("{} first_seen {d}, expected {}..{latest}", e.event_id, e.first_seen_earliest))
-                }
+                Some(d) if d < e.first_seen_earliest || d > latest => s
+                    .timing
+                    .push(format!("{} first_seen {d}, expected {}..{latest}", e.event_id, e.first_seen_earliest)),
                 Some(_) => {}
             }
         }

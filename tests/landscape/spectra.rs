@@ -236,15 +236,24 @@ const RICE_FALLOW_GREEN: [(f64, f32); 14] = [
     (300.0, 0.35),
     (301.0, 0.02),
 ];
-const RICE_FALLOW_STRAW: [(f64, f32); 8] =
-    [(0.0, 0.25), (51.0, 0.10), (145.0, 0.05), (166.0, 0.05), (270.0, 0.10), (300.0, 0.45), (301.0, 0.40), (340.0, 0.30)];
+const RICE_FALLOW_STRAW: [(f64, f32); 8] = [
+    (0.0, 0.25),
+    (51.0, 0.10),
+    (145.0, 0.05),
+    (166.0, 0.05),
+    (270.0, 0.10),
+    (300.0, 0.45),
+    (301.0, 0.40),
+    (340.0, 0.30),
+];
 const FALLOW_PADDY_WATER: [(f64, f32); 5] = [(0.0, 0.0), (160.0, 0.0), (166.0, 0.70), (191.0, 0.30), (215.0, 0.0)];
 
 const GRASS_GREEN: [(f64, f32); 5] = [(0.0, 0.45), (100.0, 0.75), (190.0, 0.88), (290.0, 0.75), (345.0, 0.50)];
 const SHRUB_GREEN: [(f64, f32); 3] = [(0.0, 0.60), (190.0, 0.85), (300.0, 0.75)];
 /// Leaf share of deciduous trees: bud burst early April, full leaf May to mid October, bare by early
 /// December.
-const TREE_LEAVES: [(f64, f32); 6] = [(0.0, 0.0), (84.0, 0.0), (121.0, 0.85), (288.0, 0.85), (329.0, 0.10), (339.0, 0.0)];
+const TREE_LEAVES: [(f64, f32); 6] =
+    [(0.0, 0.0), (84.0, 0.0), (121.0, 0.85), (288.0, 0.85), (329.0, 0.10), (339.0, 0.0)];
 
 /// The reflectance layers of `cover` on `date`. `soil_under` is the soil beneath vegetation, nets and
 /// stubble; `phase_days` shifts the phenology of one parcel (sowing and leaf-out are not synchronous).

@@ -20,9 +20,7 @@
 
 use chrono::NaiveDate;
 
-use super::geometry::{
-    self, Footprint, HEIGHT_PX, Polygon, WIDTH_PX, footprint, smooth_noise, voronoi_parcels,
-};
+use super::geometry::{self, Footprint, HEIGHT_PX, Polygon, WIDTH_PX, footprint, smooth_noise, voronoi_parcels};
 use super::scenes::{Acquisition, plan_acquisitions};
 use super::spectra::{Cover, NetColour, Roof, Soil, is_bare};
 use super::{Rng, add_days, add_months, date_between};
@@ -312,13 +310,15 @@ fn lay_out_plots(rng: &mut Rng, land: &mut Landscape) {
     rng.shuffle(&mut order);
     let first = land.acquisitions[0].date;
     let last = land.acquisitions.last().expect("acquisitions").date;
-    let warm_up_end = add_months(NaiveDate::from_ymd_opt(FIRST_MONTH.0, FIRST_MONTH.1, 1).expect("date"), WARM_UP_MONTHS);
+    let warm_up_end =
+        add_months(NaiveDate::from_ymd_opt(FIRST_MONTH.0, FIRST_MONTH.1, 1).expect("date"), WARM_UP_MONTHS);
     let mut farmland_seen = 0;
     for (k, (category, scenario, works_allowed)) in DECK.iter().copied().enumerate() {
         let mut r = rng.derive(100 + k as u64);
         let cell = order[k];
         let cell_m = CELL_PX as f64 * geometry::PIXEL_M;
-        let (cx, cy) = ((cell % cells_x) as f64 * cell_m + cell_m / 2.0, (cell / cells_x) as f64 * cell_m + cell_m / 2.0);
+        let (cx, cy) =
+            ((cell % cells_x) as f64 * cell_m + cell_m / 2.0, (cell / cells_x) as f64 * cell_m + cell_m / 2.0);
         let area = r.uniform(6_000.0, 30_000.0);
         let mut polygon = Polygon::star(&mut r, cx, cy, area);
         // Shift the plot off the cell centre as far as it can go while staying 15 m inside its cell, so the
@@ -357,7 +357,10 @@ fn lay_out_plots(rng: &mut Rng, land: &mut Landscape) {
         let soil = r.pick(&[Soil::DryLoess, Soil::GreyAlluvial, Soil::RedEarth]);
         // The plot's ground.
         let base_cover = match scenario {
-            Scenario::StripThenIdle | Scenario::StripThenRegreen | Scenario::StripThenNets | Scenario::StripThenBuild => {
+            Scenario::StripThenIdle
+            | Scenario::StripThenRegreen
+            | Scenario::StripThenNets
+            | Scenario::StripThenBuild => {
                 r.pick(&[Cover::Grass, Cover::Grass, Cover::Shrub, Cover::DeciduousTrees, Cover::RiceWheat])
             }
             Scenario::BareExcavated | Scenario::BareBuiltOver => Cover::Soil(soil),
@@ -368,7 +371,9 @@ fn lay_out_plots(rng: &mut Rng, land: &mut Landscape) {
                 if farmland_seen == 1 { Cover::RiceFallow } else { r.pick(&[Cover::RiceWheat, Cover::RiceFallow]) }
             }
             Scenario::Woodland => Cover::DeciduousTrees,
-            Scenario::NetsThroughout => Cover::Net(r.pick(&[NetColour::Green, NetColour::Black, NetColour::Blue, NetColour::White])),
+            Scenario::NetsThroughout => {
+                Cover::Net(r.pick(&[NetColour::Green, NetColour::Black, NetColour::Blue, NetColour::White]))
+            }
         };
         let base = Surface::new(base_cover, soil, &mut r);
         let base_index = land.surfaces.len();
@@ -413,7 +418,8 @@ fn lay_out_plots(rng: &mut Rng, land: &mut Landscape) {
                 // Short bare runs are placed so that at least one acquisition falls inside them: a run
                 // between two looks would be invisible to any detector (clouds may still hide it, and then
                 // the event is not required).
-                let (strip, look) = strip_before_a_look(&mut r, &base, &land.acquisitions, warm_up_end, latest_start(5));
+                let (strip, look) =
+                    strip_before_a_look(&mut r, &base, &land.acquisitions, warm_up_end, latest_start(5));
                 event.timeline.push((strip, Cover::Soil(soil)));
                 let shortest = ((look - strip).num_days() + 2) as f64;
                 let (after, days) = match scenario {
@@ -565,7 +571,8 @@ fn idle_window(
     fp: &Footprint,
 ) -> (NaiveDate, Option<NaiveDate>) {
     let first_bare = first_on_or_after(acqs, start).map_or(start, |i| acqs[i].date);
-    let earliest = first_on_or_after(acqs, add_months(first_bare, 3)).map_or(add_months(first_bare, 3), |i| acqs[i].date);
+    let earliest =
+        first_on_or_after(acqs, add_months(first_bare, 3)).map_or(add_months(first_bare, 3), |i| acqs[i].date);
     let latest = first_clear(acqs, start, until, fp)
         .and_then(|c| first_clear(acqs, add_months(acqs[c].date, 3), until, fp))
         .map(|t| next_date(acqs, t))
@@ -587,19 +594,20 @@ fn expect(
     let acqs = &land.acquisitions;
     let mut out: Vec<ExpectedFlag> = Vec::new();
     let works_kind = |kind: ExpectedKind| if plot.works_allowed { ExpectedKind::PermittedWorks } else { kind };
-    let flag = |what: &str, kind: ExpectedKind, fp: &Footprint, start, window: (NaiveDate, Option<NaiveDate>), surface| {
-        ExpectedFlag {
-            event_id: format!("{}-{what}", plot.plot_id),
-            plot_id: plot.plot_id.clone(),
-            kind,
-            permitted: kind == ExpectedKind::PermittedWorks,
-            footprint: fp.clone(),
-            start,
-            first_seen_earliest: window.0,
-            first_seen_latest: window.1,
-            surface,
-        }
-    };
+    let flag =
+        |what: &str, kind: ExpectedKind, fp: &Footprint, start, window: (NaiveDate, Option<NaiveDate>), surface| {
+            ExpectedFlag {
+                event_id: format!("{}-{what}", plot.plot_id),
+                plot_id: plot.plot_id.clone(),
+                kind,
+                permitted: kind == ExpectedKind::PermittedWorks,
+                footprint: fp.clone(),
+                start,
+                first_seen_earliest: window.0,
+                first_seen_latest: window.1,
+                surface,
+            }
+        };
     if watched {
         if let Some((strip, until)) = plan.stripped {
             let window = change_window(acqs, strip, until, &event_fp);
