@@ -214,7 +214,17 @@ impl PlotTracker {
         ctx: &DateContext,
         settings: &TrackSettings,
     ) -> Result<()> {
-        let bits = backend.temporal_update(&mut self.state.pixels, &obs.planes, ctx, &settings.params, &settings.rules)?;
+        let mut bits =
+            backend.temporal_update(&mut self.state.pixels, &obs.planes, ctx, &settings.params, &settings.rules)?;
+        // Ground bare all year that no break made bare is idle only away from the plot's edge: an edge
+        // pixel mixes in whatever lies beyond the plot (a road, a yard), and "bare all year" there is as
+        // likely the neighbour's pavement.
+        let interior = backend.erode(self.mask.view(), 1)?;
+        for ((b, s), inner) in bits.iter_mut().zip(&self.state.pixels).zip(interior.iter()) {
+            if *b & 4 != 0 && s.bare_by_break == 0 && *inner == 0 {
+                *b &= !4;
+            }
+        }
         if std::env::var("JINGTU_TRACE").ok().as_deref() == Some(self.plot.plot_id.as_str()) {
             for (i, s) in self.state.pixels.iter().enumerate() {
                 if self.mask.as_slice().unwrap()[i] != 0 {

@@ -40,7 +40,8 @@ pub struct ModelParams {
     /// Days the full model's observations must span (about a year, so every season has been seen).
     pub full_min_span_days: i32,
     /// Mean squared standardized residual over the bands above which an observation departs from the
-    /// model. 2.8 is the 99% point of chi-square with 6 degrees of freedom, divided by 6 (COLD's test).
+    /// model. COLD tests chi-square with 5-6 degrees of freedom at 99% on six observations in a row; three
+    /// in a row at the same false-break rate need about 99.95%: 24 for 6 degrees of freedom, 4.0 per band.
     pub change_score: f32,
     /// Floor of each band's RMSE in reflectance: below it a residual is sensor noise, not change.
     pub min_rmse: f32,
@@ -57,7 +58,7 @@ impl Default for ModelParams {
         ModelParams {
             full_min_obs: 12,
             full_min_span_days: 330,
-            change_score: 2.8,
+            change_score: 4.0,
             min_rmse: 0.012,
             break_confirmations: 3,
             ridge: 1.0,

@@ -12,8 +12,8 @@
 //! Accepted observations build the events, and the classes before and after a break name them:
 //! - works (`earthworks`): a break into bare soil from vegetation (stripping), from built ground
 //!   (demolition), from water (filling), or from other bare soil (excavation, fill), judged by a model;
-//!   ongoing while the ground stays bare and works were seen in the last
-//!   [`TemporalParams::earthworks_quiet_days`];
+//!   an event until [`TemporalParams::earthworks_quiet_days`] after the latest works, whatever covers
+//!   the ground since (a net, a building, a sown crop);
 //! - construction: a break into built ground from ground that was not built (a segment built on most
 //!   of its observations is established: its roofs never become construction again unless it is
 //!   demolished, a break into bare, and then built); ongoing while it stays built;
@@ -349,8 +349,6 @@ fn accept(
             s.bare_obs = 0;
             s.bare_by_break = 0;
             s.bare_unexplained = 0;
-            s.works_start = NONE_DAY;
-            s.works_last = NONE_DAY;
             if class != LandClass::Built {
                 s.built_since = NONE_DAY;
             }
@@ -432,7 +430,9 @@ pub fn active_events(s: &PixelState, day: i32, p: &TemporalParams) -> ActiveEven
     let bare = last == LandClass::BareSoil;
     let construction =
         s.built_since != NONE_DAY && last == LandClass::Built && s.built_run >= p.class_confirmations;
-    let earthworks = bare && s.works_start != NONE_DAY && day - s.works_last <= p.earthworks_quiet_days;
+    // Works stay an event for their quiet period whatever covers the ground since: stripping that was
+    // netted, built on or sown over within weeks still happened.
+    let earthworks = s.works_start != NONE_DAY && day - s.works_last <= p.earthworks_quiet_days;
     let idle_bare = bare
         && (s.bare_by_break != 0 || s.bare_unexplained != 0)
         && match (from_day_number(s.bare_start), from_day_number(s.bare_last)) {
