@@ -218,3 +218,43 @@ fn existing_outputs_are_left_untouched_without_overwrite() {
     assert!(!read_flags(&out).is_empty(), "a GeoPackage of flags replaced the old file");
     assert_eq!(Dataset::open(&raster).unwrap().raster_count(), 1, "a GeoTIFF replaced the old file");
 }
+
+/// Issue 12, item 1: an output that is an input, seen through a hard link, a symlink or another
+/// spelling, is refused with exit 2 before anything is written, even with `--overwrite`; so is an
+/// output that is the other output.
+#[test]
+fn an_output_that_is_an_input_or_the_other_output_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = fixture(dir.path(), &PairOptions::new(4));
+    let before_bytes = std::fs::read(&pair.before).unwrap();
+    let hard = dir.path().join("hard-link.tif");
+    std::fs::hard_link(&pair.before, &hard).unwrap();
+    let soft = dir.path().join("sym-link.tif");
+    std::os::unix::fs::symlink(&pair.after, &soft).unwrap();
+    let out = dir.path().join("flags.gpkg");
+    let dotted = dir.path().join(".").join("flags.gpkg");
+    let plots_shp = pair.plots.clone();
+    let cases: Vec<(Vec<std::ffi::OsString>, &str)> = vec![
+        (vec!["--change-raster".into(), hard.clone().into()], "same file as BEFORE"),
+        (vec!["--change-raster".into(), soft.clone().into()], "same file as AFTER"),
+        (vec!["--change-raster".into(), dotted.clone().into()], "same file as --out"),
+    ];
+    for (extra, fragment) in cases {
+        let mut args: Vec<std::ffi::OsString> =
+            vec!["change".into(), pair.before.clone().into(), pair.after.clone().into(), "--out".into(), out.clone().into()];
+        args.extend(extra);
+        args.push("--overwrite".into());
+        let run = jingtu(args);
+        run.expect_code(2, fragment);
+        assert!(run.stderr.contains(fragment), "{fragment}: {}", run.stderr);
+        assert!(!out.exists(), "nothing written");
+    }
+    // --out equal to the plot registry.
+    let run = change(&pair.before, &pair.after, &plots_shp, &["--plots", plots_shp.to_str().unwrap(), "--overwrite"]);
+    run.expect_code(2, "--out is --plots");
+    assert!(run.stderr.contains("same file as --plots"), "{}", run.stderr);
+    assert_eq!(std::fs::read(&pair.before).unwrap(), before_bytes, "BEFORE untouched");
+    std::fs::remove_file(&hard).unwrap();
+    std::fs::remove_file(&soft).unwrap();
+    nothing_written(dir.path(), &pair, &[]);
+}

@@ -110,3 +110,42 @@ fn a_plot_outside_all_scenes_is_reported_unobserved() {
     assert_eq!(far["state"], "outside_scenes");
     assert_eq!(far["observations"], 0);
 }
+
+/// Issue 12, item 1: `--out` equal to `--store` (or to the registry, through a symlink) replaced it with
+/// the flag layer, exit 0. Now exit 2 before anything is written; the store and registry are untouched.
+#[test]
+fn an_output_that_is_the_store_or_the_registry_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let area = demo_area(dir.path());
+    let store = dir.path().join("store.gpkg");
+    scan(&area.plots, &area.stac, &store).expect_code(0, "first scan");
+    let store_bytes = std::fs::read(&store).unwrap();
+    let plots_bytes = std::fs::read(&area.plots).unwrap();
+    let link = dir.path().join("registry-link.gpkg");
+    std::os::unix::fs::symlink(&area.plots, &link).unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    for (out, fragment) in [(s(&store), "same file as --store"), (s(&link), "same file as --plots")] {
+        let run = common::scan(&area.plots, &area.stac, &store, &["--out", &out, "--overwrite"]);
+        run.expect_code(2, fragment);
+        assert!(run.stderr.contains(fragment), "{}", run.stderr);
+    }
+    // The report of `jingtu report` over its own store.
+    let run = common::jingtu(["report", "--store", &s(&store), "--out", &s(&store), "--overwrite"]);
+    run.expect_code(2, "report over the store");
+    assert!(run.stderr.contains("same file as --store"), "{}", run.stderr);
+    let run = common::jingtu(["export", "--store", &s(&store), "--out", &s(&store), "--overwrite"]);
+    run.expect_code(2, "export over the store");
+    assert_eq!(std::fs::read(&store).unwrap(), store_bytes, "store untouched");
+    assert_eq!(std::fs::read(&area.plots).unwrap(), plots_bytes, "registry untouched");
+}
+
+/// `demo --overwrite` deletes its folder before writing it again: a folder it did not write is refused.
+#[test]
+fn demo_overwrite_never_deletes_a_folder_it_did_not_write() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("thesis.tex"), b"years of work").unwrap();
+    let run = common::jingtu(["demo", "--out", dir.path().to_str().unwrap(), "--overwrite"]);
+    run.expect_code(2, "demo over a foreign folder");
+    assert!(run.stderr.contains("thesis.tex"), "{}", run.stderr);
+    assert!(dir.path().join("thesis.tex").exists());
+}

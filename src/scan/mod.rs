@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::compute::Backend;
 use crate::error::{Error, Result};
-use crate::export::{VectorFormat, write_flags};
+use crate::export::{RunFiles, VectorFormat, write_flags};
 use crate::flags::{ENGINE_VERSION, Flag, FlagKind, FlagSet, FlagStatus, stable_id};
 use crate::io::plots::{PlotFields, PlotRegistry, rasterize_geometries};
 use crate::io::scenes::{Scene, content_hash, discover};
@@ -30,6 +30,7 @@ use crate::io::{BandSelection, Raster, crs};
 use crate::progress::Progress;
 use crate::raster::Grid;
 use crate::spectral::{ClassRules, LandClass};
+use crate::store::lock::StoreLock;
 use crate::store::{PlotRow, Store, StoredPlot};
 use crate::temporal::season::{is_dormant, median};
 use crate::temporal::{DateContext, TemporalParams, TemporalState, day_number, from_day_number};
@@ -97,6 +98,8 @@ pub struct ScanRequest {
     pub format: Option<VectorFormat>,
     /// Replace `--out`.
     pub overwrite: bool,
+    /// Fail at once when another process is writing the store, instead of waiting for it.
+    pub no_wait: bool,
     /// Settings.
     pub options: ScanOptions,
 }
@@ -204,6 +207,10 @@ pub fn run_scan_keeping_store(
     let listing = discover(&req.scenes, &req.bands)?;
     let mut skipped = listing.skipped.clone();
     let scenes: Vec<Scene> = listing.scenes.into_iter().filter(|s| req.as_of.is_none_or(|d| s.date <= d)).collect();
+    check_files(req, &scenes)?;
+    // Held until the scan is written: a second scan of this store waits here, then finds every scene
+    // this one ingests already in the store.
+    let _lock = req.store.as_deref().map(|s| StoreLock::acquire(s, !req.no_wait, progress)).transpose()?;
     let mut store = Store::open(req.store.as_deref())?;
 
     let frame = match store.frame()? {
@@ -455,6 +462,28 @@ pub fn run_scan_keeping_store(
         reads,
     };
     Ok((summary, store))
+}
+
+/// Refuses a scan whose store or `--out` is one of its inputs (the registry, the catalogue, a scene's
+/// band: only known once the scenes are listed) or each other, before the store is opened.
+fn check_files(req: &ScanRequest, scenes: &[Scene]) -> Result<()> {
+    let mut files = RunFiles::new(req.overwrite).input("--plots", &req.plots);
+    if req.scenes.is_file() {
+        files = files.input("--scenes", &req.scenes);
+    }
+    for s in scenes {
+        for f in s.files() {
+            files = files.input(&format!("scene {} band", s.id), &f);
+        }
+        files = files.input(&format!("scene {}", s.id), &s.source);
+    }
+    if let Some(store) = &req.store {
+        files = files.store("--store", store);
+    }
+    if let Some(out) = &req.out {
+        files = files.output("--out", out, crate::export::resolve_format(out, req.format)?.sidecars());
+    }
+    files.check()
 }
 
 fn store_path(req: &ScanRequest) -> PathBuf {
