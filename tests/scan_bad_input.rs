@@ -149,3 +149,67 @@ fn demo_overwrite_never_deletes_a_folder_it_did_not_write() {
     assert!(run.stderr.contains("thesis.tex"), "{}", run.stderr);
     assert!(dir.path().join("thesis.tex").exists());
 }
+
+/// Issue 12, items 2, 3 and 6: scenes whose metadata would make silently wrong flags, or hang the scan,
+/// are skipped by name with the reason, exit 1, and the others are scanned: a `raster:bands` scale of
+/// "abc", a scale of 0, a scale of 1 on reflectance x 10000 data (values outside the physical range),
+/// an item dated 2099, an href to /dev/zero and to a FIFO, a band on another grid.
+#[test]
+fn scenes_with_wrong_metadata_or_unreadable_assets_are_skipped_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let area = demo_area(dir.path());
+    let ids: Vec<String> = area.truth.acquisitions.iter().map(|(id, _)| id.clone()).collect();
+    let fifo = dir.path().join("fifo.tif");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    // One scene's NIR band moved 3.2 km east: the same pixels, on another grid.
+    let shifted_dir = area.dir.join("scenes").join(area.truth.acquisitions[8].1.to_string());
+    let shifted = shifted_dir.join("B08-shifted.tif");
+    std::fs::copy(shifted_dir.join("B08.tif"), &shifted).unwrap();
+    {
+        let mut ds = gdal::Dataset::open_ex(
+            &shifted,
+            gdal::DatasetOptions { open_flags: gdal::GdalOpenFlags::GDAL_OF_UPDATE, ..Default::default() },
+        )
+        .unwrap();
+        let mut gt = ds.geo_transform().unwrap();
+        gt[0] += 3200.0;
+        ds.set_geo_transform(&gt).unwrap();
+    }
+    let shifted_href = shifted.strip_prefix(&area.dir).unwrap().to_str().unwrap().to_string();
+    let fifo_href = fifo.to_str().unwrap().to_string();
+    let catalog = edited_catalog(&area, "bad-metadata.json", |items| {
+        items[1]["assets"]["red"]["raster:bands"][0]["scale"] = "abc".into();
+        items[2]["assets"]["nir"]["raster:bands"][0]["scale"] = 0.into();
+        for band in ["blue", "green", "red", "nir", "swir16", "swir22"] {
+            if let Some(a) = items[3]["assets"].get_mut(band) {
+                a["raster:bands"][0]["scale"] = 1.0.into();
+            }
+        }
+        items[5]["properties"]["datetime"] = "2099-06-01T02:50:00Z".into();
+        items[6]["assets"]["green"]["href"] = "/dev/zero".into();
+        items[7]["assets"]["blue"]["href"] = fifo_href.clone().into();
+        items[8]["assets"]["nir"]["href"] = shifted_href.clone().into();
+    });
+    let started = std::time::Instant::now();
+    let run = scan(&area.plots, &catalog, &dir.path().join("store.gpkg"));
+    assert!(started.elapsed().as_secs() < 120, "no hang");
+    run.expect_code(1, "scan with seven bad scenes");
+    let line_of = |id: &str| {
+        run.stderr.lines().find(|l| l.contains(id)).unwrap_or_else(|| panic!("{id} not named:\n{}", run.stderr)).to_string()
+    };
+    let expect = [
+        (1, "asset red", "not a finite number"),
+        (2, "asset nir", "scale is 0"),
+        (3, "median", "physical range"),
+        (5, "2099-06-01", "in the future"),
+        (6, "/dev/zero", "not a regular file"),
+        (7, "fifo.tif", "not a regular file"),
+        (8, "B08-shifted.tif", "not on the same ground"),
+    ];
+    for (i, a, b) in expect {
+        let line = line_of(&ids[i]);
+        assert!(line.contains(a) && line.contains(b), "scene {i}: {line}");
+    }
+    let summary = run.json_summary();
+    assert_eq!(summary["scenes_new"], ids.len() - expect.len(), "the other scenes are processed");
+}

@@ -165,7 +165,7 @@ pub fn run_change(backend: &dyn Backend, req: &ChangeRequest, progress: &dyn Pro
         if stack.valid_count() == 0 {
             return Err(Error::input(
                 path,
-                "all pixels are nodata over the area both inputs cover; nothing to compare",
+                "all pixels are nodata (or NaN, infinite or absurd values) over the area both inputs cover; nothing to compare",
             ));
         }
     }

@@ -36,7 +36,7 @@ use crate::temporal::season::{is_dormant, median};
 use crate::temporal::{DateContext, TemporalParams, TemporalState, day_number, from_day_number};
 use crate::vectorize::polygonize;
 use frame::AnalysisFrame;
-use observe::{PlotObservation, SceneReader, classify_window, set_aside_bare};
+use observe::{PlotObservation, SceneReader, ValueSample, classify_window, set_aside_bare};
 use tracker::{Acquisition, PlotTracker, TrackSettings, TrackedFlag};
 
 /// Height in metres of the bands of rows in which plot windows are read (a few 512-pixel blocks of 10 m
@@ -569,11 +569,15 @@ fn process_scene(
     };
     order.sort_by_key(|i| band_of(&trackers[*i]));
     let mut observations: Vec<Option<PlotObservation>> = vec![None; trackers.len()];
+    let mut sample = ValueSample::default();
     for i in order {
         let t = &trackers[i];
         let inside = footprints.as_ref().is_none_or(|f| t.grid.bounds().intersection(f).is_some());
         let obs = if inside {
             let raw = reader.read(&t.grid)?;
+            if reader.surface_reflectance() {
+                sample.add(&raw);
+            }
             reads.windows += 1;
             reads.decoded_bytes += reader.decoded_bytes(&t.grid);
             classify_window(backend, raw, &t.mask, &options.rules, cloud_buffer_px)?
@@ -582,6 +586,8 @@ fn process_scene(
         };
         observations[i] = Some(obs);
     }
+    // Before any plot's history changes: a scene with a wrong scale is skipped, not absorbed.
+    sample.check(scene)?;
     let mut observations: Vec<PlotObservation> =
         observations.into_iter().map(|o| o.expect("every plot observed or marked outside")).collect();
     // What ordinary soil looks like today, over every window read: pure soil only (NDVI under 0.2), so
