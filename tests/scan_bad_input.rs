@@ -119,6 +119,21 @@ fn an_output_that_is_the_store_or_the_registry_is_refused_before_anything_is_wri
     let area = demo_area(dir.path());
     let store = dir.path().join("store.gpkg");
     scan(&area.plots, &area.stac, &store).expect_code(0, "first scan");
+    // Issue 12, item 11: the report's policy lets only its own script run, by hash.
+    let html = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "html"))
+        .expect("the scan wrote its report beside the store");
+    let page = std::fs::read_to_string(&html).unwrap();
+    let policy = page.split("Content-Security-Policy\" content=\"").nth(1).unwrap().split('"').next().unwrap();
+    let script_src = policy.split(';').find(|d| d.trim().starts_with("script-src")).unwrap();
+    assert!(!script_src.contains("unsafe-inline") && script_src.contains("'sha256-"), "{policy}");
+    let script = page.rsplit("<script>").next().unwrap().split("</script>").next().unwrap();
+    use base64::Engine;
+    use sha2::Digest;
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script.as_bytes()));
+    assert!(script_src.contains(&hash), "the hash is the page script's: {script_src}");
     let store_bytes = std::fs::read(&store).unwrap();
     let plots_bytes = std::fs::read(&area.plots).unwrap();
     let link = dir.path().join("registry-link.gpkg");
@@ -212,4 +227,61 @@ fn scenes_with_wrong_metadata_or_unreadable_assets_are_skipped_by_name() {
     }
     let summary = run.json_summary();
     assert_eq!(summary["scenes_new"], ids.len() - expect.len(), "the other scenes are processed");
+}
+
+/// Issue 12, item 8: skipped plots (no id, empty or NaN geometry) give exit 1, each named; a `listed_on`
+/// that is not a date is a warning naming the plot; out-of-range config values name their key; an
+/// empty changefeed cursor is an error.
+#[test]
+fn skipped_plots_exit_1_and_bad_settings_name_their_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let area = demo_area(dir.path());
+    let plots = dir.path().join("plots-with-bad-rows.gpkg");
+    std::fs::copy(&area.plots, &plots).unwrap();
+    {
+        let ds = gdal::Dataset::open_ex(
+            &plots,
+            gdal::DatasetOptions {
+                open_flags: gdal::GdalOpenFlags::GDAL_OF_UPDATE | gdal::GdalOpenFlags::GDAL_OF_VECTOR,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let layer = ds.layer(0).unwrap();
+        let names: Vec<String> = layer.defn().fields().map(|f| f.name()).collect();
+        let idx = |n: &str| names.iter().position(|f| f == n).unwrap();
+        let square = "POLYGON ((300100 3590100, 300300 3590100, 300300 3589900, 300100 3589900, 300100 3590100))";
+        for (id, wkt, listed) in [
+            ("", Some(square), None),
+            ("TZ-EMPTY-GEOM", Some("POLYGON EMPTY"), None),
+            ("TZ-NAN-GEOM", Some("POLYGON ((nan 3590100, 300300 3590100, 300300 3589900, nan 3590100))"), None),
+            ("TZ-BAD-DATE", Some(square), Some("next spring")),
+        ] {
+            let mut f = gdal::vector::Feature::new(layer.defn()).unwrap();
+            if let Some(g) = wkt.and_then(|w| Geometry::from_wkt(w).ok()) {
+                f.set_geometry(g).unwrap();
+            }
+            f.set_field_string(idx("plot_id"), id).unwrap();
+            if let Some(d) = listed {
+                f.set_field_string(idx("listed_on"), d).unwrap();
+            }
+            f.create(&layer).unwrap();
+        }
+    }
+    let run = scan(&plots, &area.stac, &dir.path().join("store.gpkg"));
+    run.expect_code(1, "a registry with skipped plots");
+    for fragment in ["empty plot_id (skipped)", "TZ-EMPTY-GEOM", "TZ-NAN-GEOM", "TZ-BAD-DATE: listed_on 'next spring' is not a date"] {
+        assert!(run.stderr.contains(fragment), "{fragment}: {}", run.stderr);
+    }
+
+    let config = dir.path().join("bad.toml");
+    std::fs::write(&config, "[scan.temporal]\nidle_months = 0\n").unwrap();
+    let run = common::scan(&area.plots, &area.stac, &dir.path().join("other.gpkg"), &["--config", config.to_str().unwrap()]);
+    run.expect_code(2, "idle_months = 0");
+    assert!(run.stderr.contains("scan.temporal.idle_months") && run.stderr.contains("bad.toml"), "{}", run.stderr);
+
+    let store = dir.path().join("store.gpkg");
+    let run = common::jingtu(["export", "--store", store.to_str().unwrap(), "--since", ""]);
+    run.expect_code(2, "export --since ''");
+    assert!(run.stderr.contains("empty cursor"), "{}", run.stderr);
 }

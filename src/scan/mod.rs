@@ -449,7 +449,7 @@ pub fn run_scan_keeping_store(
         scenes_listed: scenes.len(),
         scenes_new: processed.len(),
         scenes_known: known,
-        skipped_inputs: !skipped.is_empty() || !outside.is_empty(),
+        skipped_inputs: !skipped.is_empty() || !outside.is_empty() || registry.skipped > 0,
         scenes_skipped: skipped,
         plots: trackers.len(),
         flags: crate::store::count_by_kind_status(&all_flags),
