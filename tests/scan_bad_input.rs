@@ -200,6 +200,8 @@ fn scenes_with_wrong_metadata_or_unreadable_assets_are_skipped_by_name() {
                 a["raster:bands"][0]["scale"] = 1.0.into();
             }
         }
+        // Overflows every value to infinity (found by the bad-input campaign).
+        items[4]["assets"]["red"]["raster:bands"][0]["scale"] = 1e300.into();
         items[5]["properties"]["datetime"] = "2099-06-01T02:50:00Z".into();
         items[6]["assets"]["green"]["href"] = "/dev/zero".into();
         items[7]["assets"]["blue"]["href"] = fifo_href.clone().into();
@@ -216,6 +218,7 @@ fn scenes_with_wrong_metadata_or_unreadable_assets_are_skipped_by_name() {
         (1, "asset red", "not a finite number"),
         (2, "asset nir", "scale is 0"),
         (3, "median", "physical range"),
+        (4, "red band", "physical range"),
         (5, "2099-06-01", "in the future"),
         (6, "/dev/zero", "not a regular file"),
         (7, "fifo.tif", "not a regular file"),

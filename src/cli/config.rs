@@ -167,6 +167,9 @@ mod tests {
         assert_eq!(c.change.min_pixels, ChangeOptions::default().min_pixels);
         assert_eq!(c.plots.plot_id, "地块编号");
         assert!(toml::from_str::<ConfigFile>("bakend = \"cpu\"").is_err());
+        // Typos inside a table were ignored (found by the bad-input campaign).
+        assert!(toml::from_str::<ConfigFile>("[scan]\nplot_margin = 5.0\n").is_err());
+        assert!(toml::from_str::<ConfigFile>("[scan.temporal]\nidle_month = 5\n").is_err());
         let d: ConfigFile = toml::from_str("[drone]\nstructure_min_height_m = 3.0\n").unwrap();
         assert_eq!(d.drone.structure_min_height_m, 3.0);
         assert_eq!(d.drone.earthworks_min_area_m2, DroneOptions::default().earthworks_min_area_m2);

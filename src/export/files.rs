@@ -138,6 +138,16 @@ impl RunFiles {
                 )));
             }
         }
+        // A missing folder fails the write at the end, after the store was already updated: say so now.
+        for w in &self.writes {
+            let parent = match w.path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            if !parent.is_dir() {
+                return Err(Error::input(&w.path, format!("folder {} does not exist", parent.display())));
+            }
+        }
         if !self.overwrite {
             for &i in &self.exclusive {
                 let w = &self.writes[i];
@@ -188,5 +198,9 @@ mod tests {
         assert!(matches!(exists, Error::OutputExists { .. }));
         // A store may exist; it is updated, not created.
         RunFiles::new(false).store("--store", &plots).check().unwrap();
+        // A missing folder is found before the store is updated, not when --out is finally written.
+        let nowhere = dir.path().join("no-such-dir/flags.gpkg");
+        let err = RunFiles::new(false).output("--out", &nowhere, &[]).check().unwrap_err();
+        assert!(err.to_string().contains("does not exist"), "{err}");
     }
 }

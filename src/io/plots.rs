@@ -60,7 +60,7 @@ impl Category {
 
 /// Names of the registry fields (config file `[plots]` table).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct PlotFields {
     /// Unique text id (required).
     pub plot_id: String,

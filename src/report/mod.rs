@@ -261,8 +261,11 @@ pub fn report_files(mut files: RunFiles, store: Option<&Path>, options: &ReportO
     if let Some(h) = &options.html {
         files = files.output("--out", h, &[]);
     }
-    if let Some(d) = &options.chips {
-        files = files.output("--chips", &d.join("index.json"), &[]);
+    match &options.chips {
+        Some(d) if d.is_dir() => files = files.output("--chips", &d.join("index.json"), &[]),
+        // Created by the report.
+        Some(d) => files = files.optional_output("--chips", d),
+        None => {}
     }
     files
 }

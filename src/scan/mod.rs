@@ -48,7 +48,7 @@ const REFERENCE_SOIL_MAX_NDVI: f32 = 0.2;
 
 /// Settings of the scan (config file `[scan]`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ScanOptions {
     /// Temporal rules.
     pub temporal: TemporalParams,

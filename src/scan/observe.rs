@@ -156,6 +156,7 @@ pub fn classify_window(
     let gains: Vec<f32> = scales.iter().map(|s| s.1 as f32).collect();
     let offsets: Vec<f32> = scales.iter().map(|s| s.2 as f32).collect();
     backend.linear(&mut stack, &gains, &offsets)?;
+    mark_absurd(&mut stack);
     let cloud = backend.cloud_test(&stack)?;
     let mut invalid = Array2::<u8>::zeros(stack.valid.dim());
     Zip::from(&mut invalid).and(&stack.valid).and(&cloud).for_each(|i, v, c| *i = u8::from(*v == 0 || *c != 0));
@@ -180,6 +181,20 @@ pub fn classify_window(
         has_swir: stack.has_swir(),
         inside_scene: true,
     })
+}
+
+/// Clears the validity of pixels whose scaled value in any band is not finite or absurd (over
+/// [`ABSURD_MAGNITUDE`](crate::io::raster::ABSURD_MAGNITUDE)): a scale that overflows, or an offset that
+/// throws values far off, must not turn numbers into classes.
+fn mark_absurd(stack: &mut BandStack) {
+    let limit = crate::io::raster::ABSURD_MAGNITUDE as f32;
+    for band in stack.data.outer_iter() {
+        Zip::from(&mut stack.valid).and(&band).for_each(|v, x| {
+            if !(x.abs() <= limit) {
+                *v = 0;
+            }
+        });
+    }
 }
 
 /// Sets bare-soil observations aside as ambiguous (used on dormant acquisitions without SWIR).
@@ -299,7 +314,9 @@ impl ValueSample {
     /// surface reflectance.
     pub fn check(&self, scene: &Scene) -> Result<()> {
         for (role, values) in &self.per_band {
-            let mut v: Vec<f32> = values.iter().copied().filter(|x| x.is_finite()).collect();
+            // Non-finite values stay in (NaN and +inf sort last): a scale of 1e300 overflows every
+            // value, and that is a wrong scale too.
+            let mut v = values.clone();
             if v.is_empty() {
                 continue;
             }

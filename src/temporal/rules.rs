@@ -11,7 +11,7 @@ use crate::spectral::LandClass;
 /// idle for three months is to be re-greened.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(C)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TemporalParams {
     /// Calendar months of unbroken bare run after which ground is idle.
     pub idle_months: u32,
