@@ -94,7 +94,8 @@ fn no_wait_names_the_holder_and_a_waiting_scan_says_so_then_runs() {
         .truncate(false)
         .open(dir.path().join("store.gpkg.lock"))
         .unwrap();
-    lock.lock().unwrap();
+    // SAFETY: the descriptor is open; flock has no other preconditions.
+    assert_eq!(unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) }, 0);
     lock.write_all(b"pid 4242 on test-host (a test holding the lock)").unwrap();
 
     let run = finish(start_scan(&area.plots, &area.stac, &store, &["--no-wait"]));
@@ -103,7 +104,7 @@ fn no_wait_names_the_holder_and_a_waiting_scan_says_so_then_runs() {
 
     let waiting = start_scan(&area.plots, &area.stac, &store, &[]);
     std::thread::sleep(std::time::Duration::from_secs(3));
-    lock.unlock().unwrap();
+    drop(lock);
     let run = finish(waiting);
     run.expect_code(0, "a scan that waited");
     assert!(run.stderr.contains("waiting") && run.stderr.contains("pid 4242"), "{}", run.stderr);

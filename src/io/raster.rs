@@ -484,6 +484,12 @@ fn compared_nodata(band: &RasterBand) -> Option<f64> {
 /// not data, like nodata; they passed as valid and made thresholds infinite.
 pub const ABSURD_MAGNITUDE: f64 = 1e6;
 
+/// True for NaN, infinities and values beyond [`ABSURD_MAGNITUDE`].
+#[inline(always)]
+pub fn is_absurd(v: f64) -> bool {
+    v.is_nan() || v.abs() > ABSURD_MAGNITUDE
+}
+
 /// Clears `valid` where `values` of one band are not data: equal to `nodata` (as [`compared_nodata`]
 /// gives it), NaN, infinite or absurd (over [`ABSURD_MAGNITUDE`]). Integers are never NaN or infinite:
 /// that sweep is only for floating-point values.
@@ -493,12 +499,11 @@ where
 {
     let float = matches!(T::datatype(), GdalDataType::Float32 | GdalDataType::Float64);
     match nodata {
-        // `!(|v| <= limit)` is true for NaN too.
         Some(nd) if nd.is_nan() && !float => {}
-        Some(nd) if nd.is_nan() => mark(valid, values, |v| !(v.abs() <= ABSURD_MAGNITUDE)),
-        Some(nd) if float => mark(valid, values, |v| v == nd || !(v.abs() <= ABSURD_MAGNITUDE)),
+        Some(nd) if nd.is_nan() => mark(valid, values, is_absurd),
+        Some(nd) if float => mark(valid, values, |v| v == nd || is_absurd(v)),
         Some(nd) => mark_nodata(valid, values, nd),
-        None if float => mark(valid, values, |v| !(v.abs() <= ABSURD_MAGNITUDE)),
+        None if float => mark(valid, values, is_absurd),
         None => {}
     }
 }

@@ -187,10 +187,9 @@ pub fn classify_window(
 /// [`ABSURD_MAGNITUDE`](crate::io::raster::ABSURD_MAGNITUDE)): a scale that overflows, or an offset that
 /// throws values far off, must not turn numbers into classes.
 fn mark_absurd(stack: &mut BandStack) {
-    let limit = crate::io::raster::ABSURD_MAGNITUDE as f32;
     for band in stack.data.outer_iter() {
         Zip::from(&mut stack.valid).and(&band).for_each(|v, x| {
-            if !(x.abs() <= limit) {
+            if crate::io::raster::is_absurd(*x as f64) {
                 *v = 0;
             }
         });
@@ -257,7 +256,7 @@ fn check_same_ground(scene: &Scene, rasters: &HashMap<PathBuf, Raster>) -> Resul
             bounds.max_x - ref_bounds.max_x,
             bounds.max_y - ref_bounds.max_y,
         ];
-        if off.iter().any(|d| !(d.abs() <= tolerance)) {
+        if off.iter().any(|d| d.is_nan() || d.abs() > tolerance) {
             let show = |b: &crate::raster::Bounds| format!("{:.1} {:.1} {:.1} {:.1}", b.min_x, b.min_y, b.max_x, b.max_y);
             return Err(Error::input(
                 &path,

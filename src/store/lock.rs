@@ -10,8 +10,9 @@
 //! It is never deleted: removing a lock file while another process waits on it would let a third lock a
 //! new file of the same name.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -39,6 +40,21 @@ fn holder(file: &mut File) -> String {
     if text.is_empty() { "another process".to_string() } else { text.to_string() }
 }
 
+/// `flock(2)` (std's `File::lock` is newer than the crate's minimum Rust), retried when a signal
+/// interrupts the wait.
+fn flock(file: &File, operation: libc::c_int) -> std::io::Result<()> {
+    loop {
+        // SAFETY: the descriptor is open for as long as `file` lives; flock has no other preconditions.
+        if unsafe { libc::flock(file.as_raw_fd(), operation) } == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
 impl StoreLock {
     /// Takes the writer lock of `store`. When another process holds it: with `wait`, says so through
     /// `progress` and waits for it; without, fails at once naming the holder.
@@ -51,9 +67,9 @@ impl StoreLock {
             .truncate(false)
             .open(&path)
             .map_err(|e| Error::store(store, format!("cannot create its lock file {}: {e}", path.display())))?;
-        match file.try_lock() {
+        match flock(&file, libc::LOCK_EX | libc::LOCK_NB) {
             Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 let who = holder(&mut file);
                 if !wait {
                     return Err(Error::store(
@@ -68,9 +84,9 @@ impl StoreLock {
                     "store {} is being written by {who}; waiting for it to finish (--no-wait fails instead)",
                     store.display()
                 ));
-                file.lock().map_err(|e| Error::store(store, format!("lock {}: {e}", path.display())))?;
+                flock(&file, libc::LOCK_EX).map_err(|e| Error::store(store, format!("lock {}: {e}", path.display())))?;
             }
-            Err(TryLockError::Error(e)) => {
+            Err(e) => {
                 return Err(Error::store(store, format!("lock {}: {e}", path.display())));
             }
         }
