@@ -218,3 +218,92 @@ fn existing_outputs_are_left_untouched_without_overwrite() {
     assert!(!read_flags(&out).is_empty(), "a GeoPackage of flags replaced the old file");
     assert_eq!(Dataset::open(&raster).unwrap().raster_count(), 1, "a GeoTIFF replaced the old file");
 }
+
+/// Issue 12, item 1: an output that is an input, seen through a hard link, a symlink or another
+/// spelling, is refused with exit 2 before anything is written, even with `--overwrite`; so is an
+/// output that is the other output.
+#[test]
+fn an_output_that_is_an_input_or_the_other_output_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = fixture(dir.path(), &PairOptions::new(4));
+    let before_bytes = std::fs::read(&pair.before).unwrap();
+    let hard = dir.path().join("hard-link.tif");
+    std::fs::hard_link(&pair.before, &hard).unwrap();
+    let soft = dir.path().join("sym-link.tif");
+    std::os::unix::fs::symlink(&pair.after, &soft).unwrap();
+    let out = dir.path().join("flags.gpkg");
+    let dotted = dir.path().join(".").join("flags.gpkg");
+    let plots_shp = pair.plots.clone();
+    let cases: Vec<(Vec<std::ffi::OsString>, &str)> = vec![
+        (vec!["--change-raster".into(), hard.clone().into()], "same file as BEFORE"),
+        (vec!["--change-raster".into(), soft.clone().into()], "same file as AFTER"),
+        (vec!["--change-raster".into(), dotted.clone().into()], "same file as --out"),
+    ];
+    for (extra, fragment) in cases {
+        let mut args: Vec<std::ffi::OsString> =
+            vec!["change".into(), pair.before.clone().into(), pair.after.clone().into(), "--out".into(), out.clone().into()];
+        args.extend(extra);
+        args.push("--overwrite".into());
+        let run = jingtu(args);
+        run.expect_code(2, fragment);
+        assert!(run.stderr.contains(fragment), "{fragment}: {}", run.stderr);
+        assert!(!out.exists(), "nothing written");
+    }
+    // --out equal to the plot registry.
+    let run = change(&pair.before, &pair.after, &plots_shp, &["--plots", plots_shp.to_str().unwrap(), "--overwrite"]);
+    run.expect_code(2, "--out is --plots");
+    assert!(run.stderr.contains("same file as --plots"), "{}", run.stderr);
+    assert_eq!(std::fs::read(&pair.before).unwrap(), before_bytes, "BEFORE untouched");
+    std::fs::remove_file(&hard).unwrap();
+    std::fs::remove_file(&soft).unwrap();
+    nothing_written(dir.path(), &pair, &[]);
+}
+
+/// Issue 12, item 4: +-Inf and absurd values (-1e30) passed as data ("threshold inf", 0 flags, exit 0).
+/// They are not data, like nodata: an input holding nothing else is an error naming it. A south-up copy
+/// of an input (positive y pixel size) is refused with a clear message, not cropped to a sliver.
+#[test]
+fn infinite_and_absurd_values_are_not_data_and_south_up_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = fixture(dir.path(), &PairOptions::new(6));
+    let src = Dataset::open(&pair.after).unwrap();
+    let (w, h) = src.raster_size();
+    let bad = dir.path().join("after-inf.tif");
+    {
+        let driver = DriverManager::get_driver_by_name("GTiff").unwrap();
+        let mut ds =
+            driver.create_with_band_type::<f32, _>(&bad, w, h, src.raster_count()).unwrap();
+        ds.set_geo_transform(&src.geo_transform().unwrap()).unwrap();
+        ds.set_projection(&src.projection()).unwrap();
+        for b in 1..=src.raster_count() {
+            let from = src.rasterband(b).unwrap();
+            let mut to = ds.rasterband(b).unwrap();
+            to.set_description(&from.description().unwrap()).unwrap();
+            to.set_color_interpretation(from.color_interpretation()).unwrap();
+            let fill = match b % 3 {
+                0 => f32::INFINITY,
+                1 => f32::NEG_INFINITY,
+                _ => -1e30,
+            };
+            let mut values = Buffer::new((w, h), vec![fill; w * h]);
+            to.write((0, 0), (w, h), &mut values).unwrap();
+        }
+    }
+    let out = dir.path().join("flags.gpkg");
+    let line = fails_naming(&change(&pair.before, &bad, &out, &[]), &bad);
+    assert!(line.contains("infinite"), "{line}");
+    assert!(!out.exists());
+
+    let south_up = dir.path().join("after-south-up.tif");
+    std::fs::copy(&pair.after, &south_up).unwrap();
+    {
+        let mut ds = open_for_update(&south_up);
+        let mut gt = ds.geo_transform().unwrap();
+        gt[3] -= gt[5].abs() * h as f64;
+        gt[5] = gt[5].abs();
+        ds.set_geo_transform(&gt).unwrap();
+    }
+    let line = fails_naming(&change(&pair.before, &south_up, &out, &[]), &south_up);
+    assert!(line.contains("south-up") && line.contains("gdalwarp"), "{line}");
+    assert!(!out.exists());
+}

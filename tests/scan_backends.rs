@@ -26,6 +26,7 @@ fn scan(backend: &dyn Backend, area: &DemoArea, dir: &Path) -> ScanSummary {
         out: Some(dir.join("flags.gpkg")),
         format: None,
         overwrite: false,
+        no_wait: false,
         options: ScanOptions::default(),
     };
     run_scan(backend, &request, &Silent).expect("the demo scan runs")

@@ -20,6 +20,7 @@ fn scan_area(spec: &AreaSpec) -> jingtu::synth::score::AreaScore {
         out: Some(out.clone()),
         format: None,
         overwrite: false,
+        no_wait: false,
         options: ScanOptions::default(),
     };
     run_scan(&CpuBackend::new(), &request, &Silent).unwrap();

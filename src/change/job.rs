@@ -12,7 +12,7 @@ use crate::align::{common_grid, read_on_grid, resampling_for, window_of};
 use crate::compute::Backend;
 use crate::error::{Error, Result};
 use crate::export::raster::write_codes;
-use crate::export::{VectorFormat, write_flags};
+use crate::export::{RunFiles, VectorFormat, write_flags};
 use crate::flags::{FlagSet, stable_id};
 use crate::io::plots::{PlotFields, PlotRegistry};
 use crate::io::{BandSelection, Raster};
@@ -165,7 +165,7 @@ pub fn run_change(backend: &dyn Backend, req: &ChangeRequest, progress: &dyn Pro
         if stack.valid_count() == 0 {
             return Err(Error::input(
                 path,
-                "all pixels are nodata over the area both inputs cover; nothing to compare",
+                "all pixels are nodata (or NaN, infinite or absurd values) over the area both inputs cover; nothing to compare",
             ));
         }
     }
@@ -287,19 +287,17 @@ fn scale(backend: &dyn Backend, stack: &mut BandStack, map: &crate::io::BandMap)
     backend.linear(stack, &gains, &offsets)
 }
 
-/// Refuses existing outputs before any work (writing checks again, atomically): a Shapefile's sidecars
-/// count, since writing one would overwrite them.
+/// Refuses, before any work, outputs that exist (writing checks again, atomically; a Shapefile's
+/// sidecars count) and outputs that are an input or each other (`--change-raster` equal to BEFORE would
+/// replace the image it was computed from).
 fn check_outputs(req: &ChangeRequest, format: VectorFormat) -> Result<()> {
-    if req.overwrite {
-        return Ok(());
+    let mut files = RunFiles::new(req.overwrite).input("BEFORE", &req.before).input("AFTER", &req.after);
+    if let Some(p) = &req.plots {
+        files = files.input("--plots", p);
     }
-    let mut paths = vec![req.out.clone()];
-    paths.extend(format.sidecars().iter().map(|ext| req.out.with_extension(ext)));
-    paths.extend(req.change_raster.iter().cloned());
-    for p in paths {
-        if p.exists() {
-            return Err(Error::OutputExists { path: p });
-        }
+    files = files.output("--out", &req.out, format.sidecars());
+    if let Some(p) = &req.change_raster {
+        files = files.output("--change-raster", p, &[]);
     }
-    Ok(())
+    files.check()
 }

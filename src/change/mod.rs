@@ -42,7 +42,7 @@ pub use normalize::Normalization;
 
 /// Settings of the change detector. Defaults are what every user gets; none is tuned to one dataset.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ChangeOptions {
     /// Class rules for naming the kind of change.
     pub rules: ClassRules,

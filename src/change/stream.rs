@@ -324,7 +324,7 @@ pub fn run(
         if count == 0 {
             return Err(Error::input(
                 path,
-                "all pixels are nodata over the area both inputs cover; nothing to compare",
+                "all pixels are nodata (or NaN, infinite or absurd values) over the area both inputs cover; nothing to compare",
             ));
         }
     }

@@ -153,6 +153,9 @@ pub struct ScanArgs {
     /// Write no HTML report.
     #[arg(long)]
     pub no_report: bool,
+    /// When another scan is writing the store, fail at once (exit 2, naming it) instead of waiting.
+    #[arg(long)]
+    pub no_wait: bool,
     /// Write a PNG quicklook per flag (before and after, outlines drawn) and an index.json into DIR.
     #[arg(long, value_name = "DIR")]
     pub chips: Option<PathBuf>,

@@ -15,6 +15,7 @@ pub fn run(args: &DemoArgs, settings: &Settings) -> anyhow::Result<Outcome> {
         if !settings.overwrite {
             return Err(Error::OutputExists { path: dir.clone() }.into());
         }
+        refuse_foreign_folder(dir)?;
         std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
     let progress = super::progress(settings);
@@ -31,9 +32,35 @@ pub fn run(args: &DemoArgs, settings: &Settings) -> anyhow::Result<Outcome> {
         out: Some(dir.join("flags.gpkg")),
         format: None,
         overwrite: true,
+        no_wait: false,
         options: settings.config.scan.clone(),
     };
     let plan = ReportPlan { html: HtmlTarget::File(dir.join("report.html")), chips: Some(dir.join("chips")) };
     let summary = super::cmd_scan::scan_and_report(&request, &plan, settings)?;
     Ok(if summary.skipped_inputs { Outcome::Skipped } else { Outcome::Done })
+}
+
+/// What a demo run leaves in its folder (and what a killed one may leave: temporary outputs, the store's
+/// journal and lock).
+const DEMO_ENTRIES: [&str; 8] =
+    ["data", "store.gpkg", "store.gpkg-journal", "store.gpkg.lock", "flags.gpkg", "report.html", "chips", "flags.html"];
+
+/// `--overwrite` removes the demo folder before writing it again; a folder holding anything else (`--out .`
+/// in a project, `--out ~`) is refused instead of being deleted with everything in it.
+fn refuse_foreign_folder(dir: &std::path::Path) -> Result<(), Error> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !DEMO_ENTRIES.contains(&name.as_ref()) && !name.starts_with(".jingtu-tmp-") {
+            return Err(Error::input(
+                dir,
+                format!(
+                    "holds {name}, which the demo did not write; --overwrite only replaces a previous demo folder: choose another --out"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -4,6 +4,7 @@ use super::Outcome;
 use super::args::ExportArgs;
 use super::config::Settings;
 use crate::error::Error;
+use crate::export::RunFiles;
 use crate::export::changefeed::{FeedFormat, export_changes};
 
 pub fn run(args: &ExportArgs, settings: &Settings) -> anyhow::Result<Outcome> {
@@ -20,6 +21,9 @@ pub fn run(args: &ExportArgs, settings: &Settings) -> anyhow::Result<Outcome> {
     };
     if !args.store.exists() {
         return Err(Error::input(&args.store, "no such store").into());
+    }
+    if let Some(out) = &args.out {
+        RunFiles::new(settings.overwrite).input("--store", &args.store).output("--out", out, &[]).check()?;
     }
     let cursor = export_changes(&args.store, &args.since, format, args.out.as_deref(), settings.overwrite)?;
     if !settings.quiet && args.out.is_some() {

@@ -22,7 +22,7 @@ pub fn run(args: &ReportArgs, settings: &Settings) -> anyhow::Result<Outcome> {
         scan_options: settings.config.scan.clone(),
         overwrite: settings.overwrite,
     };
-    check_outputs(&options)?;
+    check_outputs(Some(&args.store), &options)?;
     let store = Store::open(Some(&args.store))?;
     let backend = super::backend(settings)?;
     let progress = super::progress(settings);

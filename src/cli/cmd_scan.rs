@@ -10,7 +10,8 @@ use super::args::ScanArgs;
 use super::config::Settings;
 use super::output::print_summary;
 use crate::error::Error;
-use crate::report::{ReportOptions, ReportSummary, check_outputs, write_report};
+use crate::export::RunFiles;
+use crate::report::{ReportOptions, ReportSummary, report_files, write_report};
 use crate::scan::{ScanRequest, ScanSummary, run_scan_keeping_store};
 
 /// Where the HTML report of a scan goes.
@@ -64,18 +65,34 @@ impl ReportPlan {
         ReportPlan { html, chips: args.chips.clone() }
     }
 
-    /// Fails before any work when an output that must not be replaced exists.
-    fn check(&self, settings: &Settings) -> Result<(), Error> {
+    /// Fails before any work when an output that must not be replaced exists, or when an output is an
+    /// input, the store or another output (`--out` equal to `--store` replaced the store).
+    fn check(&self, request: &ScanRequest, settings: &Settings) -> Result<(), Error> {
         let html = match &self.html {
             HtmlTarget::File(p) => Some(p.clone()),
             _ => None,
         };
-        check_outputs(&ReportOptions {
-            html,
-            chips: self.chips.clone(),
-            overwrite: settings.overwrite,
-            ..Default::default()
-        })
+        if let Some(d) = &self.chips {
+            if d.exists() && !d.is_dir() {
+                return Err(Error::input(d, "--chips must be a folder"));
+            }
+        }
+        let mut files = RunFiles::new(settings.overwrite).input("--plots", &request.plots);
+        if request.scenes.is_file() {
+            files = files.input("--scenes", &request.scenes);
+        }
+        if let Some(s) = &request.store {
+            files = files.store("--store", s);
+        }
+        if let Some(out) = &request.out {
+            let format = crate::export::resolve_format(out, request.format)?;
+            files = files.output("--out", out, format.sidecars());
+        }
+        if let HtmlTarget::Beside(p) = &self.html {
+            files = files.optional_output("the report beside --out", p);
+        }
+        let options = ReportOptions { html, chips: self.chips.clone(), ..Default::default() };
+        report_files(files, None, &options).check()
     }
 }
 
@@ -98,6 +115,7 @@ pub fn run(args: &ScanArgs, settings: &Settings) -> anyhow::Result<Outcome> {
         out: args.out.clone(),
         format: settings.format,
         overwrite: settings.overwrite,
+        no_wait: args.no_wait,
         options: settings.config.scan.clone(),
     };
     let plan = ReportPlan::for_scan(args);
@@ -112,7 +130,7 @@ pub(crate) fn scan_and_report(
     plan: &ReportPlan,
     settings: &Settings,
 ) -> anyhow::Result<ScanSummary> {
-    plan.check(settings)?;
+    plan.check(request, settings)?;
     let backend = super::backend(settings)?;
     let progress = super::progress(settings);
     let (mut summary, store) = run_scan_keeping_store(backend.as_ref(), request, progress.as_ref())?;

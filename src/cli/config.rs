@@ -38,8 +38,66 @@ impl ConfigFile {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<ConfigFile> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        toml::from_str(&text).map_err(|e| Error::input(path, format!("invalid config: {}", e.message())))
+        let config = toml::from_str(&text).map_err(|e| Error::input(path, format!("invalid config: {}", e.message())))?;
+        // Types are checked by serde; ranges here, on the keys as the user wrote them, so the message
+        // names the key (plot_margin_m = nan or 1e9 and idle_months = 0 were accepted, or failed later
+        // blaming something else).
+        let raw: toml::Table = toml::from_str(&text).map_err(|e| Error::input(path, format!("invalid config: {}", e.message())))?;
+        check_ranges(&toml::Value::Table(raw), "").map_err(|problem| Error::input(path, format!("invalid config: {problem}")))?;
+        Ok(config)
     }
+}
+
+/// The range of a setting, from its name: lengths, areas, durations and counts cannot be negative or
+/// beyond what makes sense on Earth; a few settings have tighter bounds of their own.
+fn range_of(key: &str) -> Option<(f64, f64, &'static str)> {
+    Some(match key {
+        "idle_months" => (1.0, 120.0, "months"),
+        "reflectance_scale" => (1e-9, 1e6, ""),
+        "plot_margin_m" | "cloud_buffer_m" => (0.0, 10_000.0, "m"),
+        k if k.ends_with("_months") || k.ends_with("_confirmations") => (1.0, 1000.0, ""),
+        k if k.ends_with("_m2") => (0.0, 1e10, "m²"),
+        k if k.ends_with("_m") => (0.0, 100_000.0, "m"),
+        k if k.ends_with("_days") => (0.0, 3660.0, "days"),
+        k if k.ends_with("_px") || k.ends_with("_pixels") || k.ends_with("_size") || k.ends_with("_side") => {
+            (0.0, 1e9, "pixels")
+        }
+        k if k.ends_with("_rows") || k.ends_with("_radius") || k.ends_with("_iterations") => (0.0, 1e6, ""),
+        k if k.ends_with("_fraction") => (0.0, 1.0, ""),
+        _ => return None,
+    })
+}
+
+/// Checks every number in a config table: finite, and within its key's range.
+fn check_ranges(value: &toml::Value, key: &str) -> std::result::Result<(), String> {
+    let leaf = key.rsplit('.').next().unwrap_or(key);
+    let number = match value {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let path = if key.is_empty() { k.clone() } else { format!("{key}.{k}") };
+                check_ranges(v, &path)?;
+            }
+            return Ok(());
+        }
+        toml::Value::Array(a) => {
+            for v in a {
+                check_ranges(v, key)?;
+            }
+            return Ok(());
+        }
+        toml::Value::Float(f) => *f,
+        toml::Value::Integer(i) => *i as f64,
+        _ => return Ok(()),
+    };
+    if !number.is_finite() {
+        return Err(format!("{key} = {number} is not a finite number"));
+    }
+    if let Some((lo, hi, unit)) = range_of(leaf) {
+        if !(lo..=hi).contains(&number) {
+            return Err(format!("{key} = {number} is out of range ({lo} to {hi}{}{unit})", if unit.is_empty() { "" } else { " " }));
+        }
+    }
+    Ok(())
 }
 
 /// Everything a command needs from the shared options.
@@ -109,6 +167,9 @@ mod tests {
         assert_eq!(c.change.min_pixels, ChangeOptions::default().min_pixels);
         assert_eq!(c.plots.plot_id, "地块编号");
         assert!(toml::from_str::<ConfigFile>("bakend = \"cpu\"").is_err());
+        // Typos inside a table were ignored (found by the bad-input campaign).
+        assert!(toml::from_str::<ConfigFile>("[scan]\nplot_margin = 5.0\n").is_err());
+        assert!(toml::from_str::<ConfigFile>("[scan.temporal]\nidle_month = 5\n").is_err());
         let d: ConfigFile = toml::from_str("[drone]\nstructure_min_height_m = 3.0\n").unwrap();
         assert_eq!(d.drone.structure_min_height_m, 3.0);
         assert_eq!(d.drone.earthworks_min_area_m2, DroneOptions::default().earthworks_min_area_m2);
@@ -123,6 +184,26 @@ mod tests {
         let c: ConfigFile = toml::from_str(&readme[start..end]).expect("README config parses");
         assert_eq!(c.plots.plot_id, "地块编号");
         assert_eq!(c.scan.temporal.idle_months, 3);
+    }
+
+    #[test]
+    fn out_of_range_values_name_their_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        for (text, key) in [
+            ("[scan]\nplot_margin_m = nan\n", "scan.plot_margin_m"),
+            ("[scan]\nplot_margin_m = inf\n", "scan.plot_margin_m"),
+            ("[scan]\nplot_margin_m = 1e9\n", "scan.plot_margin_m"),
+            ("[scan.temporal]\nidle_months = 0\n", "scan.temporal.idle_months"),
+            ("[scan]\nmin_area_m2 = -1.0\n", "scan.min_area_m2"),
+            ("[scan]\ncloud_buffer_m = 1e308\n", "scan.cloud_buffer_m"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = ConfigFile::load(&path).unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+        std::fs::write(&path, "[scan]\nplot_margin_m = 100.0\n[scan.temporal]\nidle_months = 4\n").unwrap();
+        ConfigFile::load(&path).unwrap();
     }
 
     #[test]

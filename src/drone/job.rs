@@ -25,7 +25,7 @@ use super::tiles::Tiling;
 use crate::align::{Resampling, common_grid, read_band_on_grid, read_on_grid, resampling_for};
 use crate::compute::Backend;
 use crate::error::{Error, Result};
-use crate::export::{AtomicOutput, VectorFormat, write_flags};
+use crate::export::{AtomicOutput, RunFiles, VectorFormat, write_flags};
 use crate::flags::{ENGINE_VERSION, Flag, FlagKind, FlagSet, FlagStatus, round4, stable_id};
 use crate::io::plots::{Plot, PlotFields, PlotRegistry, rasterize_geometries};
 use crate::io::{BandMap, BandSelection, Raster};
@@ -189,7 +189,7 @@ fn check_surface_model(r: &Raster) -> Result<()> {
 /// Runs the job. Outputs are checked before any work and written atomically at the end.
 pub fn run_drone(backend: &dyn Backend, req: &DroneRequest, progress: &dyn Progress) -> Result<DroneResult> {
     let format = crate::export::resolve_format(&req.out, req.format)?;
-    check_outputs(req)?;
+    check_outputs(req, format)?;
     let o = &req.options;
     if req.before_ortho.is_some() != req.after_ortho.is_some() {
         return Err(Error::Usage(
@@ -708,16 +708,21 @@ impl HeightRaster {
     }
 }
 
-fn check_outputs(req: &DroneRequest) -> Result<()> {
-    if req.overwrite {
-        return Ok(());
-    }
-    for p in std::iter::once(&req.out).chain(req.height_raster.iter()) {
-        if p.exists() {
-            return Err(Error::OutputExists { path: p.clone() });
+/// Refuses, before any work, outputs that exist without `--overwrite` and outputs that are an input or
+/// each other.
+fn check_outputs(req: &DroneRequest, format: VectorFormat) -> Result<()> {
+    let mut files =
+        RunFiles::new(req.overwrite).input("--before-dsm", &req.before_dsm).input("--after-dsm", &req.after_dsm);
+    for (role, p) in [("--before-ortho", &req.before_ortho), ("--after-ortho", &req.after_ortho), ("--plots", &req.plots)] {
+        if let Some(p) = p {
+            files = files.input(role, p);
         }
     }
-    Ok(())
+    files = files.output("--out", &req.out, format.sidecars());
+    if let Some(p) = &req.height_raster {
+        files = files.output("--height-raster", p, &[]);
+    }
+    files.check()
 }
 
 /// Everything the evidence of every flag shares.

@@ -33,11 +33,12 @@ pub fn cursor_text(seq: i64) -> String {
     format!("jt1:{seq}")
 }
 
-/// Parses a cursor (`jt1:N`, a bare number, or empty for the beginning).
+/// Parses a cursor (`jt1:N` or a bare number; 0 for the beginning). An empty one is an error: it is
+/// what a script passes when it lost the previous cursor, and starting over silently re-sends everything.
 pub fn parse_cursor(text: &str) -> Result<i64> {
     let t = text.trim();
     if t.is_empty() {
-        return Ok(0);
+        return Err(Error::Usage("--since: empty cursor; pass the previous export's cursor, or 0 for everything".into()));
     }
     let n = t.strip_prefix("jt1:").unwrap_or(t);
     n.parse::<i64>()
@@ -152,7 +153,7 @@ mod tests {
     fn cursors_parse_and_reject_nonsense() {
         assert_eq!(parse_cursor("jt1:42").unwrap(), 42);
         assert_eq!(parse_cursor("7").unwrap(), 7);
-        assert_eq!(parse_cursor("").unwrap(), 0);
+        assert!(parse_cursor("").is_err());
         assert!(parse_cursor("yesterday").is_err());
         assert_eq!(cursor_text(3), "jt1:3");
     }

@@ -2,9 +2,11 @@
 
 pub mod atomic;
 pub mod changefeed;
+pub mod files;
 pub mod raster;
 pub mod style;
 pub mod vector;
 
 pub use atomic::AtomicOutput;
+pub use files::RunFiles;
 pub use vector::{VectorFormat, resolve_format, write_flags};

@@ -60,7 +60,7 @@ impl Category {
 
 /// Names of the registry fields (config file `[plots]` table).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct PlotFields {
     /// Unique text id (required).
     pub plot_id: String,
@@ -121,6 +121,8 @@ pub struct PlotRegistry {
     pub plots: Vec<Plot>,
     /// Problems that did not stop reading (repaired geometries, unknown categories), one line each.
     pub warnings: Vec<String>,
+    /// Features skipped (no id, no or unusable geometry): a run that skipped some exits with status 1.
+    pub skipped: usize,
 }
 
 impl PlotRegistry {
@@ -179,14 +181,32 @@ impl PlotRegistry {
         let mut warnings = Vec::new();
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
         let mut missing_ids = 0usize;
+        let mut skipped = 0usize;
         for (n, feature) in layer.features().enumerate() {
             let text = |i: Option<usize>| {
                 i.and_then(|i| feature.field_as_string(i).ok().flatten())
                     .map(|s| s.trim().to_string())
                     .filter(|s| !s.is_empty())
             };
+            // Text GDAL could not decode arrives with U+FFFD in place of its bytes: an id or name mangled
+            // so would be stored and exported as something the registry never said.
+            for (field, i) in [(&fields.plot_id, Some(id_index)), (&fields.name, name_i)] {
+                if let Some(v) = text(i) {
+                    if v.contains('\u{FFFD}') || v.contains('\0') {
+                        return Err(Error::input(
+                            path,
+                            format!(
+                                "feature {n}: {field} '{}' is not valid text in the layer's encoding (invalid UTF-8 or a NUL byte); \
+                                 give the Shapefile a .cpg naming its encoding, or fix the value",
+                                v.replace('\0', "\\0")
+                            ),
+                        ));
+                    }
+                }
+            }
             let Some(plot_id) = text(Some(id_index)) else {
                 missing_ids += 1;
+                skipped += 1;
                 warnings.push(format!("feature {n}: empty {} (skipped)", fields.plot_id));
                 continue;
             };
@@ -204,8 +224,13 @@ impl PlotRegistry {
             let works_allowed = text(works_i).is_some_and(|v| {
                 matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "t" | "yes" | "y") || v == "是"
             });
-            let listed_on = text(listed_i).and_then(|v| dates::date_in_text(&v));
+            let listed_text = text(listed_i);
+            let listed_on = listed_text.as_deref().and_then(dates::date_in_text);
+            if let (Some(v), None) = (&listed_text, listed_on) {
+                warnings.push(format!("plot {plot_id}: {} '{v}' is not a date (ignored)", fields.listed_on));
+            }
             let Some(geometry) = feature.geometry() else {
+                skipped += 1;
                 warnings.push(format!("plot {plot_id}: no geometry (skipped)"));
                 continue;
             };
@@ -223,7 +248,10 @@ impl PlotRegistry {
                         geometry: geom.wkb().map_err(|e| Error::gdal(path, e))?,
                     });
                 }
-                Err(problem) => warnings.push(format!("plot {plot_id}: {problem} (skipped)")),
+                Err(problem) => {
+                    skipped += 1;
+                    warnings.push(format!("plot {plot_id}: {problem} (skipped)"))
+                }
             }
         }
         let duplicates: Vec<String> =
@@ -235,7 +263,7 @@ impl PlotRegistry {
             let why = if missing_ids > 0 { format!("; {missing_ids} feature(s) had no id") } else { String::new() };
             return Err(Error::input(path, format!("no usable plots in layer '{layer_name}'{why}")));
         }
-        Ok(PlotRegistry { path: path.to_path_buf(), layer: layer_name, crs_wkt, epsg, plots, warnings })
+        Ok(PlotRegistry { path: path.to_path_buf(), layer: layer_name, crs_wkt, epsg, plots, warnings, skipped })
     }
 
     /// The registry's CRS.
@@ -315,6 +343,10 @@ fn polygonal(geometry: &Geometry) -> std::result::Result<(Geometry, bool), Strin
     }
     if geometry.is_empty() {
         return Err("empty geometry".into());
+    }
+    let e = geometry.envelope();
+    if ![e.MinX, e.MinY, e.MaxX, e.MaxY].iter().all(|v| v.is_finite()) {
+        return Err("geometry with non-finite (NaN or infinite) coordinates".into());
     }
     let mut g = geometry.clone();
     g.flatten_to_2d();

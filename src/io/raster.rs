@@ -136,6 +136,11 @@ impl Raster {
     pub fn open(path: &Path) -> Result<Raster> {
         crate::io::gdal_env::init();
         let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        // A device or a FIFO never ends (/dev/zero) or never starts (a FIFO without a writer): GDAL would
+        // wait on it forever. Folders stay allowed for GDAL's folder formats.
+        if !meta.is_file() && !meta.is_dir() {
+            return Err(Error::input(path, "not a regular file (a device, FIFO or socket); only regular files are read"));
+        }
         if meta.is_file() && meta.len() == 0 {
             return Err(Error::input(path, "empty file (0 bytes), not a raster"));
         }
@@ -474,18 +479,31 @@ fn compared_nodata(band: &RasterBand) -> Option<f64> {
     usable_nodata(band).map(|nd| if nd.is_nan() { nd } else { nd as f32 as f64 })
 }
 
+/// Beyond this magnitude a floating-point sample is not a measurement of anything this engine reads
+/// (reflectance, digital numbers up to 65535, heights in metres): -1e30 fill values and infinities are
+/// not data, like nodata; they passed as valid and made thresholds infinite.
+pub const ABSURD_MAGNITUDE: f64 = 1e6;
+
+/// True for NaN, infinities and values beyond [`ABSURD_MAGNITUDE`].
+#[inline(always)]
+pub fn is_absurd(v: f64) -> bool {
+    v.is_nan() || v.abs() > ABSURD_MAGNITUDE
+}
+
 /// Clears `valid` where `values` of one band are not data: equal to `nodata` (as [`compared_nodata`]
-/// gives it) or NaN. Integers are never NaN: the sweep for NaN is only for floating-point values.
+/// gives it), NaN, infinite or absurd (over [`ABSURD_MAGNITUDE`]). Integers are never NaN or infinite:
+/// that sweep is only for floating-point values.
 pub(crate) fn mark_not_data<T>(valid: &mut [u8], values: &[T], nodata: Option<f64>)
 where
     T: Copy + gdal::raster::GdalType + Into<f64> + 'static,
 {
     let float = matches!(T::datatype(), GdalDataType::Float32 | GdalDataType::Float64);
     match nodata {
-        Some(nd) if nd.is_nan() => mark(valid, values, |v| v.is_nan()),
-        Some(nd) if float => mark(valid, values, |v| v == nd || v.is_nan()),
+        Some(nd) if nd.is_nan() && !float => {}
+        Some(nd) if nd.is_nan() => mark(valid, values, is_absurd),
+        Some(nd) if float => mark(valid, values, |v| v == nd || is_absurd(v)),
         Some(nd) => mark_nodata(valid, values, nd),
-        None if float => mark(valid, values, |v| v.is_nan()),
+        None if float => mark(valid, values, is_absurd),
         None => {}
     }
 }
@@ -539,6 +557,60 @@ fn nodata_problem(data_type: GdalDataType, nd: f64) -> Option<String> {
     }
 }
 
+/// Pixels per band a raster may declare unless `JINGTU_MAX_RASTER_PIXELS` says otherwise: 4e9 (a
+/// 63,000-pixel square, 16 GB per band as f32), beyond what one job here reads in reasonable time and
+/// memory. A 2 KB VRT declaring 1e6 x 1e6 pixels ran at full CPU for minutes; now it is refused at once.
+pub const DEFAULT_MAX_RASTER_PIXELS: u64 = 4_000_000_000;
+
+/// The limit on declared pixels per band (see [`DEFAULT_MAX_RASTER_PIXELS`]).
+pub fn max_raster_pixels() -> u64 {
+    std::env::var("JINGTU_MAX_RASTER_PIXELS")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v >= 1.0)
+        .map_or(DEFAULT_MAX_RASTER_PIXELS, |v| v as u64)
+}
+
+/// Refuses what cannot be read correctly or in bounded time: a declared size over the limit, and
+/// geotransforms whose rows do not run north to south (south-up or rotated): every window computation
+/// assumes north-up rows and cropped such rasters to a sliver silently.
+fn check_shape(path: &Path, width: usize, height: usize, transform: Option<&[f64; 6]>) -> Result<()> {
+    let pixels = width as u64 * height as u64;
+    let limit = max_raster_pixels();
+    if pixels > limit {
+        return Err(Error::input(
+            path,
+            format!(
+                "declares {width} x {height} pixels ({pixels:.3e} per band), over the limit of {limit:.3e} \
+                 (JINGTU_MAX_RASTER_PIXELS); refused rather than read for hours",
+                pixels = pixels as f64,
+                limit = limit as f64
+            ),
+        ));
+    }
+    if let Some(gt) = transform {
+        let finite = gt.iter().all(|v| v.is_finite());
+        if !finite || gt[1] == 0.0 || gt[5] == 0.0 {
+            return Err(Error::input(path, format!("unusable geotransform {gt:?}")));
+        }
+        if gt[2] != 0.0 || gt[4] != 0.0 || gt[1] < 0.0 || gt[5] > 0.0 {
+            return Err(Error::input(
+                path,
+                format!(
+                    "{} geotransform (pixel size {} x {}, rotation {} / {}); warp it north-up first, e.g. \
+                     gdalwarp -overwrite IN.tif OUT.tif",
+                    if gt[2] != 0.0 || gt[4] != 0.0 { "rotated" } else { "south-up or mirrored" },
+                    gt[1],
+                    gt[5],
+                    gt[2],
+                    gt[4]
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn describe(dataset: &Dataset, path: &Path) -> Result<RasterInfo> {
     let (width, height) = dataset.raster_size();
     if dataset.raster_count() == 0 {
@@ -548,6 +620,7 @@ fn describe(dataset: &Dataset, path: &Path) -> Result<RasterInfo> {
         Ok(gt) => (GeoTransform(gt), true),
         Err(_) => (GeoTransform([0.0, 1.0, 0.0, 0.0, 0.0, 1.0]), false),
     };
+    check_shape(path, width, height, georeferenced.then_some(&transform.0))?;
     let wkt = dataset.projection();
     let epsg = crs::srs_from_wkt(&wkt).as_ref().and_then(crs::epsg_of);
     let grid = Grid { crs_wkt: wkt, epsg, transform, width, height };

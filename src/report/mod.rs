@@ -33,7 +33,7 @@ use serde::Serialize;
 
 use crate::compute::Backend;
 use crate::error::{Error, Result};
-use crate::export::AtomicOutput;
+use crate::export::{AtomicOutput, RunFiles};
 use crate::export::style::hex;
 use crate::flags::{FlagKind, FlagStatus};
 use crate::io::BandSelection;
@@ -242,22 +242,32 @@ pub(crate) struct FlagView {
     pub missing: Option<String>,
 }
 
-/// Fails early when an output exists and `overwrite` is off (before any work is done).
-pub fn check_outputs(options: &ReportOptions) -> Result<()> {
-    if let Some(h) = &options.html {
-        if h.exists() && !options.overwrite {
-            return Err(Error::OutputExists { path: h.clone() });
-        }
-    }
+/// Fails early (before any work is done) when an output exists and `overwrite` is off, or when an
+/// output is the store (`--out store.gpkg --overwrite` would replace it with the report) or the other.
+pub fn check_outputs(store: Option<&Path>, options: &ReportOptions) -> Result<()> {
     if let Some(d) = &options.chips {
         if d.exists() && !d.is_dir() {
             return Err(Error::input(d, "--chips must be a folder"));
         }
-        if d.join("index.json").exists() && !options.overwrite {
-            return Err(Error::OutputExists { path: d.join("index.json") });
-        }
     }
-    Ok(())
+    report_files(RunFiles::new(options.overwrite), store, options).check()
+}
+
+/// The report's files added to a run's: the store it reads, the HTML and the quicklooks' index.
+pub fn report_files(mut files: RunFiles, store: Option<&Path>, options: &ReportOptions) -> RunFiles {
+    if let Some(s) = store.filter(|s| s.exists()) {
+        files = files.input("--store", s);
+    }
+    if let Some(h) = &options.html {
+        files = files.output("--out", h, &[]);
+    }
+    match &options.chips {
+        Some(d) if d.is_dir() => files = files.output("--chips", &d.join("index.json"), &[]),
+        // Created by the report.
+        Some(d) => files = files.optional_output("--chips", d),
+        None => {}
+    }
+    files
 }
 
 /// Writes the report of `store` (HTML and/or quicklooks, as `options` ask).
@@ -268,7 +278,7 @@ pub fn write_report(
     progress: &dyn Progress,
 ) -> Result<ReportSummary> {
     let started = Instant::now();
-    check_outputs(options)?;
+    check_outputs(Some(store.path()), options)?;
     progress.stage("report: reading the store");
     let data = data::gather(store, options.scan.as_deref())?;
     let mut warnings = Vec::new();

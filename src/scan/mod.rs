@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::compute::Backend;
 use crate::error::{Error, Result};
-use crate::export::{VectorFormat, write_flags};
+use crate::export::{RunFiles, VectorFormat, write_flags};
 use crate::flags::{ENGINE_VERSION, Flag, FlagKind, FlagSet, FlagStatus, stable_id};
 use crate::io::plots::{PlotFields, PlotRegistry, rasterize_geometries};
 use crate::io::scenes::{Scene, content_hash, discover};
@@ -30,12 +30,13 @@ use crate::io::{BandSelection, Raster, crs};
 use crate::progress::Progress;
 use crate::raster::Grid;
 use crate::spectral::{ClassRules, LandClass};
+use crate::store::lock::StoreLock;
 use crate::store::{PlotRow, Store, StoredPlot};
 use crate::temporal::season::{is_dormant, median};
 use crate::temporal::{DateContext, TemporalParams, TemporalState, day_number, from_day_number};
 use crate::vectorize::polygonize;
 use frame::AnalysisFrame;
-use observe::{PlotObservation, SceneReader, classify_window, set_aside_bare};
+use observe::{PlotObservation, SceneReader, ValueSample, classify_window, set_aside_bare};
 use tracker::{Acquisition, PlotTracker, TrackSettings, TrackedFlag};
 
 /// Height in metres of the bands of rows in which plot windows are read (a few 512-pixel blocks of 10 m
@@ -45,7 +46,7 @@ const READ_BAND_M: f64 = 2048.0;
 
 /// Settings of the scan (config file `[scan]`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ScanOptions {
     /// Temporal rules.
     pub temporal: TemporalParams,
@@ -110,6 +111,8 @@ pub struct ScanRequest {
     pub format: Option<VectorFormat>,
     /// Replace `--out`.
     pub overwrite: bool,
+    /// Fail at once when another process is writing the store, instead of waiting for it.
+    pub no_wait: bool,
     /// Settings.
     pub options: ScanOptions,
 }
@@ -217,6 +220,10 @@ pub fn run_scan_keeping_store(
     let listing = discover(&req.scenes, &req.bands)?;
     let mut skipped = listing.skipped.clone();
     let scenes: Vec<Scene> = listing.scenes.into_iter().filter(|s| req.as_of.is_none_or(|d| s.date <= d)).collect();
+    check_files(req, &scenes)?;
+    // Held until the scan is written: a second scan of this store waits here, then finds every scene
+    // this one ingests already in the store.
+    let _lock = req.store.as_deref().map(|s| StoreLock::acquire(s, !req.no_wait, progress)).transpose()?;
     let mut store = Store::open(req.store.as_deref())?;
 
     let frame = match store.frame()? {
@@ -463,7 +470,7 @@ pub fn run_scan_keeping_store(
         scenes_listed: scenes.len(),
         scenes_new: processed.len(),
         scenes_known: known,
-        skipped_inputs: !skipped.is_empty() || !outside.is_empty(),
+        skipped_inputs: !skipped.is_empty() || !outside.is_empty() || registry.skipped > 0,
         scenes_skipped: skipped,
         plots: trackers.len(),
         flags: crate::store::count_by_kind_status(&all_flags),
@@ -476,6 +483,28 @@ pub fn run_scan_keeping_store(
         reads,
     };
     Ok((summary, store))
+}
+
+/// Refuses a scan whose store or `--out` is one of its inputs (the registry, the catalogue, a scene's
+/// band: only known once the scenes are listed) or each other, before the store is opened.
+fn check_files(req: &ScanRequest, scenes: &[Scene]) -> Result<()> {
+    let mut files = RunFiles::new(req.overwrite).input("--plots", &req.plots);
+    if req.scenes.is_file() {
+        files = files.input("--scenes", &req.scenes);
+    }
+    for s in scenes {
+        for f in s.files() {
+            files = files.input(&format!("scene {} band", s.id), &f);
+        }
+        files = files.input(&format!("scene {}", s.id), &s.source);
+    }
+    if let Some(store) = &req.store {
+        files = files.store("--store", store);
+    }
+    if let Some(out) = &req.out {
+        files = files.output("--out", out, crate::export::resolve_format(out, req.format)?.sidecars());
+    }
+    files.check()
 }
 
 fn store_path(req: &ScanRequest) -> PathBuf {
@@ -561,11 +590,15 @@ fn process_scene(
     };
     order.sort_by_key(|i| band_of(&trackers[*i]));
     let mut observations: Vec<Option<PlotObservation>> = vec![None; trackers.len()];
+    let mut sample = ValueSample::default();
     for i in order {
         let t = &trackers[i];
         let inside = footprints.as_ref().is_none_or(|f| t.grid.bounds().intersection(f).is_some());
         let obs = if inside {
             let raw = reader.read(&t.grid)?;
+            if reader.surface_reflectance() {
+                sample.add(&raw);
+            }
             reads.windows += 1;
             reads.decoded_bytes += reader.decoded_bytes(&t.grid);
             classify_window(backend, raw, &t.mask, &options.rules, cloud_buffer_px)?
@@ -574,6 +607,8 @@ fn process_scene(
         };
         observations[i] = Some(obs);
     }
+    // Before any plot's history changes: a scene with a wrong scale is skipped, not absorbed.
+    sample.check(scene)?;
     let mut observations: Vec<PlotObservation> =
         observations.into_iter().map(|o| o.expect("every plot observed or marked outside")).collect();
     let total: usize = observations.iter().map(|o| o.planes.class.len()).sum();

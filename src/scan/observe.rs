@@ -40,6 +40,7 @@ impl<'a> SceneReader<'a> {
             raster.verify_readable().map_err(|e| in_scene(scene, e))?;
             rasters.insert(path, raster);
         }
+        check_same_ground(scene, &rasters)?;
         let mut bands = Vec::new();
         let mut surface_reflectance = true;
         for (role, b) in &scene.bands {
@@ -76,6 +77,11 @@ impl<'a> SceneReader<'a> {
         let bands: u64 = self.bands.iter().map(|(_, m, p)| size(p, m.index)).sum();
         let quality = self.scene.mask.as_ref().map_or(0, |(_, b)| size(&b.path, b.index));
         grid.len() as u64 * (bands + quality)
+    }
+
+    /// Whether the scene's scaled values are surface reflectance (what [`ValueSample::check`] checks).
+    pub fn surface_reflectance(&self) -> bool {
+        self.surface_reflectance
     }
 
     /// The scene.
@@ -162,6 +168,7 @@ pub fn classify_window(
     let gains: Vec<f32> = scales.iter().map(|s| s.1 as f32).collect();
     let offsets: Vec<f32> = scales.iter().map(|s| s.2 as f32).collect();
     backend.linear(&mut stack, &gains, &offsets)?;
+    mark_absurd(&mut stack);
     let cloud = backend.cloud_test(&stack)?;
     // Clouds and their shadows have soft edges the masks miss, so they are buffered; the edge of the
     // scene's data (fill, nodata) is sharp and is not.
@@ -203,6 +210,19 @@ pub fn classify_window(
     })
 }
 
+/// Clears the validity of pixels whose scaled value in any band is not finite or absurd (over
+/// [`ABSURD_MAGNITUDE`](crate::io::raster::ABSURD_MAGNITUDE)): a scale that overflows, or an offset that
+/// throws values far off, must not turn numbers into classes.
+fn mark_absurd(stack: &mut BandStack) {
+    for band in stack.data.outer_iter() {
+        Zip::from(&mut stack.valid).and(&band).for_each(|v, x| {
+            if crate::io::raster::is_absurd(*x as f64) {
+                *v = 0;
+            }
+        });
+    }
+}
+
 /// Sets bare-soil observations aside as ambiguous (used on dormant acquisitions without SWIR).
 pub fn set_aside_bare(planes: &mut ObservationPlanes) {
     for c in planes.class.iter_mut() {
@@ -231,6 +251,119 @@ fn scaling(
     match selection.sensor {
         Some(s) => s.default_scaling(data_type),
         None => generic_scaling(data_type),
+    }
+}
+
+/// Every file of a scene must cover the scene's ground: a band on another grid (another tile, another
+/// extent) read as nodata over every plot, and the scene was counted ingested with nothing observed.
+/// Bands of different resolutions (Sentinel-2's 10 m and 20 m) cover the same ground and pass.
+fn check_same_ground(scene: &Scene, rasters: &HashMap<PathBuf, Raster>) -> Result<()> {
+    let Some((_, first)) = scene.bands.first() else { return Ok(()) };
+    let reference = rasters[&first.path].grid();
+    let ref_bounds = reference.bounds();
+    let ref_srs = crate::io::crs::srs_from_wkt(&reference.crs_wkt);
+    for path in scene.files() {
+        let grid = rasters[&path].grid();
+        let pixel = |g: &Grid| g.transform.pixel_size().0.abs().max(g.transform.pixel_size().1.abs());
+        let (bounds, tolerance) = if grid.crs_wkt == reference.crs_wkt {
+            (grid.bounds(), pixel(grid).max(pixel(reference)) * 1.01)
+        } else {
+            let srs = crate::io::crs::srs_from_wkt(&grid.crs_wkt);
+            let Some(b) = srs.zip(ref_srs.as_ref()).and_then(|(s, r)| crate::io::crs::transform_bounds(&grid.bounds(), &s, r))
+            else {
+                continue;
+            };
+            // Reprojected footprints bulge: a few percent of the extent is still the same ground.
+            let extent = (ref_bounds.max_x - ref_bounds.min_x).max(ref_bounds.max_y - ref_bounds.min_y);
+            (b, extent * 0.03 + 2.0 * pixel(reference))
+        };
+        let off = [
+            bounds.min_x - ref_bounds.min_x,
+            bounds.min_y - ref_bounds.min_y,
+            bounds.max_x - ref_bounds.max_x,
+            bounds.max_y - ref_bounds.max_y,
+        ];
+        if off.iter().any(|d| d.is_nan() || d.abs() > tolerance) {
+            let show = |b: &crate::raster::Bounds| format!("{:.1} {:.1} {:.1} {:.1}", b.min_x, b.min_y, b.max_x, b.max_y);
+            return Err(Error::input(
+                &path,
+                format!(
+                    "covers {} but {} covers {}: the bands of scene {} are not on the same ground (another grid or outside the scene's footprint)",
+                    show(&bounds),
+                    first.path.display(),
+                    show(&ref_bounds),
+                    scene.id
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Surface reflectance a scene's bulk of clear pixels may have: below -0.2 or above 1.5 the median
+/// of a band is not ground, it is a wrong scale or offset (a scale of 1 on reflectance x 10000 data
+/// read 35 flags instead of 42, silently).
+pub const PHYSICAL_MEDIAN: (f32, f32) = (-0.2, 1.5);
+
+/// Values a sample takes from each plot window, per band: enough for a median, bounded in memory.
+const SAMPLE_PER_WINDOW: usize = 4096;
+
+/// Scaled values of a scene's valid pixels, sampled over its plot windows, to check that its scale and
+/// offset give physical values before the scene changes any plot's history.
+#[derive(Debug, Default)]
+pub struct ValueSample {
+    per_band: Vec<(BandRole, Vec<f32>)>,
+}
+
+impl ValueSample {
+    /// Adds a raw window's valid pixels, scaled as classification will scale them.
+    pub fn add(&mut self, raw: &RawObservation) {
+        let valid: Vec<usize> =
+            raw.stack.valid.iter().enumerate().filter(|(_, v)| **v != 0).map(|(i, _)| i).collect();
+        let stride = (valid.len() / SAMPLE_PER_WINDOW).max(1);
+        for (slot, (role, gain, offset)) in raw.scales.iter().enumerate() {
+            let plane = raw.stack.data.index_axis(Axis(0), slot);
+            let plane = plane.as_slice();
+            let Some(plane) = plane else { continue };
+            let values = match self.per_band.iter_mut().find(|(r, _)| r == role) {
+                Some((_, v)) => v,
+                None => {
+                    self.per_band.push((*role, Vec::new()));
+                    &mut self.per_band.last_mut().expect("just pushed").1
+                }
+            };
+            values.extend(valid.iter().step_by(stride).map(|i| (plane[*i] as f64 * gain + offset) as f32));
+        }
+    }
+
+    /// Fails, naming the scene, the band and its median, when a band's median is not a physical
+    /// surface reflectance.
+    pub fn check(&self, scene: &Scene) -> Result<()> {
+        for (role, values) in &self.per_band {
+            // Non-finite values stay in (NaN and +inf sort last): a scale of 1e300 overflows every
+            // value, and that is a wrong scale too.
+            let mut v = values.clone();
+            if v.is_empty() {
+                continue;
+            }
+            let mid = v.len() / 2;
+            let median = *v.select_nth_unstable_by(mid, f32::total_cmp).1;
+            if !(PHYSICAL_MEDIAN.0..=PHYSICAL_MEDIAN.1).contains(&median) {
+                let band = scene.band(*role).map_or(scene.source.clone(), |b| b.path.clone());
+                return Err(Error::input(
+                    &band,
+                    format!(
+                        "scene {}: the {} band's median over clear pixels is {median} after scaling, outside the \
+                         physical range of surface reflectance ({} to {}); its scale or offset is wrong",
+                        scene.id,
+                        role.name(),
+                        PHYSICAL_MEDIAN.0,
+                        PHYSICAL_MEDIAN.1
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

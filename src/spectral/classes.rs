@@ -57,7 +57,7 @@ impl LandClass {
 /// textbook values for Sentinel-2 and Landsat surface reflectance; the config file can change them.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(C)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ClassRules {
     /// NDVI at and above which a pixel is vegetation (0.35: sparse crops and grass sit at 0.3-0.5).
     pub vegetation_ndvi: f32,

@@ -15,8 +15,11 @@
 //! | `changes` | attributes | changefeed log: which flags changed in which scan (`seq` is the cursor) |
 //! | `layer_styles` | attributes | QGIS's default styles of `flags` (kind and status) and `plots` (state) |
 //! | `plot_state`, `file_hashes`, `jingtu_meta` | attributes | internal: temporal state, hash cache, frame |
+//!
+//! One scan writes a store at a time ([`lock`]).
 
 pub mod gpkg;
+pub mod lock;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

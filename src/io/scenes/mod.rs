@@ -105,6 +105,14 @@ pub fn discover(source: &Path, selection: &BandSelection) -> Result<SceneList> {
     } else {
         stac::discover_items(&[source.to_path_buf()])?
     };
+    // An acquisition dated after tomorrow (any time zone's today) is a catalogue or file-name error,
+    // and would end every later scan's history at that date ("older than the store's latest").
+    let latest = chrono::Utc::now().date_naive() + chrono::Days::new(1);
+    let (future, scenes): (Vec<Scene>, Vec<Scene>) = list.scenes.into_iter().partition(|s| s.date > latest);
+    list.scenes = scenes;
+    for s in future {
+        list.skipped.push(format!("scene {} ({}): dated {}, in the future; not scanned", s.id, s.source.display(), s.date));
+    }
     list.scenes.sort_by(|a, b| (a.date, &a.id).cmp(&(b.date, &b.id)));
     if list.scenes.is_empty() && list.skipped.is_empty() {
         return Err(Error::input(source, "no scenes found (expected STAC JSON or dated raster files)"));

@@ -107,14 +107,38 @@ fn parse_item(item: &Value, base: &Path, file: &Path) -> std::result::Result<Sce
         if !path.exists() {
             return Err(format!("{where_} asset {key}: {} does not exist", path.display()));
         }
+        // Hashing a device or a FIFO never returns: only regular files are read.
+        if !path.is_file() {
+            return Err(format!(
+                "{where_} asset {key}: {} is not a regular file (a device, FIFO or folder); only regular files are read",
+                path.display()
+            ));
+        }
         if let Some(kind) = mask_kind {
             mask = Some((kind, SceneBand { path, index: 1, scale: None, offset: None }));
             continue;
         }
         for (index, role) in roles_in_asset {
             let rb = raster.and_then(|r| r.get(index - 1));
-            let scale = rb.and_then(|b| b.get("scale")).and_then(Value::as_f64);
-            let offset = rb.and_then(|b| b.get("offset")).and_then(Value::as_f64);
+            let number = |field: &str| -> std::result::Result<Option<f64>, String> {
+                match rb.and_then(|b| b.get(field)) {
+                    None | Some(Value::Null) => Ok(None),
+                    Some(v) => match v.as_f64() {
+                        Some(x) if x.is_finite() => Ok(Some(x)),
+                        _ => Err(format!(
+                            "{where_} asset {key}: raster:bands[{}].{field} is {v}, not a finite number",
+                            index - 1
+                        )),
+                    },
+                }
+            };
+            // A scale of "abc" was ignored and one of 0 zeroed every value, both silently: the flags
+            // of such a scene are wrong, so the scene is skipped, named.
+            let scale = number("scale")?;
+            let offset = number("offset")?;
+            if scale == Some(0.0) {
+                return Err(format!("{where_} asset {key}: raster:bands[{}].scale is 0, which erases every value", index - 1));
+            }
             if !bands.iter().any(|(r, _)| *r == role) {
                 bands.push((role, SceneBand { path: path.clone(), index, scale, offset }));
             }
