@@ -71,9 +71,18 @@ fn observations(cpu: &CpuBackend, stack: &BandStack) -> ObservationPlanes {
     let indices = cpu.indices(stack).unwrap();
     let class = cpu.classify(stack, &indices, &ClassRules::default()).unwrap();
     let plane = |k| indices.get(k).iter().copied().collect();
+    let n = stack.height() * stack.width();
+    let mut bands = vec![f32::NAN; 6 * n];
+    for (b, role) in
+        [BandRole::Blue, BandRole::Green, BandRole::Red, BandRole::Nir, BandRole::Swir1, BandRole::Swir2].iter().enumerate()
+    {
+        if let Some(k) = stack.index_of(*role) {
+            bands[b * n..(b + 1) * n].copy_from_slice(&stack.data.as_slice().unwrap()[k * n..(k + 1) * n]);
+        }
+    }
     ObservationPlanes {
         class: class.iter().copied().collect(),
-        brightness: plane(IndexKind::Brightness),
+        bands,
         ndvi: plane(IndexKind::Ndvi),
         bsi: plane(IndexKind::Bsi),
     }
@@ -92,10 +101,11 @@ impl Inputs {
         // Sparse seeds, like cloud pixels before their mask is grown.
         let mask = Array2::from_shape_fn((side, side), |_| u8::from(rng.int(0, 50) == 0));
         // A month apart (2028-01-31 and 2028-02-29), under ordinary light.
-        let first = DateContext { day: 21_214, reference_soil: 0.17 };
-        let context = DateContext { day: 21_243, reference_soil: 0.17 };
+        let first = DateContext::on(21_214, true);
+        let context = DateContext::on(21_243, true);
         let mut states = vec![PixelState::default(); side * side];
-        cpu.temporal_update(&mut states, &observations(&cpu, &before), &first, &TemporalParams::default()).unwrap();
+        cpu.temporal_update(&mut states, &observations(&cpu, &before), &first, &TemporalParams::default(), &ClassRules::default())
+            .unwrap();
         let observations = observations(&cpu, &after);
         let (surface_before, surface_after) = (surface(&before), surface(&after));
         let high = high_parts(&mut rng, side);
@@ -208,7 +218,7 @@ fn bench_backend(c: &mut Criterion, group_name: &str, backend: &dyn Backend, gpu
         b.iter_batched(
             || x.states.clone(),
             |mut states| {
-                let bits = backend.temporal_update(&mut states, &x.observations, &x.context, &params).unwrap();
+                let bits = backend.temporal_update(&mut states, &x.observations, &x.context, &params, &ClassRules::default()).unwrap();
                 settle();
                 (states, bits)
             },

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use jingtu::compute::{Backend, CpuBackend, GpuWithFallback};
 use jingtu::spectral::ClassRules;
 use jingtu::temporal::{PixelState, TemporalParams};
-use support::{Scene, assert_same_states, scenes};
+use support::{Scene, scenes};
 
 static WARNINGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
@@ -33,7 +33,7 @@ impl log::Log for Capture {
     fn flush(&self) {}
 }
 
-const KERNELS: [&str; 14] = [
+const KERNELS: [&str; 13] = [
     "linear",
     "indices",
     "classify",
@@ -43,7 +43,6 @@ const KERNELS: [&str; 14] = [
     "histogram",
     "dilate",
     "cloud_test",
-    "temporal_update",
     "height_difference",
     "slope",
     "erode",
@@ -57,7 +56,7 @@ fn temporal_run(backend: &dyn Backend, scene: &Scene) -> Vec<u64> {
     let mut states = case.states.clone();
     let mut out = Vec::new();
     for (ctx, obs) in case.acquisitions.iter().take(6) {
-        let bits = backend.temporal_update(&mut states, obs, ctx, &TemporalParams::default()).unwrap();
+        let bits = backend.temporal_update(&mut states, obs, ctx, &TemporalParams::default(), &ClassRules::default()).unwrap();
         out.extend(bits.iter().map(|b| u64::from(*b)));
     }
     out.extend(bytemuck::cast_slice::<PixelState, u32>(&states).iter().map(|w| u64::from(*w)));
@@ -138,23 +137,8 @@ fn a_failing_gpu_is_replaced_by_the_cpu_with_one_warning_and_the_same_output() {
     assert_eq!(backend.failure(), None);
     assert!(backend.name().starts_with("gpu"), "{}", backend.name());
 
-    // A temporal step that fails on a late chunk, after earlier chunks came back, leaves the states as
-    // they were; the fallback then applies the acquisition once, as the CPU does.
-    let case = support::temporal_case(20_000, 5);
-    let (ctx, obs) = &case.acquisitions[0];
-    let params = TemporalParams::default();
-    let gpu = support::gpu().unwrap().with_binding_limit(support::CHUNKED_BINDING);
-    gpu.fail_dispatch_of_chunk(20);
-    let mut states = case.states.clone();
-    let err = gpu.temporal_update(&mut states, obs, ctx, &params).expect_err("the fault on chunk 20");
-    assert!(err.to_string().contains("chunk 20"), "{err}");
-    assert!(gpu.stats().dispatches >= 20, "chunks before the fault ran: {:?}", gpu.stats());
-    assert_same_states("after the failed call", &states, &case.states);
-    gpu.fail_dispatch_of_chunk(20);
-    let backend = GpuWithFallback::new(gpu);
-    let bits = backend.temporal_update(&mut states, obs, ctx, &params).unwrap();
-    assert!(backend.failure().is_some_and(|why| why.contains("chunk 20")), "{:?}", backend.failure());
-    let mut want = case.states.clone();
-    assert_eq!(bits, cpu.temporal_update(&mut want, obs, ctx, &params).unwrap());
-    assert_same_states("after the fallback", &states, &want);
+    // The seasonal model's step runs the CPU reference on the GPU backend until its WGSL kernel is
+    // back (compute/gpu/temporal.rs), so it has no GPU fault to fall back from; it must still agree.
+    let backend = GpuWithFallback::new(support::gpu().unwrap());
+    assert_eq!(temporal_run(&backend, &scene), temporal_run(&cpu, &scene), "temporal_update on the GPU backend");
 }

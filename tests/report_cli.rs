@@ -1,7 +1,7 @@
 //! Issue 6: the report on the command line. Which scan a report shows and what is new since the
 //! previous one; where `scan` writes its report by default and that nothing is overwritten without
 //! `--overwrite`; imagery that has gone missing is named, not fatal. On the one-building case
-//! (`common::building`), whose flag appears on the third acquisition (2026-03-10).
+//! (`common::building`), whose building goes up on 2026-02-10 after a year of grass.
 
 mod common;
 
@@ -63,7 +63,7 @@ fn reports_show_the_chosen_scan_and_what_is_new_since_the_previous_one() {
     let s = run.json_summary();
     assert_eq!(
         (s["flags_total"].as_u64(), s["scenes"].as_u64(), s["as_of"].as_str()),
-        (Some(0), Some(2), Some("2026-02-10"))
+        (Some(0), Some(14), Some("2026-02-10"))
     );
 
     // Outputs are never replaced without --overwrite, and a wrong scan id is a usage error.

@@ -76,20 +76,27 @@ fn idle_flags(s: &Series, season: bool) -> usize {
         geometry: Vec::new(),
     };
     let mut tracker = PlotTracker::new(plot, grid, Array2::from_elem((s.height, s.width), 1));
-    let settings = TrackSettings { params: TemporalParams::default(), min_pixels: 5, pixel_area: 100.0 };
+    let settings = TrackSettings {
+        params: TemporalParams::default(),
+        rules: Default::default(),
+        min_pixels: [5; 3],
+        pixel_area: 100.0,
+    };
     let n = s.height * s.width;
     for (t, date) in s.dates.iter().enumerate() {
         let ndvi: Vec<f32> =
             (0..n).map(|i| if s.cloud[t * n + i] == 0.0 { s.ndvi[t * n + i] } else { f32::NAN }).collect();
         let class: Vec<u8> = ndvi.iter().map(|v| classify_ndvi_only(*v) as u8).collect();
         let clear = class.iter().filter(|c| **c != LandClass::NoData as u8).count() as f32 / n as f32;
+        // NDVI alone: no reflectance for the seasonal model, which then judges by class.
         let mut planes =
-            ObservationPlanes { class, brightness: vec![f32::NAN; n], ndvi: ndvi.clone(), bsi: vec![f32::NAN; n] };
-        if season && is_dormant(median(ndvi.iter().copied()), clear) {
+            ObservationPlanes { class, bands: vec![f32::NAN; 6 * n], ndvi: ndvi.clone(), bsi: vec![f32::NAN; n] };
+        let dormant = season && is_dormant(median(ndvi.iter().copied()), clear);
+        if dormant {
             set_aside_bare(&mut planes);
         }
         let obs = PlotObservation { planes, clear_fraction: clear, has_swir: false, inside_scene: true };
-        let ctx = DateContext { day: day_number(*date), reference_soil: f32::NAN };
+        let ctx = DateContext::on(day_number(*date), !dormant);
         let acq = Acquisition { day: ctx.day, scene_id: format!("eolearn-{date}") };
         tracker.observe(&CpuBackend::new(), &acq, &obs, &ctx, &settings).unwrap();
     }

@@ -122,7 +122,7 @@ fn inspect(path: &Path, settings: &Settings) -> Result<Report, Error> {
     if !path.exists() {
         return Err(Error::input(path, "no such file or folder"));
     }
-    let raster_error = match Raster::open(path) {
+    let raster_error = match Raster::open_to_describe(path) {
         Ok(raster) => {
             raster.verify_readable()?;
             let (band_map, band_map_problem) = match raster.band_map(&settings.bands, &[]) {

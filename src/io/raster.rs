@@ -132,8 +132,20 @@ pub struct Raster {
 }
 
 impl Raster {
-    /// Opens a raster, turning every failure into a one-line error that names the file.
+    /// Opens a raster, turning every failure into a one-line error that names the file. Rasters whose
+    /// rows do not run north to south (south-up, mirrored, rotated) are refused: every window
+    /// computation assumes north-up rows.
     pub fn open(path: &Path) -> Result<Raster> {
+        Self::open_with(path, true)
+    }
+
+    /// Opens a raster to describe it (`jingtu inspect`): south-up and rotated rasters are described
+    /// with their geotransform as it is, not refused.
+    pub fn open_to_describe(path: &Path) -> Result<Raster> {
+        Self::open_with(path, false)
+    }
+
+    fn open_with(path: &Path, north_up_only: bool) -> Result<Raster> {
         crate::io::gdal_env::init();
         let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
         // A device or a FIFO never ends (/dev/zero) or never starts (a FIFO without a writer): GDAL would
@@ -167,12 +179,16 @@ impl Raster {
                 Error::Gdal { path: path.to_path_buf(), message: msg }
             }
         })?;
-        Self::from_dataset(dataset, path)
+        Self::from_dataset_with(dataset, path, north_up_only)
     }
 
     /// Wraps an already open dataset (e.g. a warped in-memory copy); `path` is used in messages.
     pub fn from_dataset(dataset: Dataset, path: &Path) -> Result<Raster> {
-        let info = describe(&dataset, path)?;
+        Self::from_dataset_with(dataset, path, true)
+    }
+
+    fn from_dataset_with(dataset: Dataset, path: &Path, north_up_only: bool) -> Result<Raster> {
+        let info = describe(&dataset, path, north_up_only)?;
         Ok(Raster { dataset, info })
     }
 
@@ -574,7 +590,7 @@ pub fn max_raster_pixels() -> u64 {
 /// Refuses what cannot be read correctly or in bounded time: a declared size over the limit, and
 /// geotransforms whose rows do not run north to south (south-up or rotated): every window computation
 /// assumes north-up rows and cropped such rasters to a sliver silently.
-fn check_shape(path: &Path, width: usize, height: usize, transform: Option<&[f64; 6]>) -> Result<()> {
+fn check_shape(path: &Path, width: usize, height: usize, transform: Option<&[f64; 6]>, north_up_only: bool) -> Result<()> {
     let pixels = width as u64 * height as u64;
     let limit = max_raster_pixels();
     if pixels > limit {
@@ -593,7 +609,7 @@ fn check_shape(path: &Path, width: usize, height: usize, transform: Option<&[f64
         if !finite || gt[1] == 0.0 || gt[5] == 0.0 {
             return Err(Error::input(path, format!("unusable geotransform {gt:?}")));
         }
-        if gt[2] != 0.0 || gt[4] != 0.0 || gt[1] < 0.0 || gt[5] > 0.0 {
+        if north_up_only && (gt[2] != 0.0 || gt[4] != 0.0 || gt[1] < 0.0 || gt[5] > 0.0) {
             return Err(Error::input(
                 path,
                 format!(
@@ -611,7 +627,7 @@ fn check_shape(path: &Path, width: usize, height: usize, transform: Option<&[f64
     Ok(())
 }
 
-fn describe(dataset: &Dataset, path: &Path) -> Result<RasterInfo> {
+fn describe(dataset: &Dataset, path: &Path, north_up_only: bool) -> Result<RasterInfo> {
     let (width, height) = dataset.raster_size();
     if dataset.raster_count() == 0 {
         return Err(Error::input(path, "has no raster bands (a vector file or an empty container?)"));
@@ -620,7 +636,7 @@ fn describe(dataset: &Dataset, path: &Path) -> Result<RasterInfo> {
         Ok(gt) => (GeoTransform(gt), true),
         Err(_) => (GeoTransform([0.0, 1.0, 0.0, 0.0, 0.0, 1.0]), false),
     };
-    check_shape(path, width, height, georeferenced.then_some(&transform.0))?;
+    check_shape(path, width, height, georeferenced.then_some(&transform.0), north_up_only)?;
     let wkt = dataset.projection();
     let epsg = crs::srs_from_wkt(&wkt).as_ref().and_then(crs::epsg_of);
     let grid = Grid { crs_wkt: wkt, epsg, transform, width, height };

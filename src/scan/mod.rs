@@ -562,7 +562,16 @@ fn restore(tracker: &mut PlotTracker, stored: &StoredPlot, warnings: &mut Vec<St
             "plot {}: its geometry changed since the last scan; its history starts again",
             tracker.plot.plot_id
         )),
-        _ => warnings.push(format!("plot {}: stored state unreadable; its history starts again", tracker.plot.plot_id)),
+        _ => warnings.push(match TemporalState::layout_of(&stored.state) {
+            Some(layout) if !layout.starts_with(std::str::from_utf8(crate::temporal::state::STATE_MAGIC).unwrap_or("")) => {
+                format!(
+                    "plot {}: its stored per-pixel state is of layout {layout}; its history starts again under the \
+                     seasonal model, and this scan stores it in the new layout",
+                    tracker.plot.plot_id
+                )
+            }
+            _ => format!("plot {}: stored state unreadable; its history starts again", tracker.plot.plot_id),
+        }),
     }
 }
 

@@ -225,17 +225,6 @@ impl PlotTracker {
                 *b &= !4;
             }
         }
-        if std::env::var("JINGTU_TRACE").ok().as_deref() == Some(self.plot.plot_id.as_str()) {
-            for (i, s) in self.state.pixels.iter().enumerate() {
-                if self.mask.as_slice().unwrap()[i] != 0 {
-                    eprintln!(
-                        "TRACE {} {} c{} obs{} m{} g{} pend{} brk{} bare{} bb{} bu{} works{} built{} run{} bits{} score{:.2}",
-                        ctx.day, i, obs.planes.class[i], s.seg_obs, s.model_terms, s.green_season, s.pend_count,
-                        s.last_break, s.bare_start, s.bare_by_break, s.bare_unexplained, s.works_start, s.built_since, s.built_run, bits[i], s.break_score
-                    );
-                }
-            }
-        }
         if obs.inside_scene {
             self.record.covered += 1;
         }

@@ -70,8 +70,12 @@ pub struct AreaSpec {
     pub plots_per_category: usize,
     /// Month of the first acquisition (day ignored).
     pub first_month: NaiveDate,
-    /// Monthly acquisitions.
+    /// Monthly acquisitions, history included.
     pub months: usize,
+    /// Acquisitions at the start in which nothing happens yet: the year of history each pixel's
+    /// seasonal model needs before it can tell stripping from a harvest.
+    #[serde(default)]
+    pub history_months: usize,
     /// Scenario mix.
     pub mix: EventMix,
 }
@@ -82,8 +86,9 @@ impl Default for AreaSpec {
             seed: 2026,
             size: 640,
             plots_per_category: 20,
-            first_month: NaiveDate::from_ymd_opt(2025, 11, 1).expect("date"),
-            months: 13,
+            first_month: NaiveDate::from_ymd_opt(2024, 11, 1).expect("date"),
+            months: 25,
+            history_months: 12,
             mix: EventMix::Standard,
         }
     }
@@ -429,7 +434,16 @@ fn layout(spec: &AreaSpec, rng: &Rng, painter: &mut Painter) -> (Vec<TruthPlot>,
                 width: ew,
                 height: eh,
             };
-            let event = paint_scenario(scenario, category, works_allowed, &plot_id, ev, spec.months, &mut pr, painter);
+            let event = paint_scenario(
+                scenario,
+                category,
+                works_allowed,
+                &plot_id,
+                ev,
+                (spec.history_months, spec.months),
+                &mut pr,
+                painter,
+            );
             events.extend(event);
             plots.push(TruthPlot { plot_id, name, category, works_allowed, rect });
         }
@@ -503,11 +517,14 @@ fn paint_scenario(
     works_allowed: bool,
     plot_id: &str,
     rect: PixRect,
-    months: usize,
+    (history, months): (usize, usize),
     r: &mut Rng,
     p: &mut Painter,
 ) -> Vec<TruthEvent> {
     use Scenario::*;
+    // Events start after the history; their months are drawn over what is left.
+    let span = (months - history) as i64;
+    let at = |m: i64| history + m as usize;
     let watched = category.forbids_development();
     let mut event = TruthEvent {
         id: format!("{plot_id}-event"),
@@ -527,16 +544,27 @@ fn paint_scenario(
     let building = if r.chance(0.5) { Cover::Concrete } else { Cover::BlueRoof };
     match scenario {
         Construction | ExpectedConstruction => {
-            let m0 = r.int(2, months as i64 - 4) as usize;
+            let m0 = at(r.int(2, span - 4));
             p.fill_rect(&rect, 0..m0, |_, _, _| Cover::Grass);
             p.fill_rect(&rect, m0..m0 + 1, |_, _, _| Cover::MoistSoil);
             p.fill_rect(&rect, m0 + 1..months, |_, _, _| building);
             event.start_month = m0 + 1;
             event.expected = (scenario == Construction && watched).then_some(FlagKind::Construction);
+            if event.expected.is_some() {
+                // The grass is stripped the month before the building goes up: that is works too.
+                let mut stripping = event.clone();
+                stripping.id = format!("{plot_id}-stripping");
+                stripping.start_month = m0;
+                stripping.end_month = m0 + 2;
+                stripping.expected = Some(FlagKind::Earthworks);
+                let mut out = vec![event, stripping];
+                out.truncate(2);
+                return out;
+            }
         }
         Earthworks | ExpectedWorks | PermittedWorks => {
             let prior = [Cover::Grass, Cover::Net, Cover::Grass][r.int(0, 3) as usize];
-            let m0 = r.int(1, months as i64 - 4) as usize;
+            let m0 = at(r.int(1, span - 4));
             let len = r.int(3, 6) as usize;
             let m1 = (m0 + len).min(months);
             let outcome = if m1 >= months {
@@ -571,7 +599,7 @@ fn paint_scenario(
             event.permitted = scenario == PermittedWorks && works_allowed;
         }
         IdleBare => {
-            let m0 = r.int(0, months as i64 - 5) as usize;
+            let m0 = at(r.int(0, span - 5));
             let prior = if category == Category::LegacyIndustrial { building } else { Cover::Grass };
             let regreen = if r.chance(0.3) {
                 Some(r.int((m0 + 5) as i64, months as i64 + 1) as usize).filter(|m| *m < months)
@@ -587,7 +615,7 @@ fn paint_scenario(
             event.expected = Some(FlagKind::IdleBare);
         }
         Regreened | Covered => {
-            let m0 = r.int(1, months as i64 - 3) as usize;
+            let m0 = at(r.int(1, span - 3));
             let k = r.int(1, 3) as usize;
             let after = if scenario == Regreened { Cover::Grass } else { Cover::Net };
             p.fill_rect(&rect, 0..m0, |_, _, _| Cover::Grass);

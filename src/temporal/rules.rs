@@ -139,7 +139,7 @@ fn summable(bands: &[f32; BANDS]) -> [f32; BANDS] {
 /// True when the segment was built on most of its observations: its roofs are established.
 #[inline]
 fn established(s: &PixelState) -> bool {
-    s.seg_obs > 0 && 2 * s.seg_built >= s.seg_obs
+    s.seg_obs > 0 && 10 * s.seg_built >= 3 * s.seg_obs
 }
 
 /// Applies one observation. Invalid (`NoData`) and ambiguous (`Unknown`) observations change nothing.
@@ -155,7 +155,8 @@ pub fn update_pixel(s: &mut PixelState, obs: &PixelObservation, ctx: &DateContex
         s.pend_count = 0;
     }
     let n = measured(&obs.bands);
-    let (departs, score, expected) = if s.model_terms > 0 {
+    let reflectance = obs.bands[..4].iter().all(|v| v.is_finite());
+    let (departs, score, expected) = if s.model_terms > 0 && reflectance {
         let x = terms(&ctx.season, day, s.seg_start);
         let e = s.fit.predict(&x);
         let score = s.fit.departure(&obs.bands, &e, n, s.fit.leverage(&x, &p.model));
@@ -190,7 +191,22 @@ pub fn update_pixel(s: &mut PixelState, obs: &PixelObservation, ctx: &DateContex
     s.pend_green[k] = ctx.area_green;
     s.pend_bands[k * BANDS..(k + 1) * BANDS].copy_from_slice(&obs.bands);
     s.pend_count = k as u32 + 1;
-    let needed = if s.model_terms > 0 { p.model.break_confirmations } else { p.class_confirmations };
+    // Green ground that the model expects green, seen as clean bare soil far outside its spread, is
+    // stripping: no haze or shadow the masks missed looks like soil with the clay absorption, and works
+    // that sow grass or lay nets within a month leave a single look at the bare ground.
+    let stripped = s.model_terms > 0
+        && s.pend_count == 1
+        && class == LandClass::BareSoil
+        && expected == LandClass::Vegetation
+        && obs.ndvi < p.stripped_max_ndvi
+        && score > 2.0 * p.model.change_score;
+    let needed = if stripped {
+        1
+    } else if s.model_terms > 0 {
+        p.model.break_confirmations
+    } else {
+        p.class_confirmations
+    };
     if s.pend_count >= needed.clamp(1, MAX_PENDING as u32) {
         take_break(s, obs, p, rules);
     }
@@ -200,6 +216,9 @@ pub fn update_pixel(s: &mut PixelState, obs: &PixelObservation, ctx: &DateContex
 /// judged them) and accept them in order.
 fn take_break(s: &mut PixelState, latest: &PixelObservation, p: &TemporalParams, rules: &ClassRules) {
     let by_model = s.model_terms > 0;
+    // Judged by class, new construction needs ground seen as something else first; the count is taken
+    // before the change starts a new segment.
+    let history = s.nonbuilt_obs;
     s.last_break = s.pend_day[0];
     s.break_score = s.pend_score[0];
     s.judged_by_class = u32::from(!by_model);
@@ -213,12 +232,20 @@ fn take_break(s: &mut PixelState, latest: &PixelObservation, p: &TemporalParams,
         || matches!(into, LandClass::Built | LandClass::Covered | LandClass::Water)
         || matches!(before, LandClass::Built | LandClass::Covered | LandClass::Water);
     if reset {
+        // A break from the model into bare ground marks what follows as new ground; a change judged by
+        // class (the building going up on it) keeps the mark.
+        if by_model {
+            s.seg_by_model = u32::from(into == LandClass::BareSoil);
+        }
         s.seg_start = s.pend_day[0];
         s.fit = Default::default();
         s.seg_obs = 0;
         s.seg_built = 0;
         s.model_terms = 0;
         s.green_season = 0;
+        // A break judged by the model is itself the history a new building needs; a change judged by
+        // class alone starts the count again, so that a pixel flickering between classes in its first
+        // months (mixed pixels, composites) never passes for new construction.
         s.nonbuilt_obs = if by_model { p.history_before_construction } else { 0 };
     }
     let count = s.pend_count as usize;
@@ -243,7 +270,7 @@ fn take_break(s: &mut PixelState, latest: &PixelObservation, p: &TemporalParams,
             });
             (i[0], i[1])
         };
-        accept_departure(s, day, &season, s.pend_green[k] != 0, class, &bands, ndvi, bsi, before, by_model, p, rules);
+        accept_departure(s, day, &season, s.pend_green[k] != 0, class, &bands, ndvi, bsi, before, by_model, history, p, rules);
     }
 }
 
@@ -259,6 +286,7 @@ fn accept_departure(
     bsi: f32,
     before: LandClass,
     by_model: bool,
+    history: u32,
     p: &TemporalParams,
     rules: &ClassRules,
 ) {
@@ -273,7 +301,10 @@ fn accept_departure(
         let new = if by_model {
             before != LandClass::Built
         } else {
-            s.seg_built == 0 && s.nonbuilt_obs >= p.history_before_construction
+            // Judged by class, a change into "built" is new construction only on ground that a break
+            // from the seasonal model showed to be new (stripped, dug): without a year of history, a
+            // pixel turning built is as often a mixed or red-roofed pixel flickering between classes.
+            s.seg_by_model != 0 && before != LandClass::Built && history >= p.history_before_construction
         };
         if new {
             s.built_since = day;
@@ -316,8 +347,12 @@ fn accept(
     if s.seg_start == NONE_DAY {
         s.seg_start = day;
     }
-    s.fit.add(&terms(season, day, s.seg_start), &summable(bands));
-    s.seg_obs = s.seg_obs.saturating_add(1);
+    // A series of indices alone (no reflectance) has nothing to fit: its pixels are judged by class.
+    let reflectance = bands[..4].iter().all(|v| v.is_finite());
+    if reflectance {
+        s.fit.add(&terms(season, day, s.seg_start), &summable(bands));
+    }
+    s.seg_obs = s.seg_obs.saturating_add(u32::from(reflectance));
     if class == LandClass::Built {
         s.seg_built = s.seg_built.saturating_add(1);
     } else {

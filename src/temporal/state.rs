@@ -52,6 +52,9 @@ pub struct PixelState {
     pub seg_obs: u32,
     /// Of those, observations of built ground (a segment built on most of them is established).
     pub seg_built: u32,
+    /// 1 when a break judged by the seasonal model into bare ground (stripping, digging) led to the
+    /// current segment: what the ground becomes since is known to be new.
+    pub seg_by_model: u32,
     /// Terms of the segment's latest fit: 0 none yet (class rules), 6 the seasonal model.
     pub model_terms: u32,
     /// What the seasonal model expects through the year: [`SEASON_GREEN`] when green vegetation at some
@@ -131,6 +134,7 @@ impl Default for PixelState {
             seg_start: NONE_DAY,
             seg_obs: 0,
             seg_built: 0,
+            seg_by_model: 0,
             model_terms: 0,
             green_season: 0,
             pend_count: 0,

@@ -56,7 +56,10 @@ pub fn grown(r: &PixRect, by: i64) -> PixRect {
 /// Writes the case into `dir`; returns (plots, catalogue).
 pub fn write_case(dir: &Path) -> (PathBuf, PathBuf) {
     let transform = GeoTransform::north_up(X0, Y0, PIXEL, PIXEL);
-    let dates: Vec<NaiveDate> = (1..=4).map(|m| NaiveDate::from_ymd_opt(2026, m, 10).unwrap()).collect();
+    // Thirteen months of grass before the building (from 2026-02-10): a pixel's seasonal model needs a
+    // year of history before a change is new construction.
+    let dates: Vec<NaiveDate> =
+        (0..16).map(|m| NaiveDate::from_ymd_opt(2025 + (m / 12) as i32, (m % 12 + 1) as u32, 10).unwrap()).collect();
     let mut items = Vec::new();
     for (m, date) in dates.iter().enumerate() {
         let scene_dir = dir.join("scenes").join(date.to_string());
@@ -65,8 +68,8 @@ pub fn write_case(dir: &Path) -> (PathBuf, PathBuf) {
             if (c, r) == (SIZE - 1, SIZE - 1) {
                 // Far outside the chips: makes each date's files differ, or identical months would be
                 // one scene to the content hash.
-                (Some(mix(&SOIL, &VEGETATION, m as f32 * 0.2)), 5)
-            } else if m >= 1 && inside(&EVENT, ci, ri) {
+                (Some(mix(&SOIL, &VEGETATION, m as f32 * 0.05)), 5)
+            } else if m >= 13 && inside(&EVENT, ci, ri) {
                 (Some(CONCRETE), 5)
             } else if inside(&PLOT, ci, ri) || ((c / 4) + (r / 4)) % 2 == 0 {
                 (Some(VEGETATION), 4)

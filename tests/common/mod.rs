@@ -14,11 +14,14 @@ use gdal::vector::{Geometry, LayerAccess};
 use jingtu::synth::pair::{FixturePair, PIXEL_SIZE, PairOptions, Truth, TruthEvent, write_pair};
 
 /// `../shared/data/real/<folder>` from the project root, or `None` (after saying so on stderr, which
-/// `cargo test` shows) when the folder is absent, as on a clone without the shared data.
+/// `cargo test` shows) when the folder is absent, as on a clone without the shared data. With
+/// `JINGTU_REQUIRE_REAL_DATA=1` (as `.ci/run` sets it) a missing folder fails the test instead.
 pub fn real_data(folder: &str) -> Option<PathBuf> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/real").join(folder);
     if path.is_dir() {
         Some(path)
+    } else if std::env::var_os("JINGTU_REQUIRE_REAL_DATA").is_some_and(|v| v == "1") {
+        panic!("{} is absent and JINGTU_REQUIRE_REAL_DATA=1: this test needs the shared real data", path.display());
     } else {
         eprintln!("SKIPPED: {} is absent; this test needs the shared real data", path.display());
         None

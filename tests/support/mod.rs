@@ -181,10 +181,6 @@ pub fn acquisition_days() -> Vec<i32> {
     dates.into_iter().map(day_number).collect()
 }
 
-/// Reference soil brightness of successive acquisitions: ordinary days, a wet one, none measured (NaN),
-/// and the zero, negative and tiny values where the rules fall back from their ratios.
-pub const REFERENCE_SOILS: [f32; 10] = [0.17, 0.175, f32::NAN, 0.12, 0.0, 0.17, -0.02, 1e-7, 0.18, 0.16];
-
 /// NaNs with other bits than `f32::NAN`'s (another payload, the sign set, a signalling one): the state
 /// must keep an observation's exact bits.
 pub const ODD_NANS: [u32; 3] = [0x7fc0_0001, 0xffc0_0000, 0x7fa0_0000];
@@ -197,16 +193,29 @@ pub struct TemporalCase {
     pub acquisitions: Vec<(jingtu::temporal::DateContext, jingtu::compute::ObservationPlanes)>,
 }
 
-/// `pixels` pixels, each with a ground cover that changes now and then (vegetation, bare soil, built,
-/// water, covered) and observations of it through the acquisitions of [`acquisition_days`]: clouds
-/// (nodata), ambiguous and unknown class bytes, single built-looking blips in bare runs, pits and heaps
-/// that change soil brightness, NaN brightness and indices (odd NaN payloads included). Most pixels
-/// start fresh; some start in a bare run, some deep in a bare run, a built run or a disturbance
-/// episode with counters at `u32::MAX`, and some with a stored class above 255.
+/// Reflectance (blue, green, red, nir, swir1, swir2) of the covers the temporal case paints.
+fn cover_spectrum(cover: jingtu::spectral::LandClass, season: f32) -> [f32; 6] {
+    use jingtu::spectral::LandClass::*;
+    match cover {
+        // Leaves green up and down with the season (NIR and red move against each other).
+        Vegetation => [0.035, 0.07, 0.06 - 0.03 * season, 0.25 + 0.15 * season, 0.2, 0.1],
+        BareSoil => [0.10, 0.14, 0.19, 0.24, 0.32, 0.26],
+        Built => [0.20, 0.21, 0.22, 0.24, 0.26, 0.24],
+        Water => [0.06, 0.07, 0.04, 0.02, 0.01, 0.005],
+        _ => [0.06, 0.12, 0.07, 0.10, 0.08, 0.06],
+    }
+}
+
+/// `pixels` pixels, each with a ground cover that now and then changes for good (vegetation, bare soil,
+/// built, water, a net) and observations of it through the acquisitions of [`acquisition_days`]:
+/// seasonal leaves, noise, clouds (nodata), ambiguous and unknown class bytes, single odd observations
+/// (a haze the mask missed), pixels without SWIR, and NaN indices and bands (odd NaN payloads
+/// included). Most pixels start fresh; some start deep in a bare run with counters at `u32::MAX`,
+/// and some with a stored class above 255. The area is green on two acquisitions of three.
 pub fn temporal_case(pixels: usize, seed: u64) -> TemporalCase {
     use jingtu::compute::ObservationPlanes;
     use jingtu::spectral::LandClass;
-    use jingtu::temporal::{DateContext, PixelState};
+    use jingtu::temporal::{DateContext, NONE_DAY, PixelState};
 
     let days = acquisition_days();
     let first = days[0];
@@ -219,50 +228,32 @@ pub fn temporal_case(pixels: usize, seed: u64) -> TemporalCase {
         bare_start: first - 120,
         bare_last: first - 30,
         bare_obs: 4,
-        idle_start: first - 120,
+        bare_start_seen: 1,
+        bare_unexplained: 1,
         nonbuilt_obs: 9,
-        prev_soil: 0.17,
-        prev_reference: 0.17,
-        calm_soil: 0.17,
-        calm_reference: 0.17,
         ndvi_last: 0.1,
         bsi_last: 0.2,
-        ndvi_calm: 0.1,
-        bsi_calm: 0.2,
         ..PixelState::default()
     };
     let states: Vec<PixelState> = (0..pixels)
         .map(|i| match i % 53 {
             7 => PixelState {
-                class_last: LandClass::BareSoil as u32,
                 valid_obs: u32::MAX,
-                last_valid: first - 30,
                 bare_start: first - 400,
-                bare_last: first - 30,
                 bare_obs: u32::MAX,
-                idle_start: first - 400,
                 nonbuilt_obs: u32::MAX,
-                disturb_start: first - 60,
-                disturb_last: first - 30,
-                disturb_obs: u32::MAX,
-                prev_soil: 0.17,
-                prev_reference: 0.17,
-                calm_soil: 0.17,
-                calm_reference: 0.17,
-                ndvi_last: 0.1,
-                bsi_last: 0.2,
-                ndvi_calm: 0.1,
-                bsi_calm: 0.2,
-                ..PixelState::default()
+                works_start: first - 60,
+                works_last: first - 30,
+                ..bare_run
             },
             19 => PixelState {
                 class_last: LandClass::Built as u32,
                 valid_obs: u32::MAX - 1,
                 last_valid: first - 31,
-                built_start: first - 92,
-                built_obs: u32::MAX,
-                history_before_built: 5,
+                built_since: first - 92,
+                built_run: u32::MAX,
                 nonbuilt_obs: 5,
+                bare_start: NONE_DAY,
                 ..PixelState::default()
             },
             // The class is read as a byte (`class_last as u8`): this one is bare soil.
@@ -272,7 +263,7 @@ pub fn temporal_case(pixels: usize, seed: u64) -> TemporalCase {
         })
         .collect();
     let mut cover: Vec<usize> = (0..pixels).map(|_| rng.int(0, covers.len() as i64) as usize).collect();
-    let base: Vec<f32> = (0..pixels).map(|_| rng.range(0.12, 0.24) as f32).collect();
+    let swir: Vec<bool> = (0..pixels).map(|_| !rng.chance(0.1)).collect();
     let odd_nan = |rng: &mut Rng| {
         if rng.chance(0.5) { f32::NAN } else { f32::from_bits(ODD_NANS[rng.int(0, 3) as usize]) }
     };
@@ -280,52 +271,49 @@ pub fn temporal_case(pixels: usize, seed: u64) -> TemporalCase {
         .iter()
         .enumerate()
         .map(|(k, day)| {
-            let reference_soil = REFERENCE_SOILS[k % REFERENCE_SOILS.len()];
+            let season = (2.0 * std::f32::consts::PI * (*day as f32) / 365.25).cos() * 0.5 + 0.5;
             let mut planes = ObservationPlanes {
                 class: Vec::with_capacity(pixels),
-                brightness: Vec::with_capacity(pixels),
+                bands: vec![f32::NAN; 6 * pixels],
                 ndvi: Vec::with_capacity(pixels),
                 bsi: Vec::with_capacity(pixels),
             };
             for p in 0..pixels {
-                if rng.chance(0.2) {
+                // Changes for good, now and then, after a first year.
+                if k > 12 && rng.chance(0.04) {
                     cover[p] = rng.int(0, covers.len() as i64) as usize;
                 }
                 let truth = covers[cover[p]];
                 let class = match rng.int(0, 100) {
-                    0..=13 => LandClass::NoData as u8,
-                    14..=17 => LandClass::Unknown as u8,
-                    18 => [6u8, 128, 254][rng.int(0, 3) as usize],
-                    19..=21 if truth == LandClass::BareSoil => LandClass::Built as u8,
+                    0..=11 => LandClass::NoData as u8,
+                    12..=14 => LandClass::Unknown as u8,
+                    15 => [6u8, 128, 254][rng.int(0, 3) as usize],
+                    16..=18 => covers[rng.int(0, covers.len() as i64) as usize] as u8,
                     _ => truth as u8,
                 };
-                // Soil follows the day's light and moisture, except where it was dug or filled.
-                let ambient =
-                    if reference_soil.is_finite() && reference_soil > 0.0 { reference_soil / 0.17 } else { 1.0 };
-                let works = match rng.int(0, 8) {
-                    0 => 0.65,
-                    1 => 1.35,
-                    _ => 1.0 + 0.03 * rng.normal() as f32,
-                };
-                let brightness = match rng.int(0, 50) {
-                    0 => odd_nan(&mut rng),
-                    1 => reference_soil,
-                    _ => base[p] * ambient * works,
-                };
-                let ndvi = match truth {
-                    LandClass::Vegetation => 0.6,
-                    LandClass::Water => -0.3,
-                    LandClass::Covered => 0.15,
-                    _ => 0.08,
-                } + 0.05 * rng.normal() as f32;
+                let mut spectrum = cover_spectrum(truth, season);
+                if rng.chance(0.03) {
+                    // A haze the mask missed.
+                    spectrum.iter_mut().for_each(|v| *v += 0.12);
+                }
+                for (b, v) in spectrum.iter().enumerate() {
+                    let value = if b >= 4 && !swir[p] {
+                        f32::NAN
+                    } else if rng.chance(0.005) {
+                        odd_nan(&mut rng)
+                    } else {
+                        v * (1.0 + 0.04 * rng.normal() as f32)
+                    };
+                    planes.bands[b * pixels + p] = value;
+                }
+                let ndvi = (spectrum[3] - spectrum[2]) / (spectrum[3] + spectrum[2]);
                 let ndvi = if rng.chance(0.03) { odd_nan(&mut rng) } else { ndvi };
                 let bsi = if rng.chance(0.1) { odd_nan(&mut rng) } else { 0.1 + 0.1 * rng.normal() as f32 };
                 planes.class.push(class);
-                planes.brightness.push(brightness);
                 planes.ndvi.push(ndvi);
                 planes.bsi.push(bsi);
             }
-            (DateContext { day: *day, reference_soil }, planes)
+            (DateContext::on(*day, k % 3 != 0), planes)
         })
         .collect();
     TemporalCase { states, acquisitions }

@@ -22,6 +22,8 @@ pub(crate) fn plane_stride(len: usize) -> usize {
 
 /// Chunk starts of kernels that keep one wide record per pixel (the temporal state): whole words of
 /// the bytes packed four to a word is all they need, and 1024 records may not fit a small binding.
+// Unused while the seasonal model's step runs the CPU reference on the GPU backend (gpu/temporal.rs).
+#[allow(dead_code)]
 pub(crate) const RECORD_ALIGN: usize = 4;
 
 /// Consecutive runs of pixels covering `0..n`, each small enough that a binding of `bytes_per_pixel`
