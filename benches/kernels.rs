@@ -73,8 +73,9 @@ fn observations(cpu: &CpuBackend, stack: &BandStack) -> ObservationPlanes {
     let plane = |k| indices.get(k).iter().copied().collect();
     let n = stack.height() * stack.width();
     let mut bands = vec![f32::NAN; 6 * n];
-    for (b, role) in
-        [BandRole::Blue, BandRole::Green, BandRole::Red, BandRole::Nir, BandRole::Swir1, BandRole::Swir2].iter().enumerate()
+    for (b, role) in [BandRole::Blue, BandRole::Green, BandRole::Red, BandRole::Nir, BandRole::Swir1, BandRole::Swir2]
+        .iter()
+        .enumerate()
     {
         if let Some(k) = stack.index_of(*role) {
             bands[b * n..(b + 1) * n].copy_from_slice(&stack.data.as_slice().unwrap()[k * n..(k + 1) * n]);
@@ -104,8 +105,14 @@ impl Inputs {
         let first = DateContext::on(21_214, true);
         let context = DateContext::on(21_243, true);
         let mut states = vec![PixelState::default(); side * side];
-        cpu.temporal_update(&mut states, &observations(&cpu, &before), &first, &TemporalParams::default(), &ClassRules::default())
-            .unwrap();
+        cpu.temporal_update(
+            &mut states,
+            &observations(&cpu, &before),
+            &first,
+            &TemporalParams::default(),
+            &ClassRules::default(),
+        )
+        .unwrap();
         let observations = observations(&cpu, &after);
         let (surface_before, surface_after) = (surface(&before), surface(&after));
         let high = high_parts(&mut rng, side);
@@ -218,7 +225,9 @@ fn bench_backend(c: &mut Criterion, group_name: &str, backend: &dyn Backend, gpu
         b.iter_batched(
             || x.states.clone(),
             |mut states| {
-                let bits = backend.temporal_update(&mut states, &x.observations, &x.context, &params, &ClassRules::default()).unwrap();
+                let bits = backend
+                    .temporal_update(&mut states, &x.observations, &x.context, &params, &ClassRules::default())
+                    .unwrap();
                 settle();
                 (states, bits)
             },

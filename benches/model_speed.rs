@@ -16,7 +16,8 @@ const ORDINAL_1970: i32 = 719_163;
 
 fn main() {
     let pixels: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(2000);
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/real/pyccd-landsat-pixels/sample_2.csv");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/real/pyccd-landsat-pixels/sample_2.csv");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let rules = ClassRules::default();
     // (context, observation) per row; QA 0 is clear, anything else (and saturated 20000) is not.

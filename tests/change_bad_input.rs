@@ -240,8 +240,13 @@ fn an_output_that_is_an_input_or_the_other_output_is_refused_before_anything_is_
         (vec!["--change-raster".into(), dotted.clone().into()], "same file as --out"),
     ];
     for (extra, fragment) in cases {
-        let mut args: Vec<std::ffi::OsString> =
-            vec!["change".into(), pair.before.clone().into(), pair.after.clone().into(), "--out".into(), out.clone().into()];
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "change".into(),
+            pair.before.clone().into(),
+            pair.after.clone().into(),
+            "--out".into(),
+            out.clone().into(),
+        ];
         args.extend(extra);
         args.push("--overwrite".into());
         let run = jingtu(args);
@@ -271,8 +276,7 @@ fn infinite_and_absurd_values_are_not_data_and_south_up_is_refused() {
     let bad = dir.path().join("after-inf.tif");
     {
         let driver = DriverManager::get_driver_by_name("GTiff").unwrap();
-        let mut ds =
-            driver.create_with_band_type::<f32, _>(&bad, w, h, src.raster_count()).unwrap();
+        let mut ds = driver.create_with_band_type::<f32, _>(&bad, w, h, src.raster_count()).unwrap();
         ds.set_geo_transform(&src.geo_transform().unwrap()).unwrap();
         ds.set_projection(&src.projection()).unwrap();
         for b in 1..=src.raster_count() {

@@ -56,7 +56,8 @@ fn temporal_run(backend: &dyn Backend, scene: &Scene) -> Vec<u64> {
     let mut states = case.states.clone();
     let mut out = Vec::new();
     for (ctx, obs) in case.acquisitions.iter().take(6) {
-        let bits = backend.temporal_update(&mut states, obs, ctx, &TemporalParams::default(), &ClassRules::default()).unwrap();
+        let bits =
+            backend.temporal_update(&mut states, obs, ctx, &TemporalParams::default(), &ClassRules::default()).unwrap();
         out.extend(bits.iter().map(|b| u64::from(*b)));
     }
     out.extend(bytemuck::cast_slice::<PixelState, u32>(&states).iter().map(|w| u64::from(*w)));

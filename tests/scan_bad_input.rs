@@ -212,7 +212,11 @@ fn scenes_with_wrong_metadata_or_unreadable_assets_are_skipped_by_name() {
     assert!(started.elapsed().as_secs() < 120, "no hang");
     run.expect_code(1, "scan with seven bad scenes");
     let line_of = |id: &str| {
-        run.stderr.lines().find(|l| l.contains(id)).unwrap_or_else(|| panic!("{id} not named:\n{}", run.stderr)).to_string()
+        run.stderr
+            .lines()
+            .find(|l| l.contains(id))
+            .unwrap_or_else(|| panic!("{id} not named:\n{}", run.stderr))
+            .to_string()
     };
     let expect = [
         (1, "asset red", "not a finite number"),
@@ -273,13 +277,19 @@ fn skipped_plots_exit_1_and_bad_settings_name_their_key() {
     }
     let run = scan(&plots, &area.stac, &dir.path().join("store.gpkg"));
     run.expect_code(1, "a registry with skipped plots");
-    for fragment in ["empty plot_id (skipped)", "TZ-EMPTY-GEOM", "TZ-NAN-GEOM", "TZ-BAD-DATE: listed_on 'next spring' is not a date"] {
+    for fragment in [
+        "empty plot_id (skipped)",
+        "TZ-EMPTY-GEOM",
+        "TZ-NAN-GEOM",
+        "TZ-BAD-DATE: listed_on 'next spring' is not a date",
+    ] {
         assert!(run.stderr.contains(fragment), "{fragment}: {}", run.stderr);
     }
 
     let config = dir.path().join("bad.toml");
     std::fs::write(&config, "[scan.temporal]\nidle_months = 0\n").unwrap();
-    let run = common::scan(&area.plots, &area.stac, &dir.path().join("other.gpkg"), &["--config", config.to_str().unwrap()]);
+    let run =
+        common::scan(&area.plots, &area.stac, &dir.path().join("other.gpkg"), &["--config", config.to_str().unwrap()]);
     run.expect_code(2, "idle_months = 0");
     assert!(run.stderr.contains("scan.temporal.idle_months") && run.stderr.contains("bad.toml"), "{}", run.stderr);
 

@@ -56,12 +56,17 @@ fn prepare(block: &Path, dir: &Path) -> (PathBuf, PathBuf, Vec<NaiveDate>) {
     let labels = ndarray::Array2::from_shape_fn((h, w), |(r, c)| u32::from(data[r * w + c] != OUTSIDE));
     let raster = jingtu::io::Raster::open(block).unwrap();
     let grid = raster.grid();
-    let polygons = jingtu::vectorize::polygonize(labels.view(), &grid).unwrap();
+    let polygons = jingtu::vectorize::polygonize(labels.view(), grid).unwrap();
     let plots = dir.join("plots.gpkg");
     let mut out = gdal::DriverManager::get_driver_by_name("GPKG").unwrap().create_vector_only(&plots).unwrap();
     let srs = gdal::spatial_ref::SpatialRef::from_wkt(&wkt).unwrap();
     let layer = out
-        .create_layer(LayerOptions { name: "plots", srs: Some(&srs), ty: OGRwkbGeometryType::wkbMultiPolygon, options: None })
+        .create_layer(LayerOptions {
+            name: "plots",
+            srs: Some(&srs),
+            ty: OGRwkbGeometryType::wkbMultiPolygon,
+            options: None,
+        })
         .unwrap();
     for name in ["plot_id", "category"] {
         FieldDefn::new(name, OGRFieldType::OFTString).unwrap().add_to_layer(&layer).unwrap();
@@ -100,7 +105,12 @@ fn flags_in(geojson: &Path) -> Vec<Seen> {
         .map(|f| {
             let p = &f["properties"];
             let text = |k: &str| p[k].as_str().unwrap_or_default().to_string();
-            Seen { flag_id: text("flag_id"), kind: text("kind"), first_seen: text("first_seen"), status: text("status") }
+            Seen {
+                flag_id: text("flag_id"),
+                kind: text("kind"),
+                first_seen: text("first_seen"),
+                status: text("status"),
+            }
         })
         .collect();
     out.sort_by(|a, b| a.flag_id.cmp(&b.flag_id));
@@ -131,7 +141,10 @@ fn scan(plots: &Path, scenes: &Path, store: &Path, out: &Path, as_of: Option<Nai
     common::jingtu(&args).expect_code(0, "scan of a Changsha block");
 }
 
-fn scan_block(name: &str) -> Option<(Vec<Seen>, PathBuf, PathBuf, tempfile::TempDir, Vec<NaiveDate>)> {
+/// A scanned block: its flags, plot registry, scenes folder, the folder holding them, and the dates.
+type Scanned = (Vec<Seen>, PathBuf, PathBuf, tempfile::TempDir, Vec<NaiveDate>);
+
+fn scan_block(name: &str) -> Option<Scanned> {
     let dir = common::real_data("changsha-s2-monthly")?;
     let tmp = tempfile::tempdir().unwrap();
     let (plots, scenes, dates) = prepare(&dir.join(format!("{name}.tif")), tmp.path());
@@ -156,9 +169,9 @@ fn the_stable_block_raises_nothing() {
 fn the_developed_block_gives_its_works_and_buildings_in_a_handful_of_flags() {
     let Some((flags, plots, scenes, tmp, dates)) = scan_block("development") else { return };
     assert!(flags.len() <= 5, "a handful of flags, not dozens: {flags:?}");
-    let stripping = flags
-        .iter()
-        .any(|f| f.kind == "earthworks" && (f.first_seen.starts_with("2021-08") || f.first_seen.starts_with("2021-09")));
+    let stripping = flags.iter().any(|f| {
+        f.kind == "earthworks" && (f.first_seen.starts_with("2021-08") || f.first_seen.starts_with("2021-09"))
+    });
     assert!(stripping, "the stripping of 2021-08 is found: {flags:?}");
     let built = flags.iter().filter(|f| f.kind == "construction").map(|f| f.first_seen.clone()).min();
     let built = built.expect("the buildings are found");
@@ -172,6 +185,10 @@ fn the_developed_block_gives_its_works_and_buildings_in_a_handful_of_flags() {
         scan(&plots, &scenes, &store, &out, Some(*d));
     }
     let monthly = flags_in(&out);
-    let key = |v: &[Seen]| v.iter().map(|f| (f.flag_id.clone(), f.kind.clone(), f.first_seen.clone(), f.status.clone())).collect::<Vec<_>>();
+    let key = |v: &[Seen]| {
+        v.iter()
+            .map(|f| (f.flag_id.clone(), f.kind.clone(), f.first_seen.clone(), f.status.clone()))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(key(&monthly), key(&flags), "month-by-month scanning gives the flags of one scan");
 }

@@ -48,8 +48,7 @@ fn two_at_once(plots: &Path, scenes: &Path, store: &Path, expected_new: u64, sca
     let (a, b) = (finish(a), finish(b));
     a.expect_code(0, "first of two concurrent scans");
     b.expect_code(0, "second of two concurrent scans");
-    let new: Vec<u64> =
-        [&a, &b].iter().map(|r| r.json_summary()["scenes_new"].as_u64().unwrap()).collect();
+    let new: Vec<u64> = [&a, &b].iter().map(|r| r.json_summary()["scenes_new"].as_u64().unwrap()).collect();
     let mut sorted = new.clone();
     sorted.sort();
     assert_eq!(sorted, vec![0, expected_new], "one scan ingests, the other finds it all done: {new:?}");

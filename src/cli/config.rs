@@ -38,12 +38,15 @@ impl ConfigFile {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<ConfigFile> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let config = toml::from_str(&text).map_err(|e| Error::input(path, format!("invalid config: {}", e.message())))?;
+        let config =
+            toml::from_str(&text).map_err(|e| Error::input(path, format!("invalid config: {}", e.message())))?;
         // Types are checked by serde; ranges here, on the keys as the user wrote them, so the message
         // names the key (plot_margin_m = nan or 1e9 and idle_months = 0 were accepted, or failed later
         // blaming something else).
-        let raw: toml::Table = toml::from_str(&text).map_err(|e| Error::input(path, format!("invalid config: {}", e.message())))?;
-        check_ranges(&toml::Value::Table(raw), "").map_err(|problem| Error::input(path, format!("invalid config: {problem}")))?;
+        let raw: toml::Table =
+            toml::from_str(&text).map_err(|e| Error::input(path, format!("invalid config: {}", e.message())))?;
+        check_ranges(&toml::Value::Table(raw), "")
+            .map_err(|problem| Error::input(path, format!("invalid config: {problem}")))?;
         Ok(config)
     }
 }
@@ -94,7 +97,10 @@ fn check_ranges(value: &toml::Value, key: &str) -> std::result::Result<(), Strin
     }
     if let Some((lo, hi, unit)) = range_of(leaf) {
         if !(lo..=hi).contains(&number) {
-            return Err(format!("{key} = {number} is out of range ({lo} to {hi}{}{unit})", if unit.is_empty() { "" } else { " " }));
+            return Err(format!(
+                "{key} = {number} is out of range ({lo} to {hi}{}{unit})",
+                if unit.is_empty() { "" } else { " " }
+            ));
         }
     }
     Ok(())

@@ -713,7 +713,9 @@ impl HeightRaster {
 fn check_outputs(req: &DroneRequest, format: VectorFormat) -> Result<()> {
     let mut files =
         RunFiles::new(req.overwrite).input("--before-dsm", &req.before_dsm).input("--after-dsm", &req.after_dsm);
-    for (role, p) in [("--before-ortho", &req.before_ortho), ("--after-ortho", &req.after_ortho), ("--plots", &req.plots)] {
+    for (role, p) in
+        [("--before-ortho", &req.before_ortho), ("--after-ortho", &req.after_ortho), ("--plots", &req.plots)]
+    {
         if let Some(p) = p {
             files = files.input(role, p);
         }

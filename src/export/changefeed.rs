@@ -38,7 +38,9 @@ pub fn cursor_text(seq: i64) -> String {
 pub fn parse_cursor(text: &str) -> Result<i64> {
     let t = text.trim();
     if t.is_empty() {
-        return Err(Error::Usage("--since: empty cursor; pass the previous export's cursor, or 0 for everything".into()));
+        return Err(Error::Usage(
+            "--since: empty cursor; pass the previous export's cursor, or 0 for everything".into(),
+        ));
     }
     let n = t.strip_prefix("jt1:").unwrap_or(t);
     n.parse::<i64>()

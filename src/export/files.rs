@@ -181,7 +181,11 @@ mod tests {
         }
         let fresh = dir.path().join("out.gpkg");
         RunFiles::new(false).input("BEFORE", &input).output("--out", &fresh, &[]).check().unwrap();
-        let twice = RunFiles::new(false).output("--out", &fresh, &[]).output("--report", &dir.path().join("sub/../out.gpkg"), &[]);
+        let twice = RunFiles::new(false).output("--out", &fresh, &[]).output(
+            "--report",
+            &dir.path().join("sub/../out.gpkg"),
+            &[],
+        );
         assert!(twice.check().unwrap_err().to_string().contains("same file as --out"));
     }
 

@@ -151,7 +151,10 @@ impl Raster {
         // A device or a FIFO never ends (/dev/zero) or never starts (a FIFO without a writer): GDAL would
         // wait on it forever. Folders stay allowed for GDAL's folder formats.
         if !meta.is_file() && !meta.is_dir() {
-            return Err(Error::input(path, "not a regular file (a device, FIFO or socket); only regular files are read"));
+            return Err(Error::input(
+                path,
+                "not a regular file (a device, FIFO or socket); only regular files are read",
+            ));
         }
         if meta.is_file() && meta.len() == 0 {
             return Err(Error::input(path, "empty file (0 bytes), not a raster"));
@@ -590,7 +593,13 @@ pub fn max_raster_pixels() -> u64 {
 /// Refuses what cannot be read correctly or in bounded time: a declared size over the limit, and
 /// geotransforms whose rows do not run north to south (south-up or rotated): every window computation
 /// assumes north-up rows and cropped such rasters to a sliver silently.
-fn check_shape(path: &Path, width: usize, height: usize, transform: Option<&[f64; 6]>, north_up_only: bool) -> Result<()> {
+fn check_shape(
+    path: &Path,
+    width: usize,
+    height: usize,
+    transform: Option<&[f64; 6]>,
+    north_up_only: bool,
+) -> Result<()> {
     let pixels = width as u64 * height as u64;
     let limit = max_raster_pixels();
     if pixels > limit {

@@ -33,8 +33,8 @@ use serde::Serialize;
 
 use crate::compute::Backend;
 use crate::error::{Error, Result};
-use crate::export::{AtomicOutput, RunFiles};
 use crate::export::style::hex;
+use crate::export::{AtomicOutput, RunFiles};
 use crate::flags::{FlagKind, FlagStatus};
 use crate::io::BandSelection;
 use crate::io::plots::rasterize_geometries;

@@ -43,7 +43,6 @@ use tracker::{Acquisition, PlotTracker, TrackSettings, TrackedFlag};
 /// data): small enough that one band's blocks stay in GDAL's cache, large enough to hold an estate.
 const READ_BAND_M: f64 = 2048.0;
 
-
 /// Settings of the scan (config file `[scan]`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -232,7 +231,8 @@ pub fn run_scan_keeping_store(
     };
     let options = &req.options;
     let pixel_area = frame.resolution * frame.resolution;
-    let mmu = |m2: Option<f64>| ((m2.unwrap_or(options.min_area_m2) / pixel_area).ceil() as usize).max(options.min_pixels);
+    let mmu =
+        |m2: Option<f64>| ((m2.unwrap_or(options.min_area_m2) / pixel_area).ceil() as usize).max(options.min_pixels);
     let settings = TrackSettings {
         params: options.temporal,
         rules: options.rules,
@@ -563,7 +563,9 @@ fn restore(tracker: &mut PlotTracker, stored: &StoredPlot, warnings: &mut Vec<St
             tracker.plot.plot_id
         )),
         _ => warnings.push(match TemporalState::layout_of(&stored.state) {
-            Some(layout) if !layout.starts_with(std::str::from_utf8(crate::temporal::state::STATE_MAGIC).unwrap_or("")) => {
+            Some(layout)
+                if !layout.starts_with(std::str::from_utf8(crate::temporal::state::STATE_MAGIC).unwrap_or("")) =>
+            {
                 format!(
                     "plot {}: its stored per-pixel state is of layout {layout}; its history starts again under the \
                      seasonal model, and this scan stores it in the new layout",

@@ -269,7 +269,8 @@ fn check_same_ground(scene: &Scene, rasters: &HashMap<PathBuf, Raster>) -> Resul
             (grid.bounds(), pixel(grid).max(pixel(reference)) * 1.01)
         } else {
             let srs = crate::io::crs::srs_from_wkt(&grid.crs_wkt);
-            let Some(b) = srs.zip(ref_srs.as_ref()).and_then(|(s, r)| crate::io::crs::transform_bounds(&grid.bounds(), &s, r))
+            let Some(b) =
+                srs.zip(ref_srs.as_ref()).and_then(|(s, r)| crate::io::crs::transform_bounds(&grid.bounds(), &s, r))
             else {
                 continue;
             };
@@ -284,7 +285,8 @@ fn check_same_ground(scene: &Scene, rasters: &HashMap<PathBuf, Raster>) -> Resul
             bounds.max_y - ref_bounds.max_y,
         ];
         if off.iter().any(|d| d.is_nan() || d.abs() > tolerance) {
-            let show = |b: &crate::raster::Bounds| format!("{:.1} {:.1} {:.1} {:.1}", b.min_x, b.min_y, b.max_x, b.max_y);
+            let show =
+                |b: &crate::raster::Bounds| format!("{:.1} {:.1} {:.1} {:.1}", b.min_x, b.min_y, b.max_x, b.max_y);
             return Err(Error::input(
                 &path,
                 format!(
@@ -318,8 +320,7 @@ pub struct ValueSample {
 impl ValueSample {
     /// Adds a raw window's valid pixels, scaled as classification will scale them.
     pub fn add(&mut self, raw: &RawObservation) {
-        let valid: Vec<usize> =
-            raw.stack.valid.iter().enumerate().filter(|(_, v)| **v != 0).map(|(i, _)| i).collect();
+        let valid: Vec<usize> = raw.stack.valid.iter().enumerate().filter(|(_, v)| **v != 0).map(|(i, _)| i).collect();
         let stride = (valid.len() / SAMPLE_PER_WINDOW).max(1);
         for (slot, (role, gain, offset)) in raw.scales.iter().enumerate() {
             let plane = raw.stack.data.index_axis(Axis(0), slot);

@@ -20,7 +20,6 @@ use crate::spectral::{ClassRules, LandClass};
 use crate::temporal::{DateContext, NONE_DAY, TemporalParams, TemporalState, from_day_number};
 use crate::vectorize::label_regions;
 
-
 /// Share of a region that must be clear for an acquisition to count as seeing it.
 const SEEN_FRACTION: f64 = 0.5;
 
@@ -378,8 +377,8 @@ impl PlotTracker {
             FlagKind::Earthworks => earliest(|s| s.works_start),
             _ => acq.day,
         };
-        let before = mean_of(pixels, |p| state[p].ndvi_before)
-            .zip(mean_of(pixels, |p| state[p].bsi_before).or(Some(f64::NAN)));
+        let before =
+            mean_of(pixels, |p| state[p].ndvi_before).zip(mean_of(pixels, |p| state[p].bsi_before).or(Some(f64::NAN)));
         let by_class = pixels.iter().filter(|p| state[**p as usize].judged_by_class != 0).count();
         let evidence = json!({
             "before": before.map(|(n, b)| json!({"ndvi": round4(n), "bsi": finite(b)})),
@@ -408,14 +407,7 @@ impl PlotTracker {
         }
     }
 
-    fn update_flag(
-        &mut self,
-        index: usize,
-        acq: &Acquisition,
-        pixels: Vec<u32>,
-        seen: bool,
-        obs: &PlotObservation,
-    ) {
+    fn update_flag(&mut self, index: usize, acq: &Acquisition, pixels: Vec<u32>, seen: bool, obs: &PlotObservation) {
         let state = &self.state.pixels;
         let flag = &mut self.flags[index];
         let old = flag.clone();

@@ -135,7 +135,7 @@ pub fn classify_pixel(p: &Pixel, idx: &[f32; 7], rules: &ClassRules) -> LandClas
     let green_excess = idx[IndexKind::GreenExcess as usize];
     let ndti = normalized_difference(p.swir1, p.swir2);
     // NaN (no SWIR2) does not speak against soil; every comparison with NaN is false.
-    let soil_beneath = !(ndti < rules.soil_min_ndti);
+    let soil_beneath = ndti.is_nan() || ndti >= rules.soil_min_ndti;
     if water > rules.water_index && ndvi < 0.1 && p.nir < rules.water_max_nir {
         return LandClass::Water;
     }
@@ -231,7 +231,8 @@ mod tests {
         let blue_roof = [0.16, 0.15, 0.12, 0.14, 0.12, 0.10];
         let asphalt = [0.06, 0.065, 0.07, 0.08, 0.09, 0.085];
         let leaves = [0.03, 0.07, 0.04, 0.40, 0.20, 0.10];
-        let mix = |a: [f32; 6], b: [f32; 6], t: f32| -> [f32; 6] { std::array::from_fn(|i| a[i] * (1.0 - t) + b[i] * t) };
+        let mix =
+            |a: [f32; 6], b: [f32; 6], t: f32| -> [f32; 6] { std::array::from_fn(|i| a[i] * (1.0 - t) + b[i] * t) };
         let class = |s: [f32; 6]| class6(s[0], s[1], s[2], s[3], s[4], s[5]);
         for net in [green_net, blue_net, black_net] {
             assert_eq!(class(net), LandClass::Covered, "{net:?}");

@@ -84,7 +84,8 @@ impl StoreLock {
                     "store {} is being written by {who}; waiting for it to finish (--no-wait fails instead)",
                     store.display()
                 ));
-                flock(&file, libc::LOCK_EX).map_err(|e| Error::store(store, format!("lock {}: {e}", path.display())))?;
+                flock(&file, libc::LOCK_EX)
+                    .map_err(|e| Error::store(store, format!("lock {}: {e}", path.display())))?;
             }
             Err(e) => {
                 return Err(Error::store(store, format!("lock {}: {e}", path.display())));

@@ -18,6 +18,8 @@
 //! Everything here is f32 with one rounding per `+ - * / sqrt` and no fused operations, so that the
 //! GPU kernel (`shaders/temporal_update.wgsl`) computes the same bits. The seasonal terms depend only on
 //! the date; the host computes them once per acquisition ([`season_terms`]) and both backends read them.
+//! Loops index their arrays as the kernel does, so that the two read alike.
+#![allow(clippy::needless_range_loop)]
 
 use serde::{Deserialize, Serialize};
 
@@ -189,7 +191,7 @@ impl SegmentFit {
                     sum -= l[i * TERMS + k] * l[j * TERMS + k];
                 }
                 if i == j {
-                    if !(sum > 0.0) {
+                    if sum.is_nan() || sum <= 0.0 {
                         return None;
                     }
                     l[i * TERMS + i] = sum.sqrt();

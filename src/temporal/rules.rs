@@ -28,9 +28,9 @@ use serde::{Deserialize, Serialize};
 use super::model::{BANDS, ModelParams, TERMS, season_terms, terms};
 use super::state::{MAX_PENDING, NONE_DAY, PixelObservation, PixelState, SEASON_BARE, SEASON_GREEN, from_day_number};
 use crate::io::dates::add_months;
+use crate::spectral::LandClass;
 use crate::spectral::classes::{ClassRules, classify_pixel};
 use crate::spectral::indices::{Pixel, pixel_indices};
-use crate::spectral::LandClass;
 
 /// Settings of the temporal logic (config file `[scan.temporal]`). Defaults follow the clean-soil plan:
 /// bare land idle for three months is to be re-greened.
@@ -143,7 +143,13 @@ fn established(s: &PixelState) -> bool {
 }
 
 /// Applies one observation. Invalid (`NoData`) and ambiguous (`Unknown`) observations change nothing.
-pub fn update_pixel(s: &mut PixelState, obs: &PixelObservation, ctx: &DateContext, p: &TemporalParams, rules: &ClassRules) {
+pub fn update_pixel(
+    s: &mut PixelState,
+    obs: &PixelObservation,
+    ctx: &DateContext,
+    p: &TemporalParams,
+    rules: &ClassRules,
+) {
     let class = obs.class;
     if matches!(class, LandClass::NoData | LandClass::Unknown) {
         return;
@@ -270,7 +276,21 @@ fn take_break(s: &mut PixelState, latest: &PixelObservation, p: &TemporalParams,
             });
             (i[0], i[1])
         };
-        accept_departure(s, day, &season, s.pend_green[k] != 0, class, &bands, ndvi, bsi, before, by_model, history, p, rules);
+        accept_departure(
+            s,
+            day,
+            &season,
+            s.pend_green[k] != 0,
+            class,
+            &bands,
+            ndvi,
+            bsi,
+            before,
+            by_model,
+            history,
+            p,
+            rules,
+        );
     }
 }
 
@@ -399,11 +419,8 @@ fn accept(
 /// Refits the segment's model with the terms its observations support.
 fn refit(s: &mut PixelState, day: i32, p: &TemporalParams, rules: &ClassRules, bands: usize) {
     let m = &p.model;
-    let terms_now = if s.seg_obs >= m.full_min_obs && day - s.seg_start >= m.full_min_span_days {
-        TERMS as u32
-    } else {
-        0
-    };
+    let terms_now =
+        if s.seg_obs >= m.full_min_obs && day - s.seg_start >= m.full_min_span_days { TERMS as u32 } else { 0 };
     if terms_now == 0 || !s.fit.fit(terms_now as usize, s.seg_obs, m) {
         return;
     }
@@ -463,8 +480,7 @@ fn season_of(s: &PixelState, p: &TemporalParams, rules: &ClassRules, bands: usiz
 pub fn active_events(s: &PixelState, day: i32, p: &TemporalParams) -> ActiveEvents {
     let last = LandClass::from_u8(s.class_last as u8);
     let bare = last == LandClass::BareSoil;
-    let construction =
-        s.built_since != NONE_DAY && last == LandClass::Built && s.built_run >= p.class_confirmations;
+    let construction = s.built_since != NONE_DAY && last == LandClass::Built && s.built_run >= p.class_confirmations;
     // Works stay an event for their quiet period whatever covers the ground since: stripping that was
     // netted, built on or sown over within weeks still happened.
     let earthworks = s.works_start != NONE_DAY && day - s.works_last <= p.earthworks_quiet_days;

@@ -59,7 +59,7 @@ pub fn write_case(dir: &Path) -> (PathBuf, PathBuf) {
     // Thirteen months of grass before the building (from 2026-02-10): a pixel's seasonal model needs a
     // year of history before a change is new construction.
     let dates: Vec<NaiveDate> =
-        (0..16).map(|m| NaiveDate::from_ymd_opt(2025 + (m / 12) as i32, (m % 12 + 1) as u32, 10).unwrap()).collect();
+        (0..16).map(|m| NaiveDate::from_ymd_opt(2025 + m / 12, (m % 12 + 1) as u32, 10).unwrap()).collect();
     let mut items = Vec::new();
     for (m, date) in dates.iter().enumerate() {
         let scene_dir = dir.join("scenes").join(date.to_string());

@@ -198,8 +198,8 @@ pub fn render(land: &Landscape, a: usize) -> Rendered {
                             // Soil varies most within a field (moisture, tillage); canopies and roofs less.
                             let soil_k = land.surfaces[s].brightness * (1.0 + 0.12 * t) * wet;
                             let other_k = 1.0 + 0.05 * t;
-                            for b in 0..6 {
-                                value[b] += l.soil[b] * soil_k + l.other[b] * other_k;
+                            for (b, v) in value.iter_mut().enumerate() {
+                                *v += l.soil[b] * soil_k + l.other[b] * other_k;
                             }
                             green += l.green;
                             water += l.water;
@@ -238,7 +238,7 @@ pub fn render(land: &Landscape, a: usize) -> Rendered {
                 .collect()
         })
         .collect();
-    let mut bands = vec![Vec::with_capacity(PIXELS); 6];
+    let mut bands: Vec<Vec<u16>> = (0..6).map(|_| Vec::with_capacity(PIXELS)).collect();
     let mut scl = Vec::with_capacity(PIXELS);
     for row in rows {
         for (value, class) in row {

@@ -15,6 +15,7 @@
 //!   Urban Construction Waste by Multispectral Images in Zhengzhou, China", Remote Sensing 2022, 14(15),
 //!   3805, doi:10.3390/rs14153805 (green nets peak in green with a weak NIR plateau, far below leaves);
 //!   polyethylene's C-H absorptions near 1.73 and 2.31 um lower B12 against B11.
+//!
 //! Leaf-off deciduous canopy (bark, twigs, litter and dormant understory) is set so its NDVI is about
 //! 0.27, what winter Sentinel-2 NDVI of deciduous stands in the Yangtze delta typically shows.
 

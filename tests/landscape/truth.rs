@@ -16,6 +16,7 @@
 //!   three calendar months after the run's first bare acquisition;
 //! - bare runs of two months or less, seasonal crops, winter fallow, leaf-off trees, nets, established
 //!   roofs, the wet month and thin clouds: nothing.
+//!
 //! Works on `works_allowed` plots are their own kind, `permitted_works`.
 
 use chrono::NaiveDate;

@@ -111,7 +111,12 @@ pub fn discover(source: &Path, selection: &BandSelection) -> Result<SceneList> {
     let (future, scenes): (Vec<Scene>, Vec<Scene>) = list.scenes.into_iter().partition(|s| s.date > latest);
     list.scenes = scenes;
     for s in future {
-        list.skipped.push(format!("scene {} ({}): dated {}, in the future; not scanned", s.id, s.source.display(), s.date));
+        list.skipped.push(format!(
+            "scene {} ({}): dated {}, in the future; not scanned",
+            s.id,
+            s.source.display(),
+            s.date
+        ));
     }
     list.scenes.sort_by(|a, b| (a.date, &a.id).cmp(&(b.date, &b.id)));
     if list.scenes.is_empty() && list.skipped.is_empty() {

@@ -137,7 +137,10 @@ fn parse_item(item: &Value, base: &Path, file: &Path) -> std::result::Result<Sce
             let scale = number("scale")?;
             let offset = number("offset")?;
             if scale == Some(0.0) {
-                return Err(format!("{where_} asset {key}: raster:bands[{}].scale is 0, which erases every value", index - 1));
+                return Err(format!(
+                    "{where_} asset {key}: raster:bands[{}].scale is 0, which erases every value",
+                    index - 1
+                ));
             }
             if !bands.iter().any(|(r, _)| *r == role) {
                 bands.push((role, SceneBand { path: path.clone(), index, scale, offset }));
