@@ -128,3 +128,50 @@ fn scan_reports_beside_its_output_and_missing_imagery_is_named_not_fatal() {
     assert!(html.contains("imagery not available"), "the flag says why it has no chips");
     assert!(html.contains("class=\"reason\""), "and still shows its evidence");
 }
+
+/// A store scanned with paths relative to one working directory reports from any other, and from a
+/// folder moved with its imagery.
+#[test]
+fn report_finds_the_imagery_from_any_directory_and_after_the_folder_moves() {
+    let top = tempfile::tempdir().unwrap();
+    let dir = top.path().join("area");
+    std::fs::create_dir_all(&dir).unwrap();
+    write_case(&dir);
+    let run_in = |cwd: &std::path::Path, args: &[&str]| {
+        let out =
+            std::process::Command::new(env!("CARGO_BIN_EXE_jingtu")).args(args).current_dir(cwd).output().unwrap();
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    // Scanned from the folder above, so the recorded paths are relative to neither the store nor the
+    // directory the report runs in.
+    let scan_args = [
+        "scan",
+        "--plots",
+        "area/plots.gpkg",
+        "--scenes",
+        "area/catalog.json",
+        "--store",
+        "area/store.gpkg",
+        "--no-report",
+        "-q",
+    ];
+    let (code, err) = run_in(top.path(), &scan_args);
+    assert_eq!(code, 0, "scan with relative paths: {err}");
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let store = dir.join("store.gpkg");
+    let report = elsewhere.path().join("r.html");
+    let (code, err) =
+        run_in(elsewhere.path(), &["report", "--store", store.to_str().unwrap(), "--out", report.to_str().unwrap()]);
+    assert_eq!(code, 0, "report from another directory: {err}");
+    assert!(!err.contains("imagery not found"), "{err}");
+
+    let moved = top.path().join("moved-area");
+    std::fs::rename(&dir, &moved).unwrap();
+    let report = elsewhere.path().join("r2.html");
+    let store = moved.join("store.gpkg");
+    let (code, err) =
+        run_in(elsewhere.path(), &["report", "--store", store.to_str().unwrap(), "--out", report.to_str().unwrap()]);
+    assert_eq!(code, 0, "report of a moved folder: {err}");
+    assert!(!err.contains("imagery not found"), "{err}");
+}

@@ -32,7 +32,11 @@ pub fn locate(data: &ReportData, bands: &BandSelection) -> Located {
     let store_dir = data.store_path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut candidates: Vec<PathBuf> = Vec::new();
     let mut push = |p: PathBuf| {
-        for c in [p.clone(), store_dir.join(&p)] {
+        // As recorded, then relative to the store's folder, then by ever shorter tails of the recorded
+        // path under the store's folder: a folder moved or copied with its store keeps its layout.
+        let parts: Vec<_> = p.components().filter(|c| matches!(c, std::path::Component::Normal(_))).collect();
+        let tails = (1..parts.len()).map(|k| parts[k..].iter().collect::<PathBuf>()).map(|t| store_dir.join(t));
+        for c in [p.clone(), store_dir.join(&p)].into_iter().chain(tails) {
             if c.exists() && !candidates.contains(&c) {
                 candidates.push(c);
                 return;

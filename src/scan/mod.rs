@@ -357,7 +357,7 @@ pub fn run_scan_keeping_store(
                 hash,
                 &scene.id,
                 &scene.date.to_string(),
-                &scene.source.to_string_lossy(),
+                &absolute(&scene.source),
                 scene.cloud_cover,
                 *clear,
             )?;
@@ -437,8 +437,8 @@ pub fn run_scan_keeping_store(
             &scan_id,
             &started_at,
             as_of.map(|d| d.to_string()).as_deref(),
-            &req.plots.to_string_lossy(),
-            &req.scenes.to_string_lossy(),
+            &absolute(&req.plots),
+            &absolute(&req.scenes),
             processed.len(),
             &summary_json.to_string(),
         )?;
@@ -505,6 +505,12 @@ fn check_files(req: &ScanRequest, scenes: &[Scene]) -> Result<()> {
         files = files.output("--out", out, crate::export::resolve_format(out, req.format)?.sidecars());
     }
     files.check()
+}
+
+/// A path as the store keeps it: absolute, so that `report` finds the imagery from any working
+/// directory (and, for a folder moved with its store, by the path's tail under the store's folder).
+fn absolute(path: &std::path::Path) -> String {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).to_string_lossy().into_owned()
 }
 
 fn store_path(req: &ScanRequest) -> PathBuf {
