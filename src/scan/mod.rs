@@ -569,9 +569,7 @@ fn restore(tracker: &mut PlotTracker, stored: &StoredPlot, warnings: &mut Vec<St
             tracker.plot.plot_id
         )),
         _ => warnings.push(match TemporalState::layout_of(&stored.state) {
-            Some(layout)
-                if !layout.starts_with(std::str::from_utf8(crate::temporal::state::STATE_MAGIC).unwrap_or("")) =>
-            {
+            Some(layout) if !stored.state.starts_with(crate::temporal::state::STATE_MAGIC) => {
                 format!(
                     "plot {}: its stored per-pixel state is of layout {layout}; its history starts again under the \
                      seasonal model, and this scan stores it in the new layout",

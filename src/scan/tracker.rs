@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::observe::PlotObservation;
-use crate::compute::Backend;
+use crate::compute::{Backend, CpuBackend};
 use crate::error::Result;
 use crate::flags::{FlagKind, FlagStatus, round4, stable_id};
 use crate::io::plots::{Category, Plot};
@@ -120,6 +120,9 @@ pub struct PlotTracker {
     pub grid: Grid,
     /// 1 for pixels whose centre lies in the plot.
     pub mask: Array2<u8>,
+    /// 1 for plot pixels whose 3 x 3 neighbourhood lies in the plot (the mask eroded once): pixels that
+    /// mix in nothing from beyond the plot's edge.
+    interior: Array2<u8>,
     /// Per-pixel temporal state.
     pub state: TemporalState,
     /// Every flag the plot ever had.
@@ -186,10 +189,12 @@ impl PlotTracker {
     /// A tracker with fresh state.
     pub fn new(plot: Plot, grid: Grid, mask: Array2<u8>) -> Self {
         let state = TemporalState::new(grid.width, grid.height);
+        let interior = CpuBackend::new().erode(mask.view(), 1).expect("the CPU backend does not fail");
         PlotTracker {
             plot,
             grid,
             mask,
+            interior,
             state,
             flags: Vec::new(),
             history: Vec::new(),
@@ -218,8 +223,7 @@ impl PlotTracker {
         // Ground bare all year that no break made bare is idle only away from the plot's edge: an edge
         // pixel mixes in whatever lies beyond the plot (a road, a yard), and "bare all year" there is as
         // likely the neighbour's pavement.
-        let interior = backend.erode(self.mask.view(), 1)?;
-        for ((b, s), inner) in bits.iter_mut().zip(&self.state.pixels).zip(interior.iter()) {
+        for ((b, s), inner) in bits.iter_mut().zip(&self.state.pixels).zip(self.interior.iter()) {
             if *b & 4 != 0 && s.bare_by_break == 0 && *inner == 0 {
                 *b &= !4;
             }

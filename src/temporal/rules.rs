@@ -179,7 +179,16 @@ pub fn update_pixel(
     };
     if !departs {
         s.pend_count = 0;
-        accept(s, day, &ctx.season, ctx.area_green != 0, class, &obs.bands, obs.ndvi, obs.bsi, false, p, rules);
+        let taken = Taken {
+            day,
+            season: ctx.season,
+            area_green: ctx.area_green != 0,
+            class,
+            bands: obs.bands,
+            ndvi: obs.ndvi,
+            bsi: obs.bsi,
+        };
+        accept(s, &taken, false, p, rules);
         return;
     }
     if s.model_terms == 0 && s.pend_count > 0 && s.pend_class[s.pend_count as usize - 1] != class as u32 {
@@ -276,41 +285,34 @@ fn take_break(s: &mut PixelState, latest: &PixelObservation, p: &TemporalParams,
             });
             (i[0], i[1])
         };
-        accept_departure(
-            s,
-            day,
-            &season,
-            s.pend_green[k] != 0,
-            class,
-            &bands,
-            ndvi,
-            bsi,
-            before,
-            by_model,
-            history,
-            p,
-            rules,
-        );
+        let taken = Taken { day, season, area_green: s.pend_green[k] != 0, class, bands, ndvi, bsi };
+        accept_departure(s, &taken, before, by_model, history, p, rules);
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn accept_departure(
-    s: &mut PixelState,
+/// An observation as the runs and the model take it in (held-back ones with the season and the area's
+/// greenness of their own day).
+struct Taken {
     day: i32,
-    season: &[f32; 4],
+    season: [f32; 4],
     area_green: bool,
     class: LandClass,
-    bands: &[f32; BANDS],
+    bands: [f32; BANDS],
     ndvi: f32,
     bsi: f32,
+}
+
+fn accept_departure(
+    s: &mut PixelState,
+    o: &Taken,
     before: LandClass,
     by_model: bool,
     history: u32,
     p: &TemporalParams,
     rules: &ClassRules,
 ) {
-    let stripped = class == LandClass::BareSoil && by_model && ndvi < p.stripped_max_ndvi;
+    let (day, class) = (o.day, o.class);
+    let stripped = class == LandClass::BareSoil && by_model && o.ndvi < p.stripped_max_ndvi;
     if stripped && matches!(before, LandClass::Vegetation | LandClass::BareSoil | LandClass::Built | LandClass::Water) {
         if s.works_start == NONE_DAY || day - s.works_last > p.earthworks_quiet_days {
             s.works_start = day;
@@ -333,24 +335,12 @@ fn accept_departure(
     // A change of class confirmed without a model is what every harvest looks like: it does not make
     // the bareness unexplained the way a break from the seasonal model does.
     let unexpected = by_model && (class != LandClass::BareSoil || stripped);
-    accept(s, day, season, area_green, class, bands, ndvi, bsi, unexpected, p, rules);
+    accept(s, o, unexpected, p, rules);
 }
 
 /// Adds an accepted observation to the segment's model and to the runs.
-#[allow(clippy::too_many_arguments)]
-fn accept(
-    s: &mut PixelState,
-    day: i32,
-    season: &[f32; 4],
-    area_green: bool,
-    class: LandClass,
-    bands: &[f32; BANDS],
-    ndvi: f32,
-    bsi: f32,
-    departed: bool,
-    p: &TemporalParams,
-    rules: &ClassRules,
-) {
+fn accept(s: &mut PixelState, o: &Taken, departed: bool, p: &TemporalParams, rules: &ClassRules) {
+    let Taken { day, ref season, area_green, class, ref bands, ndvi, bsi } = *o;
     // Whether this bareness is unexplained: a break made it; or a seasonal model without a green season
     // expects it (ground bare all year); or, without a model, it is bare while the area is green, on
     // ground seen to be something else before the run (ground bare from its first observation may be
