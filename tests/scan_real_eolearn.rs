@@ -95,7 +95,13 @@ fn idle_flags(s: &Series, season: bool) -> usize {
         if dormant {
             set_aside_bare(&mut planes);
         }
-        let obs = PlotObservation { planes, clear_fraction: clear, has_swir: false, inside_scene: true };
+        let obs = PlotObservation {
+            planes,
+            clear_fraction: clear,
+            has_swir: false,
+            inside_scene: true,
+            cloud_like: Vec::new(),
+        };
         let ctx = DateContext::on(day_number(*date), !dormant);
         let acq = Acquisition { day: ctx.day, scene_id: format!("eolearn-{date}") };
         tracker.observe(&CpuBackend::new(), &acq, &obs, &ctx, &settings).unwrap();

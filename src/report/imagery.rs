@@ -125,7 +125,7 @@ pub fn read_window(
     let raw = reader.read(grid)?;
     let reflectance = scaled(&raw);
     let ones = Array2::<u8>::ones((grid.height, grid.width));
-    let observed = classify_window(backend, raw, &ones, rules, cloud_buffer_px)?;
+    let observed = classify_window(backend, raw, &ones, &[], rules, cloud_buffer_px)?;
     Ok(Window { reflectance, class: observed.planes.class, ndvi: observed.planes.ndvi, bsi: observed.planes.bsi })
 }
 

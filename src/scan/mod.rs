@@ -616,7 +616,7 @@ fn process_scene(
             }
             reads.windows += 1;
             reads.decoded_bytes += reader.decoded_bytes(&t.grid);
-            classify_window(backend, raw, &t.mask, &options.rules, cloud_buffer_px)?
+            classify_window(backend, raw, &t.mask, &t.bright_surfaces(), &options.rules, cloud_buffer_px)?
         } else {
             empty_observation(&t.grid, scene.has_swir())
         };
@@ -675,6 +675,7 @@ fn empty_observation(grid: &Grid, has_swir: bool) -> PlotObservation {
         clear_fraction: 0.0,
         has_swir,
         inside_scene: false,
+        cloud_like: Vec::new(),
     }
 }
 

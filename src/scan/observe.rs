@@ -154,13 +154,19 @@ pub struct PlotObservation {
     pub has_swir: bool,
     /// Whether the scene's footprint covered the plot at all.
     pub inside_scene: bool,
+    /// 1 where the quality band saw the pixel clear but it looked like cloud (masked unless it was
+    /// taken as a bright surface), per pixel; empty where nothing was read.
+    pub cloud_like: Vec<u8>,
 }
 
-/// Scales, masks (quality band, spectral cloud test, buffer) and classifies a raw window.
+/// Scales, masks (quality band, spectral cloud test, buffer) and classifies a raw window. Where
+/// `bright_surface` is 1 (a pixel that looked like cloud on its previous clear look too: a white roof
+/// or coating, not a cloud, which moves), the spectral cloud test is set aside.
 pub fn classify_window(
     backend: &dyn Backend,
     raw: RawObservation,
     plot_mask: &Array2<u8>,
+    bright_surface: &[u8],
     rules: &ClassRules,
     cloud_buffer_px: usize,
 ) -> Result<PlotObservation> {
@@ -169,7 +175,13 @@ pub fn classify_window(
     let offsets: Vec<f32> = scales.iter().map(|s| s.2 as f32).collect();
     backend.linear(&mut stack, &gains, &offsets)?;
     mark_absurd(&mut stack);
-    let cloud = backend.cloud_test(&stack)?;
+    let mut cloud = backend.cloud_test(&stack)?;
+    let cloud_like: Vec<u8> = cloud.iter().zip(flagged.iter()).map(|(c, f)| u8::from(*c != 0 && *f == 0)).collect();
+    for (c, b) in cloud.iter_mut().zip(bright_surface) {
+        if *b != 0 {
+            *c = 0;
+        }
+    }
     // Clouds and their shadows have soft edges the masks miss, so they are buffered; the edge of the
     // scene's data (fill, nodata) is sharp and is not.
     let mut invalid = Array2::<u8>::zeros(stack.valid.dim());
@@ -207,6 +219,7 @@ pub fn classify_window(
         clear_fraction: clear as f32 / plot_pixels as f32,
         has_swir: stack.has_swir(),
         inside_scene: true,
+        cloud_like,
     })
 }
 

@@ -1,7 +1,8 @@
 //! One plot through time: its pixels' temporal state, the flags its events form, and their lifecycle.
 //!
 //! After every acquisition the pixels showing each event are grouped into 4-connected regions inside the
-//! plot; regions below the minimum mapping unit are not flags. A region continues the flag whose pixels
+//! plot; regions below the minimum mapping unit are not flags, and a flag whose event has shrunk below it
+//! counts as not shown. A region continues the flag whose pixels
 //! it overlaps most; a flag no region continues is resolved on that acquisition; a region that continues
 //! none is a new flag. Because this happens per acquisition, not per scan run, scanning months 1-6 and
 //! then 7-12 gives exactly what one scan of 1-12 gives.
@@ -29,8 +30,9 @@ const EVENT_JOIN_PX: usize = 3;
 /// Clear acquisitions in a row that must no longer show an event before its flag is resolved.
 const RESOLVE_AFTER: u32 = 2;
 
-/// Days after its resolution within which an event that shows again on the same ground takes up its
-/// old flag again rather than raising a new one.
+/// Days after its resolution within which an event that shows again on its own ground takes up its
+/// old flag again rather than raising a new one: works that pause for a few months and resume are one
+/// case for the analyst, not two.
 const REVIVE_DAYS: i32 = 120;
 
 /// A flag as the tracker keeps it between acquisitions.
@@ -209,6 +211,12 @@ impl PlotTracker {
         self.plot.category.is_none_or(Category::forbids_development)
     }
 
+    /// 1 for each pixel whose previous clear look was cloud-like as well: a bright surface (white roof,
+    /// coating, white net) that the spectral cloud test must not mask, since clouds do not stay put.
+    pub fn bright_surfaces(&self) -> Vec<u8> {
+        self.state.pixels.iter().map(|s| u8::from(s.bright_looks > 0)).collect()
+    }
+
     /// Applies one acquisition.
     pub fn observe(
         &mut self,
@@ -220,12 +228,39 @@ impl PlotTracker {
     ) -> Result<()> {
         let mut bits =
             backend.temporal_update(&mut self.state.pixels, &obs.planes, ctx, &settings.params, &settings.rules)?;
+        for (i, s) in self.state.pixels.iter_mut().enumerate() {
+            if obs.cloud_like.get(i).is_some_and(|c| *c != 0) {
+                s.bright_looks = s.bright_looks.saturating_add(1);
+            } else if obs.planes.class[i] != LandClass::NoData as u8 {
+                s.bright_looks = 0;
+            }
+        }
         // Ground bare all year that no break made bare is idle only away from the plot's edge: an edge
         // pixel mixes in whatever lies beyond the plot (a road, a yard), and "bare all year" there is as
         // likely the neighbour's pavement.
         for ((b, s), inner) in bits.iter_mut().zip(&self.state.pixels).zip(self.interior.iter()) {
             if *b & 4 != 0 && s.bare_by_break == 0 && *inner == 0 {
                 *b &= !4;
+            }
+        }
+        if std::env::var("JINGTU_TRACE_PLOT").is_ok_and(|id| id == self.plot.plot_id) {
+            // A developer's view of one plot, one line per pixel and acquisition: date, pixel, class,
+            // event bits, segment start, model terms.
+            let date = from_day_number(acq.day).map(|d| d.to_string()).unwrap_or_default();
+            for (i, (s, b)) in self.state.pixels.iter().zip(&bits).enumerate() {
+                if self.mask.as_slice().is_some_and(|m| m[i] != 0) {
+                    let n = bits.len();
+                    let bands: Vec<String> = (0..6).map(|k| format!("{:.4}", obs.planes.bands[k * n + i])).collect();
+                    eprintln!(
+                        "trace {date} {i} {} {b} {} {} {:.2} {} {}",
+                        obs.planes.class[i],
+                        s.seg_start,
+                        s.model_terms,
+                        obs.planes.ndvi[i],
+                        s.seg_by_model,
+                        bands.join(" ")
+                    );
+                }
             }
         }
         if obs.inside_scene {
@@ -255,9 +290,12 @@ impl PlotTracker {
             for (pixels, flag) in regions.into_iter().zip(assignment) {
                 match flag {
                     Some(f) => gathered.entry(f).or_default().extend(pixels),
-                    // A new event must be as large as the kind's mapping unit; one that goes on may
-                    // shrink below it without ending.
-                    None if pixels.len() >= settings.min_pixels_of(kind) => {
+                    // A new event must be as large as the kind's mapping unit. Works on the ground of a
+                    // building going up are that construction's own (foundations, site roads, spoil):
+                    // the open construction flag is already the lead.
+                    None if pixels.len() >= settings.min_pixels_of(kind)
+                        && !(kind == FlagKind::Earthworks && self.on_construction_site(&pixels)) =>
+                    {
                         self.flags.push(self.new_flag(kind, acq, &pixels));
                         continued.push(false);
                         gathered.insert(self.flags.len() - 1, pixels);
@@ -266,6 +304,12 @@ impl PlotTracker {
                 }
             }
             for (index, mut pixels) in gathered {
+                // What is left of an event below its mapping unit keeps the flag (no new flag for it)
+                // but does not hold it open: a field edge flickering for months after the works would
+                // otherwise carry the flag on until the next event on that ground joins it.
+                if pixels.len() < settings.min_pixels_of(kind) {
+                    continue;
+                }
                 pixels.sort_unstable();
                 continued[index] = true;
                 let seen =
@@ -322,21 +366,23 @@ impl PlotTracker {
         Ok(pixels.into_iter().filter(|p| !p.is_empty()).collect())
     }
 
-    /// For each region, the flag of `kind` it continues, if any: the active flag (or one resolved in
-    /// the last [`REVIVE_DAYS`]) whose footprint, widened by [`EVENT_JOIN_PX`], it overlaps most. Regions
+    /// For each region, the flag of `kind` it continues, if any: the active flag whose footprint, widened
+    /// by [`EVENT_JOIN_PX`], it overlaps most, or one resolved in the last [`REVIVE_DAYS`] whose own
+    /// footprint it overlaps. Regions
     /// may share a flag: an event that splits stays one flag, and so does one that rejoins.
     fn match_regions(&self, kind: FlagKind, regions: &[Vec<u32>], day: i32) -> Vec<Option<usize>> {
         let (h, w) = (self.grid.height, self.grid.width);
         let mut owner = vec![u32::MAX; h * w];
-        let mut best_overlap = vec![0usize; self.flags.len()];
         let r = EVENT_JOIN_PX as i64;
         // Older flags first, so that where footprints meet the older event keeps the ground.
         for (f, flag) in self.flags.iter().enumerate().rev() {
-            let open = flag.status != FlagStatus::Resolved || day - flag.resolved_on <= REVIVE_DAYS;
-            if flag.kind != kind || !open {
+            let resolved = flag.status == FlagStatus::Resolved;
+            if flag.kind != kind || (resolved && day - flag.resolved_on > REVIVE_DAYS) {
                 continue;
             }
-            best_overlap[f] = flag.footprint.len();
+            // An open event may move by a few pixels; one that ended comes back only on its own ground,
+            // or every new event beside an old one would take up its flag.
+            let r = if resolved { 0 } else { r };
             for p in &flag.footprint {
                 let (pr, pc) = ((*p as usize / w) as i64, (*p as usize % w) as i64);
                 for dr in -r..=r {
@@ -362,6 +408,23 @@ impl PlotTracker {
                 counts.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0))).map(|(f, _)| f as usize)
             })
             .collect()
+    }
+
+    /// True when most of `pixels` lie within [`EVENT_JOIN_PX`] of an open construction flag's footprint.
+    fn on_construction_site(&self, pixels: &[u32]) -> bool {
+        let (h, w) = (self.grid.height, self.grid.width);
+        let mut site = vec![false; h * w];
+        let r = EVENT_JOIN_PX as i64;
+        let open = self.flags.iter().filter(|f| f.kind == FlagKind::Construction && f.status != FlagStatus::Resolved);
+        for p in open.flat_map(|f| &f.footprint) {
+            let (pr, pc) = ((*p as usize / w) as i64, (*p as usize % w) as i64);
+            for y in (pr - r).max(0)..=(pr + r).min(h as i64 - 1) {
+                for x in (pc - r).max(0)..=(pc + r).min(w as i64 - 1) {
+                    site[y as usize * w + x as usize] = true;
+                }
+            }
+        }
+        2 * pixels.iter().filter(|p| site[**p as usize]).count() >= pixels.len()
     }
 
     fn new_flag(&self, kind: FlagKind, acq: &Acquisition, pixels: &[u32]) -> TrackedFlag {

@@ -118,6 +118,47 @@ pub fn class_of_bands(b: &[f32; BANDS], rules: &ClassRules) -> LandClass {
     classify_pixel(&p, &pixel_indices(&p), rules)
 }
 
+/// Relative spread below which a band's segment spread is not trusted without a model: two looks at the
+/// same soil differ by a few percent per band from the atmosphere and illumination alone.
+const SEGMENT_MIN_RELATIVE_SPREAD: f32 = 0.1;
+
+/// True when one class is bare soil and the other built ground.
+#[inline]
+fn soil_or_built_flip(a: LandClass, b: LandClass) -> bool {
+    matches!((a, b), (LandClass::BareSoil, LandClass::Built) | (LandClass::Built, LandClass::BareSoil))
+}
+
+/// Whether `bands` lie within the spread of the current segment's observations (mean squared
+/// standardized distance from their mean under `change_score`; each band's spread at least
+/// [`SEGMENT_MIN_RELATIVE_SPREAD`] of its mean and `min_rmse`): for pixels without a model yet.
+fn within_segment_spread(s: &PixelState, bands: &[f32; BANDS], measured: usize, p: &ModelParams) -> bool {
+    let count = s.fit.xtx[0];
+    if count < 2.0 || !bands[..4].iter().all(|v| v.is_finite()) {
+        return false;
+    }
+    let mut sum = 0.0f32;
+    for b in 0..measured {
+        let mean = s.fit.xty[b * TERMS] / count;
+        let variance = s.fit.yty[b] / count - mean * mean;
+        let spread = if variance > 0.0 { variance.sqrt() } else { 0.0 };
+        let floor = SEGMENT_MIN_RELATIVE_SPREAD * mean.abs();
+        let spread = spread.max(floor).max(p.min_rmse);
+        let r = (bands[b] - mean) / spread;
+        sum += r * r;
+    }
+    sum / (measured as f32) <= p.change_score
+}
+
+/// FNV-1a over the bits of the six bands, never 0 (the "none yet" of [`PixelState::last_fingerprint`]).
+#[inline]
+fn fingerprint(bands: &[f32; BANDS]) -> u32 {
+    let mut h = 0x811c_9dc5u32;
+    for b in bands {
+        h = (h ^ b.to_bits()).wrapping_mul(0x0100_0193);
+    }
+    if h == 0 { 1 } else { h }
+}
+
 /// Bands an observation measured: 6 with both SWIR bands, else the 4 visible and NIR bands.
 #[inline]
 fn measured(bands: &[f32; BANDS]) -> usize {
@@ -150,10 +191,17 @@ pub fn update_pixel(
     p: &TemporalParams,
     rules: &ClassRules,
 ) {
-    let class = obs.class;
+    let mut class = obs.class;
     if matches!(class, LandClass::NoData | LandClass::Unknown) {
         return;
     }
+    // A monthly composite that had no clear look that month repeats the previous one bit for bit:
+    // counted again, one odd look would confirm itself.
+    let print = fingerprint(&obs.bands);
+    if print == s.last_fingerprint {
+        return;
+    }
+    s.last_fingerprint = print;
     s.valid_obs = s.valid_obs.saturating_add(1);
     let day = ctx.day;
     // Departures seen across a gap nobody observed do not belong together.
@@ -175,8 +223,15 @@ pub fn update_pixel(
         (score > p.model.change_score, score, expected)
     } else {
         let last = LandClass::from_u8(s.class_last as u8);
-        (last != LandClass::NoData && class != last, 0.0, last)
+        let same_ground = soil_or_built_flip(class, last) && within_segment_spread(s, &obs.bands, n, &p.model);
+        (last != LandClass::NoData && class != last && !same_ground, 0.0, last)
     };
+    // Bare soil and built ground are told apart by thresholds (NDTI, redness) that a scene's
+    // atmosphere or a dry month can push a soil across: an observation that the pixel's history
+    // explains (it fits the model, or lies within the segment's spread) is the ground it was.
+    if !departs && soil_or_built_flip(class, expected) {
+        class = expected;
+    }
     if !departs {
         s.pend_count = 0;
         let taken = Taken {
@@ -213,6 +268,7 @@ pub fn update_pixel(
         && s.pend_count == 1
         && class == LandClass::BareSoil
         && expected == LandClass::Vegetation
+        && s.class_last == LandClass::Vegetation as u32
         && obs.ndvi < p.stripped_max_ndvi
         && score > 2.0 * p.model.change_score;
     let needed = if stripped {
@@ -234,6 +290,9 @@ fn take_break(s: &mut PixelState, latest: &PixelObservation, p: &TemporalParams,
     // Judged by class, new construction needs ground seen as something else first; the count is taken
     // before the change starts a new segment.
     let history = s.nonbuilt_obs;
+    // Ground already bare at its latest accepted look (a fallow winter) that stays bare into the season
+    // the model expects green was not stripped then: it failed to green, and its bare run goes on.
+    let failed_to_green = s.class_last == LandClass::BareSoil as u32;
     s.last_break = s.pend_day[0];
     s.break_score = s.pend_score[0];
     s.judged_by_class = u32::from(!by_model);
@@ -286,7 +345,7 @@ fn take_break(s: &mut PixelState, latest: &PixelObservation, p: &TemporalParams,
             (i[0], i[1])
         };
         let taken = Taken { day, season, area_green: s.pend_green[k] != 0, class, bands, ndvi, bsi };
-        accept_departure(s, &taken, before, by_model, history, p, rules);
+        accept_departure(s, &taken, before, failed_to_green, by_model, history, p, rules);
     }
 }
 
@@ -302,10 +361,12 @@ struct Taken {
     bsi: f32,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn accept_departure(
     s: &mut PixelState,
     o: &Taken,
     before: LandClass,
+    failed_to_green: bool,
     by_model: bool,
     history: u32,
     p: &TemporalParams,
@@ -313,7 +374,12 @@ fn accept_departure(
 ) {
     let (day, class) = (o.day, o.class);
     let stripped = class == LandClass::BareSoil && by_model && o.ndvi < p.stripped_max_ndvi;
-    if stripped && matches!(before, LandClass::Vegetation | LandClass::BareSoil | LandClass::Built | LandClass::Water) {
+    let worked = match before {
+        LandClass::Vegetation => !failed_to_green,
+        LandClass::BareSoil | LandClass::Built | LandClass::Water => true,
+        _ => false,
+    };
+    if stripped && worked {
         if s.works_start == NONE_DAY || day - s.works_last > p.earthworks_quiet_days {
             s.works_start = day;
         }

@@ -115,6 +115,14 @@ pub struct PixelState {
     pub bsi_last: f32,
     /// The segment's model.
     pub fit: SegmentFit,
+    /// Fingerprint of the bands of the latest observation taken in (accepted or held back), 0 before
+    /// the first: a gap-filled composite that repeats the previous month bit for bit is not a new look
+    /// at the ground and must not confirm a change twice. Last, so that `JTS3` records are a prefix.
+    pub last_fingerprint: u32,
+    /// Clear looks in a row (the quality band saw no cloud) on which the pixel looked like cloud: a
+    /// cloud moves from one acquisition to the next, a white roof or coating stays. The scan reads
+    /// it, not the temporal rules.
+    pub bright_looks: u32,
 }
 
 /// [`PixelState::green_season`]: green vegetation at some time of year.
@@ -164,6 +172,8 @@ impl Default for PixelState {
             ndvi_last: f32::NAN,
             bsi_last: f32::NAN,
             fit: SegmentFit::default(),
+            last_fingerprint: 0,
+            bright_looks: 0,
         }
     }
 }
@@ -179,17 +189,21 @@ pub struct TemporalState {
     pub pixels: Vec<PixelState>,
 }
 
-/// The first bytes of a state blob: the record layout's version. Blobs of earlier layouts (`JTS2`,
-/// the class-rule state of jingtu 0.1) are recognised by [`TemporalState::layout_of`] and never read as
-/// this one.
-pub const STATE_MAGIC: &[u8; 4] = b"JTS3";
+/// The first bytes of a state blob: the record layout's version. Blobs of earlier layouts are recognised
+/// by [`TemporalState::layout_of`]: `JTS3` records (without [`PixelState::last_fingerprint`]) are read
+/// and upgraded, `JTS2` (the class-rule state of jingtu 0.1) is never read as this one.
+pub const STATE_MAGIC: &[u8; 4] = b"JTS4";
+
+/// Bytes of a `JTS3` pixel record: this layout less its last two fields.
+const JTS3_RECORD: usize = std::mem::size_of::<PixelState>() - 8;
 
 impl TemporalState {
     /// The layout magic of a stored blob, if it has one of the known ones.
     pub fn layout_of(bytes: &[u8]) -> Option<&'static str> {
         match bytes.get(..4)? {
             b"JTS2" => Some("JTS2 (class rules, jingtu 0.1)"),
-            b"JTS3" => Some("JTS3 (seasonal model)"),
+            b"JTS3" => Some("JTS3 (seasonal model, read and upgraded)"),
+            b"JTS4" => Some("JTS4 (seasonal model)"),
             _ => None,
         }
     }
@@ -214,12 +228,15 @@ impl TemporalState {
         enc.finish().expect("writing to memory")
     }
 
-    /// Reads a blob written by `to_bytes`.
+    /// Reads a blob written by `to_bytes`, or by the `JTS3` layout (whose pixels get no fingerprint
+    /// and no bright looks: their next observation is taken in as it was then).
     pub fn from_bytes(bytes: &[u8]) -> Option<TemporalState> {
         use std::io::Read;
-        if bytes.len() < 4 || &bytes[..4] != STATE_MAGIC.as_slice() {
-            return None;
-        }
+        let record = match bytes.get(..4)? {
+            m if m == STATE_MAGIC.as_slice() => std::mem::size_of::<PixelState>(),
+            b"JTS3" => JTS3_RECORD,
+            _ => return None,
+        };
         let mut raw = Vec::new();
         flate2::read::DeflateDecoder::new(&bytes[4..]).read_to_end(&mut raw).ok()?;
         if raw.len() < 8 {
@@ -227,11 +244,17 @@ impl TemporalState {
         }
         let width = u32::from_le_bytes(raw[0..4].try_into().ok()?) as usize;
         let height = u32::from_le_bytes(raw[4..8].try_into().ok()?) as usize;
-        let size = std::mem::size_of::<PixelState>();
-        if raw.len() != 8 + width * height * size {
+        if raw.len() != 8 + width.checked_mul(height)?.checked_mul(record)? {
             return None;
         }
-        let pixels = raw[8..].chunks_exact(size).map(bytemuck::pod_read_unaligned::<PixelState>).collect();
+        let pixels = raw[8..]
+            .chunks_exact(record)
+            .map(|r| {
+                let mut full = [0u8; std::mem::size_of::<PixelState>()];
+                full[..record].copy_from_slice(r);
+                bytemuck::pod_read_unaligned::<PixelState>(&full)
+            })
+            .collect();
         Some(TemporalState { width, height, pixels })
     }
 }
@@ -264,7 +287,28 @@ mod tests {
         assert!(back.pixels[4].bsi_last.is_nan());
         let bytes = s.to_bytes();
         assert!(TemporalState::from_bytes(&bytes[..bytes.len() - 3]).is_none());
-        assert_eq!(TemporalState::layout_of(&bytes), Some("JTS3 (seasonal model)"));
+        assert_eq!(TemporalState::layout_of(&bytes), Some("JTS4 (seasonal model)"));
+    }
+
+    #[test]
+    fn a_blob_of_the_previous_model_layout_is_upgraded_field_for_field() {
+        let mut s = TemporalState::new(2, 1);
+        s.pixels[1].works_start = 19800;
+        s.pixels[1].fit.rmse[5] = 0.25;
+        // The JTS3 blob of the same state: every record without its last four bytes.
+        let mut raw = Vec::new();
+        raw.extend_from_slice(&2u32.to_le_bytes());
+        raw.extend_from_slice(&1u32.to_le_bytes());
+        for p in &s.pixels {
+            raw.extend_from_slice(&bytemuck::bytes_of(p)[..JTS3_RECORD]);
+        }
+        let mut enc = flate2::write::DeflateEncoder::new(b"JTS3".to_vec(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut enc, &raw).unwrap();
+        let old = enc.finish().unwrap();
+        let back = TemporalState::from_bytes(&old).expect("a JTS3 blob is read");
+        assert_eq!(back, s);
+        assert_eq!(back.pixels[1].last_fingerprint, 0);
+        assert!(TemporalState::from_bytes(&old[..old.len() - 2]).is_none());
     }
 
     #[test]
