@@ -17,6 +17,8 @@ struct Params {
     net_max_dark: f32,
     net_max_nir_over_green: f32,
     net_min_blue_excess: f32,
+    net_min_blue: f32,
+    net_max_blue: f32,
     len: u32,
     stride: u32,
     // Plane of each band in `bands`, or ABSENT.
@@ -27,8 +29,6 @@ struct Params {
     swir1: u32,
     swir2: u32,
     pad0: u32,
-    pad1: u32,
-    pad2: u32,
 }
 
 const ABSENT: u32 = 0xffffffffu;
@@ -96,6 +96,10 @@ fn classify_pixel(i: u32) -> u32 {
         return COVERED;
     }
     if lt(brightness, params.net_max_dark) && ge(ndti, params.soil_min_ndti) {
+        return COVERED;
+    }
+    let white = ge(blue, params.net_min_blue) && lt(blue, params.net_max_blue);
+    if lt(ndvi, params.cover_max_ndvi) && ge(red, swir1) && ge(ndti, params.soil_min_ndti) && white {
         return COVERED;
     }
     let soil_like = ge(redness, params.soil_redness) && (is_nan(bsi) || ge(bsi, params.soil_min_bsi)) && soil_beneath;

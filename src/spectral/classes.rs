@@ -92,6 +92,12 @@ pub struct ClassRules {
     pub net_max_nir_over_green: f32,
     /// Blue-over-red excess (normalized difference) of blue and blue-and-white HDPE nets.
     pub net_min_blue_excess: f32,
+    /// Blue reflectance from which a SWIR1-dark pixel is white (a blue steel roof, flat or falling
+    /// into SWIR too, stays under 0.2).
+    pub net_min_blue: f32,
+    /// Blue reflectance under which a white, SWIR1-dark pixel is a white net (a mesh, so the soil
+    /// beneath dims it) rather than a solid white roof coating (0.45 and more).
+    pub net_max_blue: f32,
 }
 
 impl Default for ClassRules {
@@ -110,6 +116,8 @@ impl Default for ClassRules {
             net_max_dark: 0.085,
             net_max_nir_over_green: 1.6,
             net_min_blue_excess: 0.08,
+            net_min_blue: 0.2,
+            net_max_blue: 0.4,
         }
     }
 }
@@ -124,7 +132,11 @@ impl Default for ClassRules {
 /// or blue-and-white: blue above red with low NDVI, with the soil's clay absorption (NDTI) and its SWIR
 /// rise above NIR showing through; blue colour-coated steel roofs (Remote Sens. 2022, 14(1), 230) are
 /// flat or falling from NIR into SWIR and stay built; (c) black: dark in every visible and NIR band
-/// with the soil's NDTI beneath; asphalt, equally dark, has no clay absorption and stays built.
+/// with the soil's NDTI beneath; asphalt, equally dark, has no clay absorption and stays built; (d) white
+/// or grey: plastic reflects less in SWIR1 than in red, where soil and concrete reflect more (the
+/// plastic-mulch index PMLI = (SWIR1 - red) / (SWIR1 + red) is negative over plastic: Lu, Di and Ye 2014,
+/// IEEE JSTARS 7(11), 4549), with the soil's NDTI beneath the mesh, white in the visible (brighter in blue than
+/// blue steel roofs, which also fall into SWIR) and dimmer than a solid white roof coating.
 #[inline]
 pub fn classify_pixel(p: &Pixel, idx: &[f32; 7], rules: &ClassRules) -> LandClass {
     let ndvi = idx[IndexKind::Ndvi as usize];
@@ -153,6 +165,10 @@ pub fn classify_pixel(p: &Pixel, idx: &[f32; 7], rules: &ClassRules) -> LandClas
         return LandClass::Covered;
     }
     if brightness < rules.net_max_dark && ndti >= rules.soil_min_ndti {
+        return LandClass::Covered;
+    }
+    let white = p.blue >= rules.net_min_blue && p.blue < rules.net_max_blue;
+    if ndvi < rules.cover_max_ndvi && p.swir1 <= p.red && ndti >= rules.soil_min_ndti && white {
         return LandClass::Covered;
     }
     let soil_like = redness >= rules.soil_redness && (bsi.is_nan() || bsi >= rules.soil_min_bsi) && soil_beneath;
@@ -246,6 +262,16 @@ mod tests {
         assert_ne!(class(young_crop), LandClass::Covered, "a young crop of NDVI 0.33 is no net");
         assert_eq!(class(mix(leaves, green_net, 0.3)), LandClass::Vegetation, "leaves with a net edge");
         assert_eq!(class(mix(blue_roof, blue_net, 0.2)), LandClass::Built, "a roof beside a net");
+        // White HDPE: bright and flat in the visible, darker in SWIR1 than in red.
+        let white_net = [0.36, 0.38, 0.39, 0.43, 0.33, 0.25];
+        let white_coating = [0.52, 0.55, 0.56, 0.58, 0.48, 0.40];
+        let concrete = [0.20, 0.22, 0.24, 0.27, 0.30, 0.27];
+        assert_eq!(class(white_net), LandClass::Covered);
+        assert_eq!(class(mix(white_net, soil, 0.2)), LandClass::Covered, "a white net with a fifth of soil");
+        assert_eq!(class(white_coating), LandClass::Built, "a solid white roof coating");
+        assert_eq!(class(concrete), LandClass::Built);
+        assert_eq!(class(mix(concrete, white_net, 0.3)), LandClass::Built, "concrete beside a white net");
+        assert_eq!(class(soil), LandClass::BareSoil);
     }
 
     #[test]
