@@ -94,6 +94,8 @@ struct Seen {
     kind: String,
     first_seen: String,
     status: String,
+    /// For idle ground: the first day of its bare run.
+    bare_since: String,
 }
 
 fn flags_in(geojson: &Path) -> Vec<Seen> {
@@ -110,6 +112,7 @@ fn flags_in(geojson: &Path) -> Vec<Seen> {
                 kind: text("kind"),
                 first_seen: text("first_seen"),
                 status: text("status"),
+                bare_since: text("bare_since"),
             }
         })
         .collect();
@@ -164,19 +167,28 @@ fn the_stable_block_raises_nothing() {
     assert!(flags.is_empty(), "an old built-up block where nothing happened: {flags:?}");
 }
 
+/// The developed block's events, each at its month: the stripping of 2021-08/09 as a flag of its own
+/// (not the continuation of an older one), idle ground within one acquisition of three months into its
+/// bare run, and the buildings by 2023-06; scanned month by month, the same flags.
 #[test]
-#[ignore = "not yet: 4 flags, construction from 2022-03, but a strip of the block really bared in 2020 opens earthworks and idle flags then, which the 2021-08 stripping continues; run with --include-ignored"]
-fn the_developed_block_gives_its_works_and_buildings_in_a_handful_of_flags() {
+fn the_developed_block_gives_its_works_idle_ground_and_buildings_at_their_months() {
     let Some((flags, plots, scenes, tmp, dates)) = scan_block("development") else { return };
-    assert!(flags.len() <= 5, "a handful of flags, not dozens: {flags:?}");
     let stripping = flags.iter().any(|f| {
         f.kind == "earthworks" && (f.first_seen.starts_with("2021-08") || f.first_seen.starts_with("2021-09"))
     });
-    assert!(stripping, "the stripping of 2021-08 is found: {flags:?}");
+    assert!(stripping, "the stripping of 2021-08 is a flag of its own: {flags:?}");
     let built = flags.iter().filter(|f| f.kind == "construction").map(|f| f.first_seen.clone()).min();
     let built = built.expect("the buildings are found");
     assert!(built.as_str() <= "2023-06-30", "construction first seen {built}");
-    assert!(flags.iter().any(|f| f.kind == "idle_bare"), "the ground left bare through 2022 is idle");
+    // The block went bare in 2021-08/09 (PROVENANCE.txt): idle three months on, give or take one
+    // monthly acquisition, so from 2021-10 (one early for a run from 2021-08) to 2022-01.
+    let idle = flags
+        .iter()
+        .filter(|f| f.kind == "idle_bare" && f.first_seen.as_str() >= "2021-08-01")
+        .map(|f| f.first_seen.clone())
+        .min()
+        .expect("the ground left bare from 2021-08 is idle");
+    assert!(("2021-10-01".."2022-02-01").contains(&idle.as_str()), "idle first seen {idle}: {flags:?}");
 
     // Month by month into a second store: the same flags.
     let store = tmp.path().join("monthly.gpkg");
@@ -191,4 +203,11 @@ fn the_developed_block_gives_its_works_and_buildings_in_a_handful_of_flags() {
             .collect::<Vec<_>>()
     };
     assert_eq!(key(&monthly), key(&flags), "month-by-month scanning gives the flags of one scan");
+}
+
+#[test]
+#[ignore = "not yet: 7 flags where at most 5 are asked. Besides the works (2021-08), the idle ground (2021-11) and the buildings (2022-05): a patch bare from 2020-10 to 2021-05 (earthworks, then idle), a strip that stayed bare into summer 2020 (idle) and works during the building phase (2022-06) each raise a flag; run with --include-ignored"]
+fn the_developed_block_gives_its_works_and_buildings_in_a_handful_of_flags() {
+    let Some((flags, ..)) = scan_block("development") else { return };
+    assert!(flags.len() <= 5, "a handful of flags, not dozens: {flags:?}");
 }
