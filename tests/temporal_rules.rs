@@ -150,3 +150,22 @@ fn a_white_roof_that_stays_is_observed_after_its_first_look() {
     assert_eq!(again.planes.class[1], LandClass::Built as u8, "it stayed: a roof, not a cloud");
     assert_eq!(again.planes.class[0], LandClass::BareSoil as u8);
 }
+
+#[test]
+fn winter_grass_that_reads_as_a_green_net_is_still_grass() {
+    // A lawn through a year: lush in summer, thin and dull in winter.
+    let lawn = |m: u32| {
+        let lush = if (4..=10).contains(&m) { 1.0 } else { 0.0 };
+        [0.04, 0.08, 0.06 - 0.02 * lush, 0.16 + 0.24 * lush, 0.17, 0.10]
+    };
+    let mut px = Pixel1::new();
+    for m in 1..=12 {
+        px.see(day(2023, m), lawn(m));
+    }
+    let winter = [0.045, 0.085, 0.065, 0.125, 0.16, 0.10];
+    assert_eq!(class_of_bands(&winter, &px.rules), LandClass::Covered, "the class rules take it for a net");
+    px.see_exactly(day(2024, 1), winter);
+    px.see_exactly(day(2024, 2), [0.046, 0.086, 0.066, 0.126, 0.161, 0.101]);
+    assert_eq!(px.s.class_last, LandClass::Vegetation as u32, "the lawn's own winter");
+    assert_eq!(px.s.seg_start, day(2023, 1), "its history goes on");
+}

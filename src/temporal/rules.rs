@@ -122,10 +122,17 @@ pub fn class_of_bands(b: &[f32; BANDS], rules: &ClassRules) -> LandClass {
 /// same soil differ by a few percent per band from the atmosphere and illumination alone.
 const SEGMENT_MIN_RELATIVE_SPREAD: f32 = 0.1;
 
-/// True when one class is bare soil and the other built ground.
+/// True for the pairs of classes that thresholds, not spectra, tell apart: bare soil and built ground
+/// (NDTI, redness), green nets and winter grass (green over red with a low NDVI and little NIR).
 #[inline]
-fn soil_or_built_flip(a: LandClass, b: LandClass) -> bool {
-    matches!((a, b), (LandClass::BareSoil, LandClass::Built) | (LandClass::Built, LandClass::BareSoil))
+fn confusable(a: LandClass, b: LandClass) -> bool {
+    matches!(
+        (a, b),
+        (LandClass::BareSoil, LandClass::Built)
+            | (LandClass::Built, LandClass::BareSoil)
+            | (LandClass::Vegetation, LandClass::Covered)
+            | (LandClass::Covered, LandClass::Vegetation)
+    )
 }
 
 /// Whether `bands` lie within the spread of the current segment's observations (mean squared
@@ -223,13 +230,13 @@ pub fn update_pixel(
         (score > p.model.change_score, score, expected)
     } else {
         let last = LandClass::from_u8(s.class_last as u8);
-        let same_ground = soil_or_built_flip(class, last) && within_segment_spread(s, &obs.bands, n, &p.model);
+        let same_ground = confusable(class, last) && within_segment_spread(s, &obs.bands, n, &p.model);
         (last != LandClass::NoData && class != last && !same_ground, 0.0, last)
     };
-    // Bare soil and built ground are told apart by thresholds (NDTI, redness) that a scene's
-    // atmosphere or a dry month can push a soil across: an observation that the pixel's history
-    // explains (it fits the model, or lies within the segment's spread) is the ground it was.
-    if !departs && soil_or_built_flip(class, expected) {
+    // Some classes are told apart by thresholds that a scene's atmosphere, a dry month or a winter can
+    // push the ground across ([`confusable`]): an observation that the pixel's history explains (it
+    // fits the model, or lies within the segment's spread) is the ground it was.
+    if !departs && confusable(class, expected) {
         class = expected;
     }
     if !departs {
