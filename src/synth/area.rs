@@ -613,6 +613,13 @@ fn paint_scenario(
             event.start_month = m0;
             event.end_month = end;
             event.expected = Some(FlagKind::IdleBare);
+            if watched && m0 > 0 {
+                // Grass stripped or a building demolished to bare soil on a watched plot is works, at
+                // the first acquisition that shows it (CONTRACT.md), before the ground lies idle.
+                let works = if prior == Cover::Grass { "stripping" } else { "demolition" };
+                let first = works_event(&event, plot_id, works, m0, works_allowed);
+                return vec![event, first];
+            }
         }
         Regreened | Covered => {
             let m0 = at(r.int(1, span - 3));
@@ -622,6 +629,11 @@ fn paint_scenario(
             p.fill_rect(&rect, m0..m0 + k, |_, _, _| Cover::Soil);
             p.fill_rect(&rect, m0 + k..months, |_, _, _| after);
             event.start_month = m0;
+            if watched {
+                // Sown or netted within weeks, the stripping still happened.
+                let first = works_event(&event, plot_id, "stripping", m0, works_allowed);
+                return vec![event, first];
+            }
         }
         SeasonalCrop => p.fill_rect(&rect, 0..months, |_, _, _| Cover::Crop),
         StableVegetation => p.fill_rect(&rect, 0..months, |_, _, _| Cover::Grass),
@@ -643,6 +655,23 @@ fn paint_scenario(
         });
     }
     out
+}
+
+/// The works that bared a watched plot's ground in month `m0` (stripping, demolition): `earthworks`
+/// from the first acquisition that shows them, over the two months after.
+fn works_event(event: &TruthEvent, plot_id: &str, what: &str, m0: usize, works_allowed: bool) -> TruthEvent {
+    TruthEvent {
+        id: format!("{plot_id}-{what}"),
+        start_month: m0,
+        end_month: m0 + 2,
+        expected: Some(FlagKind::Earthworks),
+        permitted: works_allowed,
+        idle_not_before: None,
+        idle_expected_by: None,
+        after_settling: false,
+        outcome: None,
+        ..event.clone()
+    }
 }
 
 /// The state of a works block in a month: never the same as the month before.
