@@ -156,11 +156,12 @@ fn within_segment_spread(s: &PixelState, bands: &[f32; BANDS], measured: usize, 
     sum / (measured as f32) <= p.change_score
 }
 
-/// FNV-1a over the bits of the six bands, never 0 (the "none yet" of [`PixelState::last_fingerprint`]).
+/// FNV-1a over the bits of the six bands and NDVI (all a series of NDVI alone has), never 0 (the "none
+/// yet" of [`PixelState::last_fingerprint`]).
 #[inline]
-fn fingerprint(bands: &[f32; BANDS]) -> u32 {
+fn fingerprint(bands: &[f32; BANDS], ndvi: f32) -> u32 {
     let mut h = 0x811c_9dc5u32;
-    for b in bands {
+    for b in bands.iter().chain(std::iter::once(&ndvi)) {
         h = (h ^ b.to_bits()).wrapping_mul(0x0100_0193);
     }
     if h == 0 { 1 } else { h }
@@ -202,9 +203,10 @@ pub fn update_pixel(
     if matches!(class, LandClass::NoData | LandClass::Unknown) {
         return;
     }
-    // A monthly composite that had no clear look that month repeats the previous one bit for bit:
-    // counted again, one odd look would confirm itself.
-    let print = fingerprint(&obs.bands);
+    // A monthly composite that had no clear look that month repeats the previous one bit for bit: it
+    // is not a look at the ground (counted again, one odd look would confirm itself). Two real
+    // acquisitions never agree to the last bit in every band.
+    let print = fingerprint(&obs.bands, obs.ndvi);
     if print == s.last_fingerprint {
         return;
     }

@@ -115,9 +115,9 @@ pub struct PixelState {
     pub bsi_last: f32,
     /// The segment's model.
     pub fit: SegmentFit,
-    /// Fingerprint of the bands of the latest observation taken in (accepted or held back), 0 before
-    /// the first: a gap-filled composite that repeats the previous month bit for bit is not a new look
-    /// at the ground and must not confirm a change twice. Last, so that `JTS3` records are a prefix.
+    /// Fingerprint of the bands of the latest valid observation, 0 before the first: a gap-filled
+    /// composite that repeats the previous month bit for bit is not a new look at the ground and must
+    /// not confirm a change twice. Last, so that `JTS3` records are a prefix.
     pub last_fingerprint: u32,
     /// Clear looks in a row (the quality band saw no cloud) on which the pixel looked like cloud: a
     /// cloud moves from one acquisition to the next, a white roof or coating stays. The scan reads
@@ -306,7 +306,10 @@ mod tests {
         std::io::Write::write_all(&mut enc, &raw).unwrap();
         let old = enc.finish().unwrap();
         let back = TemporalState::from_bytes(&old).expect("a JTS3 blob is read");
-        assert_eq!(back, s);
+        // Bit for bit (NaN fields compare unequal as values).
+        assert_eq!(back.to_bytes(), s.to_bytes());
+        assert_eq!(back.pixels[1].works_start, 19800);
+        assert_eq!(back.pixels[1].fit.rmse[5], 0.25);
         assert_eq!(back.pixels[1].last_fingerprint, 0);
         assert!(TemporalState::from_bytes(&old[..old.len() - 2]).is_none());
     }

@@ -53,6 +53,14 @@ pub fn grown(r: &PixRect, by: i64) -> PixRect {
     }
 }
 
+/// `s` with a ripple of 0-2 digital numbers (1e-4 reflectance) that repeats every three months: two
+/// real acquisitions never agree to the last bit (the scan takes a month that repeats the previous one
+/// bit for bit for a gap-filled composite, no look at all), and the quicklook dates, three months
+/// apart, still show unchanged ground in the same colour.
+fn ripple(s: &jingtu::synth::spectra::Spectrum, month: usize) -> jingtu::synth::spectra::Spectrum {
+    s.map(|v| v + 1e-4 * (month % 3) as f32)
+}
+
 /// Writes the case into `dir`; returns (plots, catalogue).
 pub fn write_case(dir: &Path) -> (PathBuf, PathBuf) {
     let transform = GeoTransform::north_up(X0, Y0, PIXEL, PIXEL);
@@ -70,11 +78,11 @@ pub fn write_case(dir: &Path) -> (PathBuf, PathBuf) {
                 // one scene to the content hash.
                 (Some(mix(&SOIL, &VEGETATION, m as f32 * 0.05)), 5)
             } else if m >= 13 && inside(&EVENT, ci, ri) {
-                (Some(CONCRETE), 5)
+                (Some(ripple(&CONCRETE, m)), 5)
             } else if inside(&PLOT, ci, ri) || ((c / 4) + (r / 4)) % 2 == 0 {
-                (Some(VEGETATION), 4)
+                (Some(ripple(&VEGETATION, m)), 4)
             } else {
-                (Some(SOIL), 5)
+                (Some(ripple(&SOIL, m)), 5)
             }
         })
         .unwrap();
