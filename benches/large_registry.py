@@ -198,8 +198,8 @@ def main():
                "--backend", "cpu"]
         code, wall, rss, tail = run(cmd, a.timeout, a.mem_limit_gb)
         per = wall * 1000 / (n * n_scenes)
-        print(f"{name:<22} {str(code):>4} {wall:>8.1f} {per:>14.3f} {rss if rss is None else round(rss):>12}",
-              flush=True)
+        shown = "-" if rss is None else str(round(rss))
+        print(f"{name:<22} {str(code):>4} {wall:>8.1f} {per:>14.3f} {shown:>12}", flush=True)
         if code not in (0, 1):
             print(tail, file=sys.stderr)
         results.append({"case": name, "plots": n, "scenes": n_scenes, "exit": code, "wall_s": round(wall, 2),
