@@ -61,7 +61,16 @@ pub struct ScanOptions {
     pub plot_margin_m: f64,
     /// Buffer around clouds, shadows and nodata, so their edges do not become changes.
     pub cloud_buffer_m: f64,
+    /// Pixels of per-pixel temporal state held in memory at once: plots are scanned in groups of at
+    /// most this many pixels, so memory does not grow with the registry. Not a config key (tests set it
+    /// to scan in many groups).
+    #[serde(skip)]
+    pub state_budget_px: usize,
 }
+
+/// Memory the per-pixel temporal state of one group of plots may take (about half a pixel's working
+/// memory in a scan: observations, masks and GDAL's block cache come on top).
+pub const STATE_BUDGET_BYTES: usize = 384 << 20;
 
 impl Default for ScanOptions {
     fn default() -> Self {
@@ -73,6 +82,7 @@ impl Default for ScanOptions {
             min_pixels: 4,
             plot_margin_m: 60.0,
             cloud_buffer_m: 20.0,
+            state_budget_px: STATE_BUDGET_BYTES / std::mem::size_of::<crate::temporal::PixelState>(),
         }
     }
 }
@@ -247,7 +257,7 @@ pub fn run_scan_keeping_store(
 
     progress.stage("preparing plots");
     let geometries = registry.geometries_in(&frame.crs_wkt)?;
-    let mut trackers = Vec::with_capacity(registry.plots.len());
+    let mut windows: Vec<PlotWindow> = Vec::with_capacity(registry.plots.len());
     progress.start("plots", registry.plots.len() as u64);
     for (plot, geometry) in registry.plots.iter().zip(&geometries) {
         progress.advance(&plot.plot_id);
@@ -255,11 +265,7 @@ pub fn run_scan_keeping_store(
         let bounds = crate::raster::Bounds { min_x: env.MinX, min_y: env.MinY, max_x: env.MaxX, max_y: env.MaxY };
         let grid = frame.grid_for(&bounds, options.plot_margin_m);
         let mask = rasterize_geometries(std::slice::from_ref(geometry), &grid, &req.plots)?.mapv(|v| u8::from(v != 0));
-        let mut tracker = PlotTracker::new(plot.clone(), grid, mask);
-        if let Some(stored) = store.plot(&plot.plot_id)? {
-            restore(&mut tracker, &stored, &mut warnings);
-        }
-        trackers.push(tracker);
+        windows.push(PlotWindow { grid, mask });
     }
     progress.finish();
 
@@ -302,17 +308,101 @@ pub fn run_scan_keeping_store(
     let mut reads = ReadVolume::default();
     let reading_from = bytes_read_so_far();
     reads.hashed_bytes = hashing_from.zip(reading_from).map(|(a, b)| b - a);
-    progress.start("scenes", new_scenes.len() as u64);
+    // Plots are scanned in groups whose per-pixel state fits the budget, so that memory does not grow
+    // with the registry. With more than one group, an acquisition's verdicts (its scale checked, its
+    // season measured over every plot window) are taken in a first pass over the scenes, before any
+    // plot's history changes; with one, in the same pass, as the windows are read only once.
+    let groups = groups_in_read_order(&windows, options.state_budget_px);
+    let scan = ScanContext { backend, bands: &req.bands, options, cloud_buffer_px, settings: &settings };
     let mut processed: Vec<(Scene, String, f64)> = Vec::new();
-    for (scene, hash) in &new_scenes {
-        match process_scene(backend, scene, &req.bands, &mut trackers, options, cloud_buffer_px, &settings, &mut reads)
-        {
-            Ok(clear) => processed.push((scene.clone(), hash.clone(), clear)),
-            Err(e) => skipped.push(e.to_string()),
+    let mut verdicts: Vec<Option<SceneVerdict>> = Vec::new();
+    if groups.len() > 1 {
+        progress.stage("measuring scenes");
+        progress.start("scenes", new_scenes.len() as u64);
+        for (scene, hash) in &new_scenes {
+            match measure_scene(&scan, scene, &windows, &groups, &mut reads) {
+                Ok(v) => {
+                    processed.push((scene.clone(), hash.clone(), v.plot_clear));
+                    verdicts.push(Some(v));
+                }
+                Err(e) => skipped.push(e.to_string()),
+            }
+            progress.advance(&scene.id);
         }
-        progress.advance(&scene.id);
+        progress.finish();
+    } else {
+        processed = new_scenes.iter().map(|(s, h)| (s.clone(), h.clone(), 0.0)).collect();
+        verdicts = vec![None; processed.len()];
     }
-    progress.finish();
+
+    let iso = |day: i32| from_day_number(day).map(|d| d.to_string()).unwrap_or_default();
+    let writer = store.begin()?;
+    let mut results: Vec<Option<ScannedPlot>> = (0..windows.len()).map(|_| None).collect();
+    let mut restore_warnings: Vec<Option<String>> = vec![None; windows.len()];
+    let mut failed = vec![false; processed.len()];
+    for (g, group) in groups.iter().enumerate() {
+        let mut trackers = Vec::with_capacity(group.len());
+        for &i in group {
+            let plot = &registry.plots[i];
+            let mut tracker = PlotTracker::new(plot.clone(), windows[i].grid.clone(), windows[i].mask.clone());
+            if let Some(stored) = writer.plot(&plot.plot_id)? {
+                restore(&mut tracker, &stored, &mut restore_warnings[i]);
+            }
+            trackers.push(tracker);
+        }
+        if groups.len() > 1 {
+            progress.stage(&format!("scanning plots (group {} of {})", g + 1, groups.len()));
+        }
+        progress.start("scenes", processed.len() as u64);
+        for (k, (scene, _, clear)) in processed.iter_mut().enumerate() {
+            if failed[k] {
+                continue;
+            }
+            match process_scene(&scan, scene, &mut trackers, verdicts[k], &mut reads) {
+                Ok(c) => *clear = c,
+                // Only with one group: the scene is skipped before any plot's history changed.
+                Err(e) if verdicts[k].is_none() => {
+                    failed[k] = true;
+                    skipped.push(e.to_string());
+                }
+                Err(e) => return Err(e),
+            }
+            progress.advance(&scene.id);
+        }
+        progress.finish();
+        // Written in registry order within the group (with one group, the registry's).
+        let mut done: Vec<(usize, PlotTracker)> = group.iter().copied().zip(trackers).collect();
+        done.sort_by_key(|(i, _)| *i);
+        for (i, t) in done {
+            let stored = StoredPlot {
+                grid_json: serde_json::to_string(&t.grid).map_err(|e| Error::store(store_path(req), e))?,
+                mask: t.mask.iter().copied().collect(),
+                state: t.state.to_bytes(),
+                flags_json: serde_json::to_string(&t.flags).map_err(|e| Error::store(store_path(req), e))?,
+                record: serde_json::to_string(&t.record).map_err(|e| Error::store(store_path(req), e))?,
+            };
+            writer.save_plot_state(&t.plot.plot_id, &stored)?;
+            for (k, d) in t.days.iter().enumerate() {
+                writer.stage_plot_day(
+                    ((i as i64) << 24) | k as i64,
+                    &t.plot.plot_id,
+                    &iso(d.day),
+                    &d.scene_id,
+                    d.clear_fraction,
+                    d.ndvi,
+                    d.bsi,
+                    &d.cover.to_string(),
+                    &d.active.to_string(),
+                )?;
+            }
+            results[i] =
+                Some(ScannedPlot { plot: t.plot, grid: t.grid, flags: t.flags, history: t.history, record: t.record });
+        }
+    }
+    let processed: Vec<(Scene, String, f64)> =
+        processed.into_iter().zip(&failed).filter(|(_, f)| !**f).map(|(p, _)| p).collect();
+    warnings.extend(restore_warnings.into_iter().flatten());
+    let trackers: Vec<ScannedPlot> = results.into_iter().map(|r| r.expect("every plot is in one group")).collect();
     reads.file_bytes = reading_from.zip(bytes_read_so_far()).map(|(a, b)| b - a);
 
     progress.stage("vectorizing flags");
@@ -347,7 +437,6 @@ pub fn run_scan_keeping_store(
     let mut changed_count = 0usize;
     let mut per_plot = Vec::new();
     {
-        let writer = store.begin()?;
         let srs_id = writer.set_frame(&frame, &srs_name)?;
         for (path, fp, hash) in &hash_updates {
             writer.cache_hash(path, fp, hash)?;
@@ -383,38 +472,15 @@ pub fn run_scan_keeping_store(
         }
         // Rows go in by acquisition, then id: the order one scan of all months would use, so that
         // scanning in monthly steps gives the same row ids.
-        let iso = |day: i32| from_day_number(day).map(|d| d.to_string()).unwrap_or_default();
         let mut history: Vec<_> = trackers.iter().flat_map(|t| t.history.iter()).collect();
         history.sort_by(|a, b| (a.day, &a.flag_id).cmp(&(b.day, &b.flag_id)));
         for h in history {
             writer.add_history(&h.flag_id, &iso(h.day), h.status, h.pixels as f64 * settings.pixel_area)?;
         }
-        let mut days: Vec<_> =
-            trackers.iter().flat_map(|t| t.days.iter().map(move |d| (t.plot.plot_id.as_str(), d))).collect();
-        days.sort_by(|a, b| (a.1.day, a.0).cmp(&(b.1.day, b.0)));
-        for (plot_id, d) in days {
-            writer.add_plot_day(
-                plot_id,
-                &iso(d.day),
-                &d.scene_id,
-                d.clear_fraction,
-                d.ndvi,
-                d.bsi,
-                &d.cover.to_string(),
-                &d.active.to_string(),
-            )?;
-        }
-        for t in trackers.iter() {
-            let stored = StoredPlot {
-                grid_json: serde_json::to_string(&t.grid).map_err(|e| Error::store(store_path(req), e))?,
-                mask: t.mask.iter().copied().collect(),
-                state: t.state.to_bytes(),
-                flags_json: serde_json::to_string(&t.flags).map_err(|e| Error::store(store_path(req), e))?,
-                record: serde_json::to_string(&t.record).map_err(|e| Error::store(store_path(req), e))?,
-            };
-            writer.save_plot_state(&t.plot.plot_id, &stored)?;
+        writer.write_staged_plot_days()?;
+        for (index, t) in trackers.iter().enumerate() {
             let line = plot_line(t);
-            let geometry = plot_geometry(&geometries, t, &registry)?;
+            let geometry = plot_geometry(&geometries[index], &registry)?;
             writer.upsert_plot(
                 &PlotRow {
                     plot_id: t.plot.plot_id.clone(),
@@ -553,7 +619,7 @@ fn frame_from_scenes(scenes: &[Scene], registry: &PlotRegistry) -> Result<Analys
     })
 }
 
-fn restore(tracker: &mut PlotTracker, stored: &StoredPlot, warnings: &mut Vec<String>) {
+fn restore(tracker: &mut PlotTracker, stored: &StoredPlot, warning: &mut Option<String>) {
     let grid: Option<Grid> = serde_json::from_str(&stored.grid_json).ok();
     let same = grid.as_ref() == Some(&tracker.grid) && stored.mask == tracker.mask.iter().copied().collect::<Vec<u8>>();
     let state = TemporalState::from_bytes(&stored.state);
@@ -564,92 +630,229 @@ fn restore(tracker: &mut PlotTracker, stored: &StoredPlot, warnings: &mut Vec<St
             tracker.flags = flags;
             tracker.record = serde_json::from_str(&stored.record).unwrap_or_default();
         }
-        (false, _, _) => warnings.push(format!(
-            "plot {}: its geometry changed since the last scan; its history starts again",
-            tracker.plot.plot_id
-        )),
-        _ => warnings.push(match TemporalState::layout_of(&stored.state) {
-            Some(layout) if !stored.state.starts_with(crate::temporal::state::STATE_MAGIC) => {
-                format!(
-                    "plot {}: its stored per-pixel state is of layout {layout}; its history starts again under the \
+        (false, _, _) => {
+            *warning = Some(format!(
+                "plot {}: its geometry changed since the last scan; its history starts again",
+                tracker.plot.plot_id
+            ))
+        }
+        _ => {
+            *warning = Some(match TemporalState::layout_of(&stored.state) {
+                Some(layout) if !stored.state.starts_with(crate::temporal::state::STATE_MAGIC) => {
+                    format!(
+                        "plot {}: its stored per-pixel state is of layout {layout}; its history starts again under the \
                      seasonal model, and this scan stores it in the new layout",
-                    tracker.plot.plot_id
-                )
-            }
-            _ => format!("plot {}: stored state unreadable; its history starts again", tracker.plot.plot_id),
-        }),
+                        tracker.plot.plot_id
+                    )
+                }
+                _ => format!("plot {}: stored state unreadable; its history starts again", tracker.plot.plot_id),
+            })
+        }
     }
 }
 
-/// Reads one scene for every plot, measures the acquisition, and applies it. Returns the clear share of
-/// plot pixels.
-#[allow(clippy::too_many_arguments)]
-fn process_scene(
-    backend: &dyn Backend,
-    scene: &Scene,
-    bands: &BandSelection,
-    trackers: &mut [PlotTracker],
-    options: &ScanOptions,
+/// A plot's analysis window: its grid on the frame and the mask of its pixels.
+struct PlotWindow {
+    grid: Grid,
+    mask: Array2<u8>,
+}
+
+/// What a scan keeps of a plot once its group is scanned and its per-pixel state stored: what the
+/// flags, the plot row and the history are written from.
+struct ScannedPlot {
+    plot: crate::io::plots::Plot,
+    grid: Grid,
+    flags: Vec<TrackedFlag>,
+    history: Vec<tracker::FlagHistoryEntry>,
+    record: tracker::PlotRecord,
+}
+
+/// The fixed inputs of reading and applying scenes.
+struct ScanContext<'a> {
+    backend: &'a dyn Backend,
+    bands: &'a BandSelection,
+    options: &'a ScanOptions,
     cloud_buffer_px: usize,
-    settings: &TrackSettings,
-    reads: &mut ReadVolume,
-) -> Result<f64> {
-    let reader = SceneReader::open(scene, bands)?;
-    let footprints = scene_footprint(&reader, trackers.first().map(|t| &t.grid))?;
-    // Windows are read in bands of rows, west to east, not in registry order: plots clustered in one
-    // estate share compressed blocks, which GDAL's cache then inflates once for all of them.
-    let mut order: Vec<usize> = (0..trackers.len()).collect();
-    let band_of = |t: &PlotTracker| {
-        let (x, y) = (t.grid.transform.0[0], t.grid.transform.0[3]);
-        ((-y / READ_BAND_M).floor() as i64, x.floor() as i64)
-    };
-    order.sort_by_key(|i| band_of(&trackers[*i]));
-    let mut observations: Vec<Option<PlotObservation>> = vec![None; trackers.len()];
-    let mut sample = ValueSample::default();
+    settings: &'a TrackSettings,
+}
+
+/// What an acquisition as a whole says, measured over every plot window before any plot's history
+/// changes: whether the area is dormant (no green season), and the clear share of plot pixels.
+#[derive(Debug, Clone, Copy)]
+struct SceneVerdict {
+    dormant: bool,
+    plot_clear: f64,
+}
+
+/// The sums a [`SceneVerdict`] is taken from, added window by window.
+#[derive(Default)]
+struct SceneTotals {
+    sample: ValueSample,
+    ndvi: Vec<f32>,
+    total: usize,
+    clear: usize,
+    /// (plot index, clear share of the plot), summed in plot order at the end.
+    plot_clear: Vec<(usize, f32)>,
+}
+
+impl SceneTotals {
+    fn add(&mut self, index: usize, o: &PlotObservation) {
+        self.total += o.planes.class.len();
+        self.clear += o.planes.class.iter().filter(|c| **c != LandClass::NoData as u8).count();
+        self.ndvi.extend(o.planes.ndvi.iter().copied().filter(|v| v.is_finite()));
+        self.plot_clear.push((index, o.clear_fraction));
+    }
+
+    /// Fails when the scene's scale is wrong (before any plot's history changes).
+    fn verdict(mut self, scene: &Scene) -> Result<SceneVerdict> {
+        self.sample.check(scene)?;
+        let median_ndvi = median(self.ndvi.into_iter());
+        let clear_fraction = self.clear as f32 / self.total.max(1) as f32;
+        self.plot_clear.sort_by_key(|(i, _)| *i);
+        let n = self.plot_clear.len();
+        let plot_clear = self.plot_clear.iter().map(|(_, c)| *c as f64).sum::<f64>() / n.max(1) as f64;
+        Ok(SceneVerdict { dormant: is_dormant(median_ndvi, clear_fraction), plot_clear })
+    }
+}
+
+/// Where a window is read from: its band of rows, then west to east. Plots clustered in one estate
+/// share compressed blocks, which GDAL's cache then inflates once for all of them.
+fn read_order_key(grid: &Grid) -> (i64, i64) {
+    let (x, y) = (grid.transform.0[0], grid.transform.0[3]);
+    ((-y / READ_BAND_M).floor() as i64, x.floor() as i64)
+}
+
+/// Plot indices in read order, cut into groups of at most `budget_px` pixels of per-pixel state (a
+/// plot larger than that is a group of its own).
+fn groups_in_read_order(windows: &[PlotWindow], budget_px: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..windows.len()).collect();
+    order.sort_by_key(|i| read_order_key(&windows[*i].grid));
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut pixels = 0usize;
     for i in order {
-        let t = &trackers[i];
-        let inside = footprints.as_ref().is_none_or(|f| t.grid.bounds().intersection(f).is_some());
+        let n = windows[i].grid.len();
+        match groups.last_mut() {
+            Some(g) if pixels + n <= budget_px.max(1) => g.push(i),
+            _ => {
+                groups.push(vec![i]);
+                pixels = 0;
+            }
+        }
+        pixels += n;
+    }
+    groups
+}
+
+/// Reads and classifies the windows `indices` (in that order) of one scene.
+fn read_windows(
+    scan: &ScanContext,
+    reader: &SceneReader,
+    footprint: Option<&crate::raster::Bounds>,
+    windows: &[(&Grid, &Array2<u8>, Vec<u8>)],
+    indices: &[usize],
+    mut sample: Option<&mut ValueSample>,
+    reads: &mut ReadVolume,
+) -> Result<Vec<PlotObservation>> {
+    let scene = reader.scene();
+    let mut out = Vec::with_capacity(indices.len());
+    for &i in indices {
+        let (grid, mask, bright) = (windows[i].0, windows[i].1, windows[i].2.as_slice());
+        let inside = footprint.is_none_or(|f| grid.bounds().intersection(f).is_some());
         let obs = if inside {
-            let raw = reader.read(&t.grid)?;
+            let raw = reader.read(grid)?;
             if reader.surface_reflectance() {
-                sample.add(&raw);
+                if let Some(s) = sample.as_deref_mut() {
+                    s.add(&raw);
+                }
             }
             reads.windows += 1;
-            reads.decoded_bytes += reader.decoded_bytes(&t.grid);
-            classify_window(backend, raw, &t.mask, &t.bright_surfaces(), &options.rules, cloud_buffer_px)?
+            reads.decoded_bytes += reader.decoded_bytes(grid);
+            classify_window(scan.backend, raw, mask, bright, &scan.options.rules, scan.cloud_buffer_px)?
         } else {
-            empty_observation(&t.grid, scene.has_swir())
+            empty_observation(grid, scene.has_swir())
         };
-        observations[i] = Some(obs);
+        out.push(obs);
     }
-    // Before any plot's history changes: a scene with a wrong scale is skipped, not absorbed.
-    sample.check(scene)?;
+    Ok(out)
+}
+
+/// The verdict of one scene over every plot window, group by group, without holding more than a
+/// group's observations.
+fn measure_scene(
+    scan: &ScanContext,
+    scene: &Scene,
+    windows: &[PlotWindow],
+    groups: &[Vec<usize>],
+    reads: &mut ReadVolume,
+) -> Result<SceneVerdict> {
+    let reader = SceneReader::open(scene, scan.bands)?;
+    let footprint = scene_footprint(&reader, windows.first().map(|w| &w.grid))?;
+    // The plots' states are not loaded for this pass, so white roofs the states know are masked like
+    // clouds here; they are a few pixels of a scene, and only the area's median NDVI and clear share,
+    // not any pixel's class, come from this pass.
+    let windows: Vec<(&Grid, &Array2<u8>, Vec<u8>)> = windows.iter().map(|w| (&w.grid, &w.mask, Vec::new())).collect();
+    let mut totals = SceneTotals::default();
+    for group in groups {
+        let observations =
+            read_windows(scan, &reader, footprint.as_ref(), &windows, group, Some(&mut totals.sample), reads)?;
+        for (i, o) in group.iter().zip(&observations) {
+            totals.add(*i, o);
+        }
+    }
+    totals.verdict(scene)
+}
+
+/// Reads one scene for a group of plots and applies it to their trackers. Without a `verdict` (the
+/// group is every plot), the acquisition is measured on the windows read, before any history changes.
+/// Returns the clear share of plot pixels.
+fn process_scene(
+    scan: &ScanContext,
+    scene: &Scene,
+    trackers: &mut [PlotTracker],
+    verdict: Option<SceneVerdict>,
+    reads: &mut ReadVolume,
+) -> Result<f64> {
+    let reader = SceneReader::open(scene, scan.bands)?;
+    let footprint = scene_footprint(&reader, trackers.first().map(|t| &t.grid))?;
+    let windows: Vec<(&Grid, &Array2<u8>, Vec<u8>)> =
+        trackers.iter().map(|t| (&t.grid, &t.mask, t.bright_surfaces())).collect();
+    let mut order: Vec<usize> = (0..trackers.len()).collect();
+    order.sort_by_key(|i| read_order_key(windows[*i].0));
+    let mut totals = SceneTotals::default();
+    let sample = verdict.is_none().then_some(&mut totals.sample);
+    let read = read_windows(scan, &reader, footprint.as_ref(), &windows, &order, sample, reads)?;
+    drop(windows);
+    let mut observations: Vec<Option<PlotObservation>> = (0..trackers.len()).map(|_| None).collect();
+    for (i, o) in order.into_iter().zip(read) {
+        observations[i] = Some(o);
+    }
     let mut observations: Vec<PlotObservation> =
         observations.into_iter().map(|o| o.expect("every plot observed or marked outside")).collect();
-    let total: usize = observations.iter().map(|o| o.planes.class.len()).sum();
-    let clear: usize =
-        observations.iter().map(|o| o.planes.class.iter().filter(|c| **c != LandClass::NoData as u8).count()).sum();
-    let median_ndvi = median(observations.iter().flat_map(|o| o.planes.ndvi.iter().copied()));
-    let clear_fraction = clear as f32 / total.max(1) as f32;
-    let dormant = is_dormant(median_ndvi, clear_fraction);
-    if !scene.has_swir() && dormant {
+    let verdict = match verdict {
+        Some(v) => v,
+        None => {
+            for (i, o) in observations.iter().enumerate() {
+                totals.add(i, o);
+            }
+            totals.verdict(scene)?
+        }
+    };
+    if !scene.has_swir() && verdict.dormant {
         for o in observations.iter_mut() {
             set_aside_bare(&mut o.planes);
         }
     }
-    let ctx = DateContext::on(day_number(scene.date), !dormant);
+    let ctx = DateContext::on(day_number(scene.date), !verdict.dormant);
     let acq = Acquisition { day: ctx.day, scene_id: scene.id.clone() };
     let results: Vec<Result<()>> = trackers
         .par_iter_mut()
         .zip(observations.par_iter())
-        .map(|(t, o)| t.observe(backend, &acq, o, &ctx, settings))
+        .map(|(t, o)| t.observe(scan.backend, &acq, o, &ctx, scan.settings))
         .collect();
     for r in results {
         r?;
     }
-    let plot_clear: f64 =
-        observations.iter().map(|o| o.clear_fraction as f64).sum::<f64>() / observations.len().max(1) as f64;
-    Ok(plot_clear)
+    Ok(verdict.plot_clear)
 }
 
 fn scene_footprint(reader: &SceneReader, sample: Option<&Grid>) -> Result<Option<crate::raster::Bounds>> {
@@ -680,7 +883,7 @@ fn empty_observation(grid: &Grid, has_swir: bool) -> PlotObservation {
 }
 
 /// The contract's flags of one tracker, polygonized.
-fn flags_of(t: &PlotTracker, scan_id: &str) -> Result<Vec<Flag>> {
+fn flags_of(t: &ScannedPlot, scan_id: &str) -> Result<Vec<Flag>> {
     let pixel_area = t.grid.transform.pixel_area();
     t.flags
         .iter()
@@ -715,7 +918,7 @@ fn flags_of(t: &PlotTracker, scan_id: &str) -> Result<Vec<Flag>> {
         .collect()
 }
 
-fn plot_line(t: &PlotTracker) -> PlotLine {
+fn plot_line(t: &ScannedPlot) -> PlotLine {
     let mut active = BTreeMap::new();
     for f in t.flags.iter().filter(|f| f.status != FlagStatus::Resolved) {
         *active.entry(f.kind.name().to_string()).or_insert(0) += 1;
@@ -730,14 +933,7 @@ fn plot_line(t: &PlotTracker) -> PlotLine {
     }
 }
 
-fn plot_geometry(
-    geometries: &[gdal::vector::Geometry],
-    t: &PlotTracker,
-    registry: &PlotRegistry,
-) -> Result<(Vec<u8>, [f64; 4])> {
-    let index =
-        registry.plots.iter().position(|p| p.plot_id == t.plot.plot_id).expect("tracker plots come from the registry");
-    let g = &geometries[index];
+fn plot_geometry(g: &gdal::vector::Geometry, registry: &PlotRegistry) -> Result<(Vec<u8>, [f64; 4])> {
     let e = g.envelope();
     Ok((g.wkb().map_err(|e| Error::gdal(&registry.path, e))?, [e.MinX, e.MaxX, e.MinY, e.MaxY]))
 }

@@ -323,18 +323,24 @@ pub const PHYSICAL_MEDIAN: (f32, f32) = (-0.2, 1.5);
 /// Values a sample takes from each plot window, per band: enough for a median, bounded in memory.
 const SAMPLE_PER_WINDOW: usize = 4096;
 
+/// Values a sample keeps per band at most: past that, every other value is dropped and later windows
+/// give half as many (so a registry of 100,000 plots does not hold every pixel of every window).
+const SAMPLE_MAX: usize = 1 << 20;
+
 /// Scaled values of a scene's valid pixels, sampled over its plot windows, to check that its scale and
 /// offset give physical values before the scene changes any plot's history.
 #[derive(Debug, Default)]
 pub struct ValueSample {
     per_band: Vec<(BandRole, Vec<f32>)>,
+    /// Halvings so far: a window gives every `2^thinned`-th of its sampled values.
+    thinned: u32,
 }
 
 impl ValueSample {
     /// Adds a raw window's valid pixels, scaled as classification will scale them.
     pub fn add(&mut self, raw: &RawObservation) {
         let valid: Vec<usize> = raw.stack.valid.iter().enumerate().filter(|(_, v)| **v != 0).map(|(i, _)| i).collect();
-        let stride = (valid.len() / SAMPLE_PER_WINDOW).max(1);
+        let stride = (valid.len() / SAMPLE_PER_WINDOW).max(1) << self.thinned;
         for (slot, (role, gain, offset)) in raw.scales.iter().enumerate() {
             let plane = raw.stack.data.index_axis(Axis(0), slot);
             let plane = plane.as_slice();
@@ -347,6 +353,13 @@ impl ValueSample {
                 }
             };
             values.extend(valid.iter().step_by(stride).map(|i| (plane[*i] as f64 * gain + offset) as f32));
+        }
+        if self.per_band.iter().any(|(_, v)| v.len() > SAMPLE_MAX) {
+            for (_, v) in self.per_band.iter_mut() {
+                let kept: Vec<f32> = v.iter().step_by(2).copied().collect();
+                *v = kept;
+            }
+            self.thinned += 1;
         }
     }
 

@@ -214,18 +214,7 @@ impl Store {
 
     /// A plot's stored continuation.
     pub fn plot(&self, plot_id: &str) -> Result<Option<StoredPlot>> {
-        self.conn
-            .query_row("SELECT grid, mask, state, flags, record FROM plot_state WHERE plot_id = ?1", [plot_id], |r| {
-                Ok(StoredPlot {
-                    grid_json: r.get(0)?,
-                    mask: r.get(1)?,
-                    state: r.get(2)?,
-                    flags_json: r.get(3)?,
-                    record: r.get(4)?,
-                })
-            })
-            .optional()
-            .map_err(|e| Error::store(&self.path, e))
+        read_plot(&self.conn, plot_id).map_err(|e| Error::store(&self.path, e))
     }
 
     /// The latest changefeed sequence number (0 for none).
@@ -374,6 +363,57 @@ impl StoreWriter<'_> {
             .map_err(|e| self.fail(e))
     }
 
+    /// A plot's stored continuation, as this transaction sees it.
+    pub fn plot(&self, plot_id: &str) -> Result<Option<StoredPlot>> {
+        read_plot(&self.txn, plot_id).map_err(|e| self.fail(e))
+    }
+
+    /// Stages a plot summary: plots are scanned group by group, and their summaries wait in a temporary
+    /// table (not in memory) until [`write_staged_plot_days`](Self::write_staged_plot_days) writes them
+    /// in (acquisition, plot id, `order`) order, the order one scan of all months gives row ids in.
+    #[allow(clippy::too_many_arguments)]
+    pub fn stage_plot_day(
+        &self,
+        order: i64,
+        plot_id: &str,
+        acquired: &str,
+        scene_id: &str,
+        clear: f64,
+        ndvi: Option<f64>,
+        bsi: Option<f64>,
+        cover: &str,
+        active: &str,
+    ) -> Result<()> {
+        self.txn
+            .execute_batch(
+                "CREATE TEMP TABLE IF NOT EXISTS staged_plot_days (ord INTEGER, plot_id TEXT, acquired TEXT, scene_id TEXT,
+                   clear_fraction REAL, ndvi REAL, bsi REAL, cover TEXT, active TEXT)",
+            )
+            .map_err(|e| self.fail(e))?;
+        self.txn
+            .prepare_cached(
+                "INSERT INTO temp.staged_plot_days (ord, plot_id, acquired, scene_id, clear_fraction, ndvi, bsi, cover, active)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .and_then(|mut s| s.execute(params![order, plot_id, acquired, scene_id, clear, ndvi, bsi, cover, active]))
+            .map(|_| ())
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Writes the staged plot summaries (see [`stage_plot_day`](Self::stage_plot_day)).
+    pub fn write_staged_plot_days(&self) -> Result<()> {
+        self.txn
+            .execute_batch(
+                "CREATE TEMP TABLE IF NOT EXISTS staged_plot_days (ord INTEGER, plot_id TEXT, acquired TEXT, scene_id TEXT,
+                   clear_fraction REAL, ndvi REAL, bsi REAL, cover TEXT, active TEXT);
+                 INSERT OR REPLACE INTO plot_summary (plot_id, acquired, scene_id, clear_fraction, ndvi, bsi, cover, active)
+                   SELECT plot_id, acquired, scene_id, clear_fraction, ndvi, bsi, cover, active FROM temp.staged_plot_days
+                   ORDER BY acquired, plot_id, ord;
+                 DROP TABLE temp.staged_plot_days;",
+            )
+            .map_err(|e| self.fail(e))
+    }
+
     /// Records an ingested scene.
     pub fn add_scene(
         &self,
@@ -396,12 +436,21 @@ impl StoreWriter<'_> {
     /// Saves a plot's continuation.
     pub fn save_plot_state(&self, plot_id: &str, stored: &StoredPlot) -> Result<()> {
         self.txn
-            .execute(
+            .prepare_cached(
                 "INSERT INTO plot_state (plot_id, grid, mask, state, flags, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (plot_id) DO UPDATE SET grid = excluded.grid, mask = excluded.mask, state = excluded.state,
                    flags = excluded.flags, record = excluded.record",
-                params![plot_id, stored.grid_json, stored.mask, stored.state, stored.flags_json, stored.record],
             )
+            .and_then(|mut s| {
+                s.execute(params![
+                    plot_id,
+                    stored.grid_json,
+                    stored.mask,
+                    stored.state,
+                    stored.flags_json,
+                    stored.record
+                ])
+            })
             .map(|_| ())
             .map_err(|e| self.fail(e))
     }
@@ -410,14 +459,14 @@ impl StoreWriter<'_> {
     pub fn upsert_plot(&self, row: &PlotRow, srs_id: i64) -> Result<()> {
         let blob = gpkg::encode(&row.geometry.0, srs_id, row.geometry.1);
         self.txn
-            .execute(
+            .prepare_cached(
                 "INSERT INTO plots (geom, plot_id, name, category, works_allowed, listed_on, observations, last_observed, active_flags, state)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT (plot_id) DO UPDATE SET geom = excluded.geom, name = excluded.name, category = excluded.category,
                    works_allowed = excluded.works_allowed, listed_on = excluded.listed_on, observations = excluded.observations,
                    last_observed = excluded.last_observed, active_flags = excluded.active_flags, state = excluded.state",
-                params![blob, row.plot_id, row.name, row.category, row.works_allowed, row.listed_on, row.observations, row.last_observed, row.active_flags, row.state],
             )
+            .and_then(|mut s| s.execute(params![blob, row.plot_id, row.name, row.category, row.works_allowed, row.listed_on, row.observations, row.last_observed, row.active_flags, row.state]))
             .map(|_| ())
             .map_err(|e| self.fail(e))
     }
@@ -432,12 +481,15 @@ impl StoreWriter<'_> {
         type Row = (Vec<u8>, String, String, Option<String>, f64, f64, String);
         let before: Option<Row> = self
             .txn
-            .query_row(
+            .prepare_cached(
                 "SELECT geom, kind, status, last_seen, area_m2, confidence, evidence FROM flags WHERE flag_id = ?1",
-                [&flag.flag_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
             )
-            .optional()
+            .and_then(|mut s| {
+                s.query_row([&flag.flag_id], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+                })
+                .optional()
+            })
             .map_err(|e| self.fail(e))?;
         let changed = match &before {
             None => true,
@@ -487,10 +539,10 @@ impl StoreWriter<'_> {
     /// Records a flag status on an acquisition.
     pub fn add_history(&self, flag_id: &str, acquired: &str, status: FlagStatus, area_m2: f64) -> Result<()> {
         self.txn
-            .execute(
+            .prepare_cached(
                 "INSERT OR REPLACE INTO flag_history (flag_id, acquired, status, area_m2) VALUES (?1, ?2, ?3, ?4)",
-                params![flag_id, acquired, status.name(), area_m2],
             )
+            .and_then(|mut s| s.execute(params![flag_id, acquired, status.name(), area_m2]))
             .map(|_| ())
             .map_err(|e| self.fail(e))
     }
@@ -509,10 +561,10 @@ impl StoreWriter<'_> {
         active: &str,
     ) -> Result<()> {
         self.txn
-            .execute(
+            .prepare_cached(
                 "INSERT OR REPLACE INTO plot_summary (plot_id, acquired, scene_id, clear_fraction, ndvi, bsi, cover, active) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![plot_id, acquired, scene_id, clear, ndvi, bsi, cover, active],
             )
+            .and_then(|mut s| s.execute(params![plot_id, acquired, scene_id, clear, ndvi, bsi, cover, active]))
             .map(|_| ())
             .map_err(|e| self.fail(e))
     }
@@ -520,7 +572,8 @@ impl StoreWriter<'_> {
     /// Appends to the changefeed.
     pub fn add_change(&self, scan_id: &str, flag_id: &str, op: &str) -> Result<()> {
         self.txn
-            .execute("INSERT INTO changes (scan_id, flag_id, op) VALUES (?1, ?2, ?3)", params![scan_id, flag_id, op])
+            .prepare_cached("INSERT INTO changes (scan_id, flag_id, op) VALUES (?1, ?2, ?3)")
+            .and_then(|mut s| s.execute(params![scan_id, flag_id, op]))
             .map(|_| ())
             .map_err(|e| self.fail(e))
     }
@@ -555,6 +608,20 @@ impl StoreWriter<'_> {
         gpkg::update_extent(&self.txn, "plots", "geom").map_err(|e| Error::store(&path, e))?;
         self.txn.commit().map_err(|e| Error::store(&path, e))
     }
+}
+
+fn read_plot(conn: &Connection, plot_id: &str) -> rusqlite::Result<Option<StoredPlot>> {
+    conn.prepare_cached("SELECT grid, mask, state, flags, record FROM plot_state WHERE plot_id = ?1")?
+        .query_row([plot_id], |r| {
+            Ok(StoredPlot {
+                grid_json: r.get(0)?,
+                mask: r.get(1)?,
+                state: r.get(2)?,
+                flags_json: r.get(3)?,
+                record: r.get(4)?,
+            })
+        })
+        .optional()
 }
 
 /// Counts of flags by kind and status, for summaries.
