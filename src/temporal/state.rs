@@ -244,7 +244,10 @@ impl TemporalState {
         }
         let width = u32::from_le_bytes(raw[0..4].try_into().ok()?) as usize;
         let height = u32::from_le_bytes(raw[4..8].try_into().ok()?) as usize;
-        if raw.len() != 8 + width.checked_mul(height)?.checked_mul(record)? {
+        // Checked: a blob declaring 2^32 x 2^32 pixels wrapped the product in release builds, so a short
+        // record list could pass as a huge grid and be indexed past its end later.
+        let expected = width.checked_mul(height)?.checked_mul(record)?.checked_add(8)?;
+        if raw.len() != expected {
             return None;
         }
         let pixels = raw[8..]
@@ -321,6 +324,17 @@ mod tests {
         assert!(TemporalState::from_bytes(&old).is_none());
         assert_eq!(TemporalState::layout_of(&old), Some("JTS2 (class rules, jingtu 0.1)"));
         assert_eq!(TemporalState::layout_of(b"junk"), None);
+    }
+
+    #[test]
+    fn a_blob_declaring_an_overflowing_grid_is_refused_not_wrapped() {
+        use std::io::Write;
+        let mut raw = Vec::new();
+        raw.extend_from_slice(&u32::MAX.to_le_bytes());
+        raw.extend_from_slice(&u32::MAX.to_le_bytes());
+        let mut enc = flate2::write::DeflateEncoder::new(STATE_MAGIC.to_vec(), flate2::Compression::fast());
+        enc.write_all(&raw).unwrap();
+        assert!(TemporalState::from_bytes(&enc.finish().unwrap()).is_none());
     }
 
     #[test]
