@@ -38,15 +38,17 @@ impl ConfigFile {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<ConfigFile> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let config =
-            toml::from_str(&text).map_err(|e| Error::input(path, format!("invalid config: {}", e.message())))?;
+        ConfigFile::parse(&text).map_err(|problem| Error::input(path, format!("invalid config: {problem}")))
+    }
+
+    /// Parses and validates the text of a config file; the error says what is wrong, naming the key.
+    pub fn parse(text: &str) -> std::result::Result<ConfigFile, String> {
+        let config = toml::from_str(text).map_err(|e: toml::de::Error| e.message().to_string())?;
         // Types are checked by serde; ranges here, on the keys as the user wrote them, so the message
         // names the key (plot_margin_m = nan or 1e9 and idle_months = 0 were accepted, or failed later
         // blaming something else).
-        let raw: toml::Table =
-            toml::from_str(&text).map_err(|e| Error::input(path, format!("invalid config: {}", e.message())))?;
-        check_ranges(&toml::Value::Table(raw), "")
-            .map_err(|problem| Error::input(path, format!("invalid config: {problem}")))?;
+        let raw: toml::Table = toml::from_str(text).map_err(|e: toml::de::Error| e.message().to_string())?;
+        check_ranges(&toml::Value::Table(raw), "")?;
         Ok(config)
     }
 }

@@ -125,6 +125,84 @@ pub struct PlotRegistry {
     pub skipped: usize,
 }
 
+/// The attribute values of one registry feature as the source gave them (`None`: no such field, or null).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FeatureAttributes {
+    /// The id field's value.
+    pub plot_id: Option<String>,
+    /// The name field's value.
+    pub name: Option<String>,
+    /// The category field's value.
+    pub category: Option<String>,
+    /// The works-allowed field's value.
+    pub works_allowed: Option<String>,
+    /// The listed-on field's value.
+    pub listed_on: Option<String>,
+}
+
+/// A plot's attributes, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlotAttributes {
+    /// Non-empty, trimmed, valid text without NUL.
+    pub plot_id: String,
+    /// Trimmed, valid text without NUL; `None` when empty.
+    pub name: Option<String>,
+    /// A known category.
+    pub category: Option<Category>,
+    /// Approved works may disturb the ground.
+    pub works_allowed: bool,
+    /// Date listed, where the value is one.
+    pub listed_on: Option<NaiveDate>,
+}
+
+/// Validates the attributes of feature `n` of a registry. `Err`: a value that cannot be kept (text GDAL
+/// could not decode, a NUL byte), which stops reading; `Ok(None)`: no id, the feature is skipped;
+/// problems that do not stop it (unknown category, a `listed_on` that is not a date, the skip) are pushed
+/// to `warnings`, naming the feature or plot.
+pub fn plot_attributes(
+    n: usize,
+    values: &FeatureAttributes,
+    fields: &PlotFields,
+    warnings: &mut Vec<String>,
+) -> std::result::Result<Option<PlotAttributes>, String> {
+    let text = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    // Text GDAL could not decode arrives with U+FFFD in place of its bytes: an id or name mangled so
+    // would be stored and exported as something the registry never said.
+    for (field, value) in [(&fields.plot_id, &values.plot_id), (&fields.name, &values.name)] {
+        if let Some(v) = text(value) {
+            if v.contains('\u{FFFD}') || v.contains('\0') {
+                return Err(format!(
+                    "feature {n}: {field} '{}' is not valid text in the layer's encoding (invalid UTF-8 or a NUL byte); \
+                     give the Shapefile a .cpg naming its encoding, or fix the value",
+                    v.replace('\0', "\\0")
+                ));
+            }
+        }
+    }
+    let Some(plot_id) = text(&values.plot_id) else {
+        warnings.push(format!("feature {n}: empty {} (skipped)", fields.plot_id));
+        return Ok(None);
+    };
+    let category = match text(&values.category) {
+        Some(c) => {
+            let parsed = Category::parse(&c);
+            if parsed.is_none() {
+                warnings.push(format!("plot {plot_id}: unknown category '{c}' (treated as uncategorised)"));
+            }
+            parsed
+        }
+        None => None,
+    };
+    let works_allowed = text(&values.works_allowed)
+        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "t" | "yes" | "y") || v == "是");
+    let listed_text = text(&values.listed_on);
+    let listed_on = listed_text.as_deref().and_then(dates::date_in_text);
+    if let (Some(v), None) = (&listed_text, listed_on) {
+        warnings.push(format!("plot {plot_id}: {} '{v}' is not a date (ignored)", fields.listed_on));
+    }
+    Ok(Some(PlotAttributes { plot_id, name: text(&values.name), category, works_allowed, listed_on }))
+}
+
 impl PlotRegistry {
     /// Reads a registry. Fails on a missing id field, empty or duplicate ids (naming them), and a source
     /// without a CRS; repairs invalid polygons and says so in `warnings`.
@@ -183,52 +261,23 @@ impl PlotRegistry {
         let mut missing_ids = 0usize;
         let mut skipped = 0usize;
         for (n, feature) in layer.features().enumerate() {
-            let text = |i: Option<usize>| {
-                i.and_then(|i| feature.field_as_string(i).ok().flatten())
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
+            let raw = |i: Option<usize>| i.and_then(|i| feature.field_as_string(i).ok().flatten());
+            let values = FeatureAttributes {
+                plot_id: raw(Some(id_index)),
+                name: raw(name_i),
+                category: raw(cat_i),
+                works_allowed: raw(works_i),
+                listed_on: raw(listed_i),
             };
-            // Text GDAL could not decode arrives with U+FFFD in place of its bytes: an id or name mangled
-            // so would be stored and exported as something the registry never said.
-            for (field, i) in [(&fields.plot_id, Some(id_index)), (&fields.name, name_i)] {
-                if let Some(v) = text(i) {
-                    if v.contains('\u{FFFD}') || v.contains('\0') {
-                        return Err(Error::input(
-                            path,
-                            format!(
-                                "feature {n}: {field} '{}' is not valid text in the layer's encoding (invalid UTF-8 or a NUL byte); \
-                                 give the Shapefile a .cpg naming its encoding, or fix the value",
-                                v.replace('\0', "\\0")
-                            ),
-                        ));
-                    }
-                }
-            }
-            let Some(plot_id) = text(Some(id_index)) else {
+            let Some(attributes) =
+                plot_attributes(n, &values, fields, &mut warnings).map_err(|problem| Error::input(path, problem))?
+            else {
                 missing_ids += 1;
                 skipped += 1;
-                warnings.push(format!("feature {n}: empty {} (skipped)", fields.plot_id));
                 continue;
             };
+            let PlotAttributes { plot_id, name, category, works_allowed, listed_on } = attributes;
             *seen.entry(plot_id.clone()).or_default() += 1;
-            let category = match text(cat_i) {
-                Some(c) => {
-                    let parsed = Category::parse(&c);
-                    if parsed.is_none() {
-                        warnings.push(format!("plot {plot_id}: unknown category '{c}' (treated as uncategorised)"));
-                    }
-                    parsed
-                }
-                None => None,
-            };
-            let works_allowed = text(works_i).is_some_and(|v| {
-                matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "t" | "yes" | "y") || v == "是"
-            });
-            let listed_text = text(listed_i);
-            let listed_on = listed_text.as_deref().and_then(dates::date_in_text);
-            if let (Some(v), None) = (&listed_text, listed_on) {
-                warnings.push(format!("plot {plot_id}: {} '{v}' is not a date (ignored)", fields.listed_on));
-            }
             let Some(geometry) = feature.geometry() else {
                 skipped += 1;
                 warnings.push(format!("plot {plot_id}: no geometry (skipped)"));
@@ -241,7 +290,7 @@ impl PlotRegistry {
                     }
                     plots.push(Plot {
                         plot_id,
-                        name: text(name_i),
+                        name,
                         category,
                         works_allowed,
                         listed_on,

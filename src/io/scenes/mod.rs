@@ -4,7 +4,7 @@
 
 mod folder;
 mod hash;
-mod stac;
+pub mod stac;
 
 use std::path::{Path, PathBuf};
 

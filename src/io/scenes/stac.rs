@@ -15,33 +15,42 @@ pub fn discover_items(files: &[PathBuf]) -> Result<SceneList> {
     let mut list = SceneList::default();
     for file in files {
         let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
-        let json: Value = serde_json::from_str(&text)
-            .map_err(|e| Error::input(file, format!("not valid JSON ({e}); expected a STAC Item or ItemCollection")))?;
-        let items: Vec<&Value> = match json.get("type").and_then(Value::as_str) {
-            Some("FeatureCollection") => {
-                json.get("features").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default()
-            }
-            Some("Feature") => vec![&json],
-            _ => {
-                if files.len() == 1 {
-                    return Err(Error::input(
-                        file,
-                        "not a STAC Item or ItemCollection (no \"type\": \"Feature\"/\"FeatureCollection\")",
-                    ));
-                }
-                list.skipped.push(format!("{}: not a STAC Item or ItemCollection", file.display()));
-                continue;
-            }
-        };
-        let base = file.parent().unwrap_or(Path::new("."));
-        for item in items {
-            match parse_item(item, base, file) {
-                Ok(scene) => list.scenes.push(scene),
-                Err(problem) => list.skipped.push(problem),
-            }
-        }
+        parse_document(&text, file, files.len() == 1, &mut list)?;
     }
     Ok(list)
+}
+
+/// Adds the Items of one STAC JSON document (`text`, read from `file`) to `list`: usable ones as scenes,
+/// the others to `list.skipped` with the reason. A document that is not an Item or ItemCollection is an
+/// error when it is the only one (`only`), else skipped. Asset hrefs resolve against `file`'s folder and
+/// must name existing regular files.
+pub fn parse_document(text: &str, file: &Path, only: bool, list: &mut SceneList) -> Result<()> {
+    let json: Value = serde_json::from_str(text)
+        .map_err(|e| Error::input(file, format!("not valid JSON ({e}); expected a STAC Item or ItemCollection")))?;
+    let items: Vec<&Value> = match json.get("type").and_then(Value::as_str) {
+        Some("FeatureCollection") => {
+            json.get("features").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default()
+        }
+        Some("Feature") => vec![&json],
+        _ => {
+            if only {
+                return Err(Error::input(
+                    file,
+                    "not a STAC Item or ItemCollection (no \"type\": \"Feature\"/\"FeatureCollection\")",
+                ));
+            }
+            list.skipped.push(format!("{}: not a STAC Item or ItemCollection", file.display()));
+            return Ok(());
+        }
+    };
+    let base = file.parent().unwrap_or(Path::new("."));
+    for item in items {
+        match parse_item(item, base, file) {
+            Ok(scene) => list.scenes.push(scene),
+            Err(problem) => list.skipped.push(problem),
+        }
+    }
+    Ok(())
 }
 
 fn parse_item(item: &Value, base: &Path, file: &Path) -> std::result::Result<Scene, String> {
