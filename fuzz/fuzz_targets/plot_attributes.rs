@@ -8,9 +8,9 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     // Five values separated by 0xFF (never in UTF-8); a missing one is a null field. Bytes that are not
     // UTF-8 arrive as GDAL gives them: decoded lossily, with U+FFFD.
-    let mut parts = data.split(|b| *b == 0xFF).map(|p| {
-        if p == b"\x00null" { None } else { Some(String::from_utf8_lossy(p).into_owned()) }
-    });
+    let mut parts = data
+        .split(|b| *b == 0xFF)
+        .map(|p| if p == b"\x00null" { None } else { Some(String::from_utf8_lossy(p).into_owned()) });
     let values = FeatureAttributes {
         plot_id: parts.next().flatten(),
         name: parts.next().flatten(),
