@@ -111,8 +111,22 @@ fn init_logging() {
         .try_init();
 }
 
+/// The error and its causes on one line. A cause whose text the message already holds is left out:
+/// `Error::Io` prints its OS error and also returns it as its source, which gave "No such file or
+/// directory (os error 2): No such file or directory (os error 2)".
 fn one_line(e: &anyhow::Error) -> String {
-    let text = format!("{e:#}");
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        let part = part.trim();
+        if part.is_empty() || text.contains(part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(part);
+    }
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -121,4 +135,26 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
         c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
             || matches!(c.downcast_ref::<Error>(), Some(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_os_error_is_said_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let os = std::io::Error::from_raw_os_error(2);
+        for source in [io, os] {
+            let said = source.to_string();
+            let e = anyhow::Error::from(Error::io("/no/such/plots.gpkg", source));
+            let line = one_line(&e);
+            assert_eq!(line.matches(said.as_str()).count(), 1, "{line}");
+            assert!(line.starts_with("/no/such/plots.gpkg: "), "{line}");
+        }
+        // Context that adds something is kept.
+        let e =
+            anyhow::Error::from(Error::io("a.tif", std::io::Error::from_raw_os_error(13))).context("reading scenes");
+        assert_eq!(one_line(&e), format!("reading scenes: a.tif: {}", std::io::Error::from_raw_os_error(13)));
+    }
 }
