@@ -138,6 +138,8 @@ fn confusable(a: LandClass, b: LandClass) -> bool {
 /// Whether `bands` lie within the spread of the current segment's observations (mean squared
 /// standardized distance from their mean under `change_score`; each band's spread at least
 /// [`SEGMENT_MIN_RELATIVE_SPREAD`] of its mean and `min_rmse`): for pixels without a model yet.
+// Indexed as the GPU kernel will index its arrays (see `model.rs`).
+#[allow(clippy::needless_range_loop)]
 fn within_segment_spread(s: &PixelState, bands: &[f32; BANDS], measured: usize, p: &ModelParams) -> bool {
     let count = s.fit.xtx[0];
     if count < 2.0 || !bands[..4].iter().all(|v| v.is_finite()) {
