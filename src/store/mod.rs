@@ -139,16 +139,27 @@ impl Store {
         Ok(store)
     }
 
+    /// Creates what is missing, in one transaction: a scan killed while it creates the store leaves an
+    /// empty file, which the rerun takes up, never half a store that it would refuse as not its own.
     fn init(&self) -> Result<()> {
         let fail = |e: rusqlite::Error| Error::store(&self.path, e);
-        gpkg::init(&self.conn).map_err(fail)?;
-        self.conn.execute_batch(SCHEMA).map_err(fail)?;
-        for (t, d) in ATTRIBUTE_TABLES {
-            gpkg::register_attributes(&self.conn, t, d).map_err(fail)?;
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(fail)?;
+        let created = (|| {
+            gpkg::init(&self.conn)?;
+            self.conn.execute_batch(SCHEMA)?;
+            for (t, d) in ATTRIBUTE_TABLES {
+                gpkg::register_attributes(&self.conn, t, d)?;
+            }
+            self.conn.execute(
+                "INSERT OR IGNORE INTO jingtu_meta (key, value) VALUES ('schema_version', ?1)",
+                [SCHEMA_VERSION],
+            )?;
+            self.conn.execute_batch("COMMIT")
+        })();
+        if let Err(e) = created {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            return Err(fail(e));
         }
-        self.conn
-            .execute("INSERT OR IGNORE INTO jingtu_meta (key, value) VALUES ('schema_version', ?1)", [SCHEMA_VERSION])
-            .map_err(fail)?;
         Ok(())
     }
 
