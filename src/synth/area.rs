@@ -663,7 +663,8 @@ fn works_event(event: &TruthEvent, plot_id: &str, what: &str, m0: usize, works_a
     TruthEvent {
         id: format!("{plot_id}-{what}"),
         start_month: m0,
-        end_month: m0 + 2,
+        // Within the area's months: the event itself ends with them at the latest.
+        end_month: (m0 + 2).min(event.end_month.max(m0 + 1)),
         expected: Some(FlagKind::Earthworks),
         permitted: works_allowed,
         idle_not_before: None,
