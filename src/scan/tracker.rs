@@ -35,6 +35,12 @@ const RESOLVE_AFTER: u32 = 2;
 /// case for the analyst, not two.
 const REVIVE_DAYS: i32 = 120;
 
+/// The plot named by `JINGTU_TRACE_PLOT`, read once per process (not on every plot and acquisition).
+fn trace_plot() -> Option<&'static str> {
+    static PLOT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    PLOT.get_or_init(|| std::env::var("JINGTU_TRACE_PLOT").ok()).as_deref()
+}
+
 /// A flag as the tracker keeps it between acquisitions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrackedFlag {
@@ -243,7 +249,7 @@ impl PlotTracker {
                 *b &= !4;
             }
         }
-        if std::env::var("JINGTU_TRACE_PLOT").is_ok_and(|id| id == self.plot.plot_id) {
+        if trace_plot().is_some_and(|id| id == self.plot.plot_id) {
             // A developer's view of one plot, one line per pixel and acquisition: date, pixel, class,
             // event bits, segment start, model terms.
             let date = from_day_number(acq.day).map(|d| d.to_string()).unwrap_or_default();
@@ -371,8 +377,7 @@ impl PlotTracker {
     /// footprint it overlaps. Regions
     /// may share a flag: an event that splits stays one flag, and so does one that rejoins.
     fn match_regions(&self, kind: FlagKind, regions: &[Vec<u32>], day: i32) -> Vec<Option<usize>> {
-        let (h, w) = (self.grid.height, self.grid.width);
-        let mut owner = vec![u32::MAX; h * w];
+        let mut owner = vec![u32::MAX; self.grid.len()];
         let r = EVENT_JOIN_PX as i64;
         // Older flags first, so that where footprints meet the older event keeps the ground.
         for (f, flag) in self.flags.iter().enumerate().rev() {
@@ -383,17 +388,7 @@ impl PlotTracker {
             // An open event may move by a few pixels; one that ended comes back only on its own ground,
             // or every new event beside an old one would take up its flag.
             let r = if resolved { 0 } else { r };
-            for p in &flag.footprint {
-                let (pr, pc) = ((*p as usize / w) as i64, (*p as usize % w) as i64);
-                for dr in -r..=r {
-                    for dc in -r..=r {
-                        let (y, x) = (pr + dr, pc + dc);
-                        if y >= 0 && x >= 0 && (y as usize) < h && (x as usize) < w {
-                            owner[y as usize * w + x as usize] = f as u32;
-                        }
-                    }
-                }
-            }
+            self.around(&flag.footprint, r, |i| owner[i] = f as u32);
         }
         regions
             .iter()
@@ -412,19 +407,25 @@ impl PlotTracker {
 
     /// True when most of `pixels` lie within [`EVENT_JOIN_PX`] of an open construction flag's footprint.
     fn on_construction_site(&self, pixels: &[u32]) -> bool {
-        let (h, w) = (self.grid.height, self.grid.width);
-        let mut site = vec![false; h * w];
-        let r = EVENT_JOIN_PX as i64;
+        let mut site = vec![false; self.grid.len()];
         let open = self.flags.iter().filter(|f| f.kind == FlagKind::Construction && f.status != FlagStatus::Resolved);
-        for p in open.flat_map(|f| &f.footprint) {
-            let (pr, pc) = ((*p as usize / w) as i64, (*p as usize % w) as i64);
-            for y in (pr - r).max(0)..=(pr + r).min(h as i64 - 1) {
-                for x in (pc - r).max(0)..=(pc + r).min(w as i64 - 1) {
-                    site[y as usize * w + x as usize] = true;
+        for flag in open {
+            self.around(&flag.footprint, EVENT_JOIN_PX as i64, |i| site[i] = true);
+        }
+        2 * pixels.iter().filter(|p| site[**p as usize]).count() >= pixels.len()
+    }
+
+    /// Calls `mark` with every pixel index of the grid within `r` pixels (a square) of `footprint`.
+    fn around(&self, footprint: &[u32], r: i64, mut mark: impl FnMut(usize)) {
+        let (h, w) = (self.grid.height as i64, self.grid.width as i64);
+        for p in footprint {
+            let (pr, pc) = (*p as i64 / w, *p as i64 % w);
+            for y in (pr - r).max(0)..=(pr + r).min(h - 1) {
+                for x in (pc - r).max(0)..=(pc + r).min(w - 1) {
+                    mark((y * w + x) as usize);
                 }
             }
         }
-        2 * pixels.iter().filter(|p| site[**p as usize]).count() >= pixels.len()
     }
 
     fn new_flag(&self, kind: FlagKind, acq: &Acquisition, pixels: &[u32]) -> TrackedFlag {
