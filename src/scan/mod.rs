@@ -760,8 +760,9 @@ fn read_windows(
         let inside = footprint.is_none_or(|f| grid.bounds().intersection(f).is_some());
         let obs = if inside {
             let raw = reader.read(grid)?;
-            if reader.surface_reflectance() {
-                if let Some(s) = sample.as_deref_mut() {
+            if let Some(s) = sample.as_deref_mut() {
+                s.count(&raw);
+                if reader.surface_reflectance() {
                     s.add(&raw);
                 }
             }

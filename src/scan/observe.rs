@@ -334,9 +334,18 @@ pub struct ValueSample {
     per_band: Vec<(BandRole, Vec<f32>)>,
     /// Halvings so far: a window gives every `2^thinned`-th of its sampled values.
     thinned: u32,
+    /// Windows read inside the scene's footprint, and the data pixels (not nodata, NaN or fill) in them.
+    windows: u64,
+    data_pixels: u64,
 }
 
 impl ValueSample {
+    /// Counts a raw window's data pixels, whatever the sensor.
+    pub fn count(&mut self, raw: &RawObservation) {
+        self.windows += 1;
+        self.data_pixels += raw.stack.valid.iter().filter(|v| **v != 0).count() as u64;
+    }
+
     /// Adds a raw window's valid pixels, scaled as classification will scale them.
     pub fn add(&mut self, raw: &RawObservation) {
         let valid: Vec<usize> = raw.stack.valid.iter().enumerate().filter(|(_, v)| **v != 0).map(|(i, _)| i).collect();
@@ -365,7 +374,12 @@ impl ValueSample {
 
     /// Fails, naming the scene, the band and its median, when a band's median is not a physical
     /// surface reflectance.
+    /// Fails as well when no window held a data pixel and neither does the scene anywhere: a scene of
+    /// nothing but nodata or NaN is skipped by name, not counted as ingested with nothing observed.
     pub fn check(&self, scene: &Scene) -> Result<()> {
+        if self.windows > 0 && self.data_pixels == 0 {
+            scene_has_data(scene)?;
+        }
         for (role, values) in &self.per_band {
             // Non-finite values stay in (NaN and +inf sort last): a scale of 1e300 overflows every
             // value, and that is a wrong scale too.
@@ -392,6 +406,21 @@ impl ValueSample {
         }
         Ok(())
     }
+}
+
+/// Fails, naming the scene's first band, when none of its bands holds a data pixel.
+fn scene_has_data(scene: &Scene) -> Result<()> {
+    for (_, band) in &scene.bands {
+        let raster = Raster::open(&band.path)?;
+        if raster.has_data(band.index)? {
+            return Ok(());
+        }
+    }
+    let path = scene.bands.first().map_or(scene.source.clone(), |(_, b)| b.path.clone());
+    Err(Error::input(
+        &path,
+        format!("scene {}: no valid pixel: every pixel of every band is nodata, NaN or a fill value", scene.id),
+    ))
 }
 
 fn in_scene(scene: &Scene, e: Error) -> Error {
