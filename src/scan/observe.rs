@@ -148,8 +148,10 @@ pub struct RawObservation {
 pub struct PlotObservation {
     /// Per-pixel planes for the temporal step.
     pub planes: ObservationPlanes,
-    /// Share of the plot's own pixels that are clear observations.
-    pub clear_fraction: f32,
+    /// The plot's own pixels in the window.
+    pub plot_pixels: usize,
+    /// Those of them that are clear observations.
+    pub clear_pixels: usize,
     /// Whether the scene had SWIR.
     pub has_swir: bool,
     /// Whether the scene's footprint covered the plot at all.
@@ -157,6 +159,13 @@ pub struct PlotObservation {
     /// 1 where the quality band saw the pixel clear but it looked like cloud (masked unless it was
     /// taken as a bright surface), per pixel; empty where nothing was read.
     pub cloud_like: Vec<u8>,
+}
+
+impl PlotObservation {
+    /// Share of the plot's own pixels that are clear observations.
+    pub fn clear_fraction(&self) -> f32 {
+        self.clear_pixels as f32 / self.plot_pixels.max(1) as f32
+    }
 }
 
 /// Scales, masks (quality band, spectral cloud test, buffer) and classifies a raw window. Where
@@ -207,7 +216,7 @@ pub fn classify_window(
             }
         }
     }
-    let plot_pixels = plot_mask.iter().filter(|m| **m != 0).count().max(1);
+    let plot_pixels = plot_mask.iter().filter(|m| **m != 0).count();
     let clear = plot_mask.iter().zip(stack.valid.iter()).filter(|(m, v)| **m != 0 && **v != 0).count();
     Ok(PlotObservation {
         planes: ObservationPlanes {
@@ -216,7 +225,8 @@ pub fn classify_window(
             ndvi: indices.get(IndexKind::Ndvi).iter().copied().collect(),
             bsi: indices.get(IndexKind::Bsi).iter().copied().collect(),
         },
-        clear_fraction: clear as f32 / plot_pixels as f32,
+        plot_pixels,
+        clear_pixels: clear,
         has_swir: stack.has_swir(),
         inside_scene: true,
         cloud_like,
