@@ -348,7 +348,11 @@ pub fn run_scan_keeping_store(
         let mut continued = Vec::with_capacity(group.len());
         for &i in group {
             let plot = &registry.plots[i];
-            let mut tracker = PlotTracker::new(plot.clone(), windows[i].grid.clone(), windows[i].mask.clone());
+            let (grid, mask) = (windows[i].grid.clone(), windows[i].mask.clone());
+            let mut tracker = match row_bands[i] {
+                Some(_) => PlotTracker::by_rows(plot.clone(), grid, mask),
+                None => PlotTracker::new(plot.clone(), grid, mask),
+            };
             let stored = writer.plot(&plot.plot_id)?;
             continued.push(match &stored {
                 Some(stored) => {

@@ -197,6 +197,16 @@ impl PlotTracker {
     /// A tracker with fresh state.
     pub fn new(plot: Plot, grid: Grid, mask: Array2<u8>) -> Self {
         let state = TemporalState::new(grid.width, grid.height);
+        Self::holding(plot, grid, mask, state)
+    }
+
+    /// A tracker for a plot scanned by bands of rows: it holds no per-pixel state (each band's is held
+    /// only while the band is stepped through), only the flags and the record.
+    pub fn by_rows(plot: Plot, grid: Grid, mask: Array2<u8>) -> Self {
+        Self::holding(plot, grid, mask, TemporalState::new(0, 0))
+    }
+
+    fn holding(plot: Plot, grid: Grid, mask: Array2<u8>, state: TemporalState) -> Self {
         let interior = CpuBackend::new().erode(mask.view(), 1).expect("the CPU backend does not fail");
         PlotTracker {
             plot,
