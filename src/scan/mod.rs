@@ -88,8 +88,9 @@ impl Default for ScanOptions {
     }
 }
 
-/// Minimum mapping units per kind (config file `[scan.min_area_by_kind]`), in square metres.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+/// Minimum mapping units per kind (config file `[scan.min_area_by_kind]`), in square metres; `None`
+/// takes `min_area_m2`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MinAreaByKind {
     /// New buildings and hard surfaces.
@@ -98,6 +99,17 @@ pub struct MinAreaByKind {
     pub earthworks: Option<f64>,
     /// Idle bare ground.
     pub idle_bare: Option<f64>,
+}
+
+impl Default for MinAreaByKind {
+    /// Bare soil is judged from mixed pixels at 10 m: a patch of five to nine pixels is as often a
+    /// field edge, a track or a yard that the neighbouring pixels bleed into as it is a disturbed piece
+    /// of ground, and one such patch on the real Changsha series raised an earthworks and an idle flag
+    /// on ground that changed with its neighbours' seasons. Bare-ground events therefore start at 0.1
+    /// ha (ten Sentinel-2 pixels); a building is spectrally distinct and keeps `min_area_m2`.
+    fn default() -> Self {
+        MinAreaByKind { construction: None, earthworks: Some(1000.0), idle_bare: Some(1000.0) }
+    }
 }
 
 /// What the user asked for.
