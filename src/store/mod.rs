@@ -97,6 +97,18 @@ pub struct IngestedScene {
     pub acquired: String,
 }
 
+/// A flag in the changefeed.
+#[derive(Debug, Clone)]
+pub struct FlagChange {
+    /// Changefeed position of the flag's latest change.
+    pub seq: i64,
+    /// The flag's row id in the store's `flags` layer: fixed when the flag is first written and kept
+    /// through every later update (and through schema upgrades), so it identifies the flag as an integer.
+    pub fid: i64,
+    /// The flag's current state.
+    pub flag: Flag,
+}
+
 /// An open store.
 pub struct Store {
     conn: Connection,
@@ -240,8 +252,9 @@ impl Store {
         self.flags_where("1 = 1", [])
     }
 
-    /// Flags changed after changefeed position `since`, with the position of their latest change.
-    pub fn flags_changed_since(&self, since: i64) -> Result<Vec<(i64, Flag)>> {
+    /// Flags changed after changefeed position `since`, each once with the position of its latest
+    /// change, in changefeed order.
+    pub fn flags_changed_since(&self, since: i64) -> Result<Vec<FlagChange>> {
         let mut stmt = self
             .conn
             .prepare("SELECT flag_id, max(seq) FROM changes WHERE seq > ?1 GROUP BY flag_id ORDER BY max(seq)")
@@ -254,8 +267,8 @@ impl Store {
         let mut out = Vec::new();
         for (id, seq) in ids {
             let mut f = self.flags_where("flag_id = ?1", [id.as_str()])?;
-            if let Some((_, flag)) = f.pop() {
-                out.push((seq, flag));
+            if let Some((fid, flag)) = f.pop() {
+                out.push(FlagChange { seq, fid, flag });
             }
         }
         Ok(out)
