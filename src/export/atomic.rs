@@ -44,8 +44,7 @@ impl AtomicOutput {
             return Err(Error::input(target, format!("folder {} does not exist", parent.display())));
         }
         if !overwrite {
-            for p in std::iter::once(target.to_path_buf()).chain(sidecars.iter().map(|ext| sidecar_path(target, ext)))
-            {
+            for p in std::iter::once(target.to_path_buf()).chain(sidecars.iter().map(|ext| sidecar_path(target, ext))) {
                 if p.exists() {
                     return Err(Error::OutputExists { path: p });
                 }

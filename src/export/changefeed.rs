@@ -122,7 +122,8 @@ pub fn export_changes(
                 crs::srs_from_wkt(&frame.crs_wkt).ok_or_else(|| Error::store(store_path, "analysis CRS unreadable"))?;
             let wgs84 = crs::srs_from_epsg(4326).expect("EPSG:4326");
             let transform = CoordTransform::new(&source, &wgs84).map_err(|e| Error::gdal(store_path, e))?;
-            let features: Vec<FeedFeature> = changes.iter().map(|c| feature(store_path, c, &transform)).collect::<Result<_>>()?;
+            let features: Vec<FeedFeature> =
+                changes.iter().map(|c| feature(store_path, c, &transform)).collect::<Result<_>>()?;
             let text = if format == FeedFormat::Ndjson {
                 let mut s = String::new();
                 for f in &features {
@@ -219,8 +220,10 @@ fn feature<'a>(store_path: &Path, c: &'a FlagChange, to_wgs84: &CoordTransform) 
     let f = &c.flag;
     let geometry = Geometry::from_wkb(&f.geometry).map_err(|e| Error::gdal("<flag geometry>", e))?;
     let lonlat = geometry.transform(to_wgs84).map_err(|e| Error::gdal("<flag geometry>", e))?;
-    let geojson: Value = serde_json::from_str(&lonlat.json().map_err(|e| Error::gdal("<flag geometry>", e))?)
-        .map_err(|e| Error::store(store_path, format!("flag {}: its geometry gives unreadable GeoJSON: {e}", f.flag_id)))?;
+    let geojson: Value =
+        serde_json::from_str(&lonlat.json().map_err(|e| Error::gdal("<flag geometry>", e))?).map_err(|e| {
+            Error::store(store_path, format!("flag {}: its geometry gives unreadable GeoJSON: {e}", f.flag_id))
+        })?;
     let kind = geojson["type"].as_str().unwrap_or("Polygon").to_string();
     let mut coordinates = round_coordinates(geojson["coordinates"].clone());
     orient_rfc7946(&kind, &mut coordinates);

@@ -28,7 +28,8 @@ fn cog_options(extra: &[&str]) -> RasterCreationOptions {
 /// Copies `source` into `target` as a Cloud Optimized GeoTIFF.
 fn copy_as_cog(source: &Dataset, target: &Path, extra: &[&str], path_for_errors: &Path) -> Result<()> {
     let driver = DriverManager::get_driver_by_name("COG").map_err(|e| Error::gdal(path_for_errors, e))?;
-    let written = source.create_copy(&driver, target, &cog_options(extra)).map_err(|e| Error::gdal(path_for_errors, e))?;
+    let written =
+        source.create_copy(&driver, target, &cog_options(extra)).map_err(|e| Error::gdal(path_for_errors, e))?;
     written.close().map_err(|e| Error::gdal(path_for_errors, e))
 }
 

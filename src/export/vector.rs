@@ -171,7 +171,13 @@ pub fn write_feed_geopackage(
     write_atomically(path, VectorFormat::GeoPackage, set, Some(Feed { records, cursor }), overwrite)
 }
 
-fn write_atomically(path: &Path, format: VectorFormat, set: &FlagSet, feed: Option<Feed>, overwrite: bool) -> Result<()> {
+fn write_atomically(
+    path: &Path,
+    format: VectorFormat,
+    set: &FlagSet,
+    feed: Option<Feed>,
+    overwrite: bool,
+) -> Result<()> {
     crate::io::gdal_env::init();
     let out = AtomicOutput::new(path, format.sidecars(), overwrite)?;
     write_into(out.temp_path(), format, set, feed.as_ref()).map_err(|e| match e {

@@ -203,7 +203,10 @@ impl Store {
                 gpkg::register_attributes(&self.conn, t, d).map_err(fail)?;
             }
             self.conn
-                .execute("INSERT OR REPLACE INTO jingtu_meta (key, value) VALUES ('schema_version', ?1)", [SCHEMA_VERSION])
+                .execute(
+                    "INSERT OR REPLACE INTO jingtu_meta (key, value) VALUES ('schema_version', ?1)",
+                    [SCHEMA_VERSION],
+                )
                 .map_err(fail)?;
             self.conn.execute_batch("COMMIT").map_err(fail)
         })();
@@ -221,9 +224,7 @@ impl Store {
         if has_meta == 0 {
             return Ok(None);
         }
-        self.conn
-            .query_row("SELECT value FROM jingtu_meta WHERE key = 'schema_version'", [], |r| r.get(0))
-            .optional()
+        self.conn.query_row("SELECT value FROM jingtu_meta WHERE key = 'schema_version'", [], |r| r.get(0)).optional()
     }
 
     /// Version 1 to 2, inside the caller's transaction: every retyped table is rebuilt with the same rows
@@ -265,7 +266,9 @@ impl Store {
         }
         let layers: Vec<(String, String)> = self
             .conn
-            .prepare("SELECT table_name, column_name FROM gpkg_geometry_columns WHERE table_name IN ('flags', 'plots')")?
+            .prepare(
+                "SELECT table_name, column_name FROM gpkg_geometry_columns WHERE table_name IN ('flags', 'plots')",
+            )?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
         for (table, column) in layers {

@@ -48,10 +48,7 @@ pub fn gdal_tools() -> Option<()> {
 /// The Python of the project's test environment with geopandas, or `None`.
 pub fn geopandas_python() -> Option<PathBuf> {
     let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    let ok = Command::new(&python)
-        .args(["-c", "import geopandas, pyogrio"])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let ok = Command::new(&python).args(["-c", "import geopandas, pyogrio"]).output().is_ok_and(|o| o.status.success());
     available(ok, &format!("geopandas in {}", python.display())).map(|_| python)
 }
 
@@ -73,7 +70,8 @@ pub fn assert_valid_gpkg(path: &Path) {
 /// unless it says the file is a valid COG without warnings.
 pub fn assert_valid_cog(path: &Path) {
     let script = Path::new(GDAL_SAMPLES).join("validate_cloud_optimized_geotiff.py");
-    let out = Command::new(SYSTEM_PYTHON).arg(&script).arg("--full-check=yes").arg(path).output().expect("python3 runs");
+    let out =
+        Command::new(SYSTEM_PYTHON).arg(&script).arg("--full-check=yes").arg(path).output().expect("python3 runs");
     let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(
         out.status.success()
