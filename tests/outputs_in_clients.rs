@@ -2,7 +2,8 @@
 //! those clients. GeoPackages pass GDAL's `validate_gpkg.py`, GeoTIFFs its COG validator; the changefeed
 //! without the `GeoJSONSeq:` prefix reads whole in `ogrinfo` and geopandas and upserts into a registry
 //! with `ogr2ogr -upsert` without growing it; GeoJSON follows RFC 7946's winding; raster and vector
-//! outputs name the same EPSG code; chips open in place.
+//! outputs name the same EPSG code; chips open in place; QGIS 3.22 (offscreen) opens the outputs with
+//! their styles, the change raster's class 0 transparent.
 
 mod common;
 
@@ -15,15 +16,16 @@ use gdal::vector::LayerAccess;
 use serde_json::Value;
 
 use common::clients::{
-    assert_rfc7946_winding, assert_valid_cog, assert_valid_gpkg, gdal_tools, gdal_validators, geopandas_python,
-    ogrinfo_count, output_of,
+    assert_rfc7946_winding, assert_valid_cog, assert_valid_cogs, assert_valid_gpkg, gdal_tools, gdal_validators,
+    geopandas_python, ogrinfo_count, output_of, pyqgis, qgis_views,
 };
 use common::{jingtu, real_data};
 
-/// All three kinds of client, or `None` when one is missing and the test may skip.
+/// Every kind of client, or `None` when one is missing and the test may skip.
 fn clients() -> Option<PathBuf> {
     gdal_validators()?;
     gdal_tools()?;
+    pyqgis()?;
     geopandas_python()
 }
 
@@ -107,6 +109,23 @@ fn the_demo_outputs_pass_the_validators_and_read_whole_in_clients() {
         assert!(!layers.iter().any(|l| l == internal), "{internal} is listed as a layer: {layers:?}");
     }
     assert!(layers.iter().any(|l| l == "flags") && layers.iter().any(|l| l == "plots"), "{layers:?}");
+
+    // Every GeoTIFF the demo writes (its scenes) is a valid COG.
+    let mut tifs = Vec::new();
+    let mut folders = vec![demo.clone()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|e| e == "tif") {
+                tifs.push(path);
+            }
+        }
+    }
+    assert!(!tifs.is_empty());
+    assert_valid_cogs(&tifs);
+    println!("{} GeoTIFFs of the demo are valid COGs", tifs.len());
 
     // The changefeed: `type` first on every line, an integer id, whole in ogrinfo and geopandas without
     // the GeoJSONSeq: prefix.
@@ -222,6 +241,18 @@ fn the_demo_outputs_pass_the_validators_and_read_whole_in_clients() {
     assert_eq!(layer_epsg(&store), Some(32651));
     assert_eq!(layer_epsg(&export_gpkg), Some(32651));
 
+    // QGIS opens the store, the flags and the feed whole, styled by the default style, in one CRS.
+    let views = qgis_views(&[&store, &flags_gpkg, &feed]);
+    for v in &views {
+        assert!(v.valid, "QGIS cannot open {}", v.path);
+        assert_eq!(v.features, Some(n), "{}: QGIS reads every flag", v.path);
+    }
+    assert_eq!(views[0].crs, "EPSG:32651");
+    assert_eq!(views[1].crs, "EPSG:32651");
+    assert_eq!(views[2].crs, "EPSG:4326");
+    assert_eq!(views[0].renderer.as_deref(), Some("RuleRenderer"), "the store's flags open with jingtu's style");
+    assert_eq!(views[1].renderer.as_deref(), Some("RuleRenderer"), "flags.gpkg opens with jingtu's style");
+
     // Chips: every panel opens in place, on the ground and in the CRS the index gives.
     let index: Value = serde_json::from_str(&std::fs::read_to_string(demo.join("chips/index.json")).unwrap()).unwrap();
     let mut panels = 0;
@@ -276,6 +307,15 @@ fn the_next_feed_upserts_into_the_rows_of_the_first() {
         second.len(),
         everything.len()
     );
+}
+
+/// Share of a code raster's pixels equal to `code`.
+fn codes_share(path: &Path, code: u8) -> f64 {
+    let ds = Dataset::open(path).unwrap();
+    let (w, h) = ds.raster_size();
+    let buffer = ds.rasterband(1).unwrap().read_as::<u8>((0, 0), (w, h), (w, h), None).unwrap();
+    let data = buffer.data();
+    data.iter().filter(|c| **c == code).count() as f64 / data.len() as f64
 }
 
 /// The QGIS palette entries of a QML: (value, label).
@@ -366,6 +406,21 @@ fn the_change_outputs_on_the_taizhou_pair_share_one_crs_and_read_right() {
         .map(|(i, n)| (i as u32 + 1, n.to_string()))
         .collect();
     assert_eq!(entries, expected, "the legend names the change classes, class 0 and nodata left out");
+
+    // In QGIS: the style beside the raster is applied, its legend is the four classes, and no change
+    // (most of the scene) is transparent; the flags lie in the raster's CRS.
+    let views = qgis_views(&[&tif, &gpkg]);
+    assert!(views.iter().all(|v| v.valid), "{views:?}");
+    assert_eq!(views[0].renderer.as_deref(), Some("paletted"));
+    let classes: Vec<(u32, String, u8)> =
+        views[0].classes.as_ref().unwrap().iter().map(|(v, l, a)| (*v as u32, l.clone(), *a)).collect();
+    let with_alpha: Vec<(u32, String, u8)> = expected.iter().map(|(v, l)| (*v, l.clone(), 255)).collect();
+    assert_eq!(classes, with_alpha, "QGIS applies tz.qml");
+    let unchanged = codes_share(&tif, 0);
+    let clear = views[0].transparent_share.unwrap();
+    assert!(clear > 0.5 && (clear - unchanged).abs() < 0.1, "{clear} of the view transparent, {unchanged} unchanged");
+    assert_eq!(views[0].crs, "EPSG:32651");
+    assert_eq!(views[1].crs, "EPSG:32651");
 
     let features: Value = serde_json::from_str(&std::fs::read_to_string(&geojson).unwrap()).unwrap();
     let rings = assert_rfc7946_winding(features["features"].as_array().unwrap(), "tz.geojson");

@@ -314,4 +314,23 @@ mod tests {
         assert!(parse_cursor("yesterday").is_err());
         assert_eq!(cursor_text(3), "jt1:3");
     }
+
+    #[test]
+    fn polygons_are_wound_as_rfc_7946_says() {
+        // A clockwise square with a counter-clockwise hole: both reversed.
+        let mut c = json!([
+            [[0.0, 0.0], [0.0, 1.0], [1.0, 1.0], [1.0, 0.0], [0.0, 0.0]],
+            [[0.2, 0.2], [0.8, 0.2], [0.8, 0.8], [0.2, 0.8], [0.2, 0.2]]
+        ]);
+        orient_rfc7946("Polygon", &mut c);
+        let rings = c.as_array().unwrap();
+        assert!(signed_area2(rings[0].as_array().unwrap()) > 0.0, "exterior counter-clockwise");
+        assert!(signed_area2(rings[1].as_array().unwrap()) < 0.0, "hole clockwise");
+        let before = c.clone();
+        orient_rfc7946("Polygon", &mut c);
+        assert_eq!(c, before, "well wound rings are left as they are");
+        let mut multi = json!([before.clone(), before.clone()]);
+        orient_rfc7946("MultiPolygon", &mut multi);
+        assert_eq!(multi, json!([before.clone(), before]));
+    }
 }

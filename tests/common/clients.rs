@@ -1,6 +1,6 @@
 //! The clients analysts open jingtu's outputs with, run for real: GDAL's GeoPackage and Cloud Optimized
-//! GeoTIFF validators (Debian's python3-gdal), GDAL's command-line tools, and geopandas (from PyPI, in
-//! the virtual environment `.ci/setup-debian` makes). A missing client fails the test under
+//! GeoTIFF validators (Debian's python3-gdal), GDAL's command-line tools, QGIS 3.22 offscreen (Debian's
+//! python3-qgis) and geopandas (from PyPI, in the virtual environment `.ci/setup-debian` makes). A missing client fails the test under
 //! `JINGTU_REQUIRE_REAL_DATA=1` (as CI runs) and otherwise skips it with a message: a check that
 //! cannot run must never pass in silence.
 #![allow(dead_code)]
@@ -52,6 +52,74 @@ pub fn geopandas_python() -> Option<PathBuf> {
     available(ok, &format!("geopandas in {}", python.display())).map(|_| python)
 }
 
+/// QGIS's Python bindings (Debian's python3-qgis), or `None`.
+pub fn pyqgis() -> Option<()> {
+    let ok = Command::new(SYSTEM_PYTHON).args(["-c", "import qgis.core"]).output().is_ok_and(|o| o.status.success());
+    available(ok, "QGIS's Python bindings (Debian package python3-qgis)")
+}
+
+/// What QGIS (offscreen, as a user opening the file) makes of one file.
+#[derive(Debug, serde::Deserialize)]
+pub struct QgisView {
+    pub path: String,
+    pub valid: bool,
+    /// `EPSG:NNNN`.
+    pub crs: String,
+    /// The renderer QGIS styles the layer with (the file's default style where it has one).
+    pub renderer: Option<String>,
+    /// Vectors: features read by iterating the layer.
+    pub features: Option<usize>,
+    /// Paletted rasters: (value, label, alpha) per class.
+    pub classes: Option<Vec<(f64, String, u8)>>,
+    /// Rasters: share of a rendered 64 x 64 view that is fully transparent.
+    pub transparent_share: Option<f64>,
+}
+
+/// Opens every file in QGIS 3 offscreen (rasters by GDAL, vectors by OGR, as dragging them in does).
+pub fn qgis_views(paths: &[&Path]) -> Vec<QgisView> {
+    let script = r#"
+import json, sys
+from qgis.core import QgsApplication, QgsRasterLayer, QgsVectorLayer
+QgsApplication.setPrefixPath("/usr", True)
+app = QgsApplication([], False)
+app.initQgis()
+for path in sys.argv[1:]:
+    view = {"path": path}
+    if path.endswith((".tif", ".tiff")):
+        layer = QgsRasterLayer(path, "raster")
+        renderer = layer.renderer()
+        if hasattr(renderer, "classes"):
+            view["classes"] = [[c.value, c.label, c.color.alpha()] for c in renderer.classes()]
+        block = renderer.block(1, layer.extent(), 64, 64) if renderer else None
+        if block is not None:
+            clear = sum(1 for i in range(64) for j in range(64) if (block.color(i, j) >> 24) & 255 == 0)
+            view["transparent_share"] = clear / 4096.0
+    else:
+        layer = QgsVectorLayer(path, "vector", "ogr")
+        renderer = layer.renderer()
+        view["features"] = sum(1 for _ in layer.getFeatures())
+    view["valid"] = layer.isValid()
+    view["crs"] = layer.crs().authid()
+    view["renderer"] = renderer.type() if renderer else None
+    print(json.dumps(view), flush=True)
+# QGIS 3.22's exitQgis() can crash while tearing down the providers; the views are printed by now.
+import os
+os._exit(0)
+"#;
+    // Qt wants a private runtime folder (0700), which /tmp is not.
+    let runtime = tempfile::tempdir().expect("a temporary folder");
+    let out = Command::new(SYSTEM_PYTHON)
+        .args(["-c", script])
+        .args(paths)
+        .env("QT_QPA_PLATFORM", "offscreen")
+        .env("XDG_RUNTIME_DIR", runtime.path())
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "PyQGIS failed:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    stdout.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).expect("a view")).collect()
+}
+
 /// Runs `validate_gpkg.py` on `path` with every check it has (`--extra`), warnings as errors, and
 /// panics with its report unless it passes.
 pub fn assert_valid_gpkg(path: &Path) {
@@ -80,6 +148,27 @@ pub fn assert_valid_cog(path: &Path) {
         "{} fails validate_cloud_optimized_geotiff.py:\n{report}",
         path.display()
     );
+}
+
+/// Runs GDAL's COG validation (`--full-check=yes`'s checks) on many files in one Python process and
+/// panics naming every file that has an error or a warning.
+pub fn assert_valid_cogs(paths: &[PathBuf]) {
+    let script = r#"
+import sys
+sys.path.insert(0, sys.argv[1])
+from validate_cloud_optimized_geotiff import validate
+failed = []
+for path in sys.argv[2:]:
+    warnings, errors, _ = validate(path, full_check=True)
+    if warnings or errors:
+        failed.append("%s: %s" % (path, "; ".join(errors + warnings)))
+print("\n".join(failed))
+sys.exit(1 if failed else 0)
+"#;
+    let out =
+        Command::new(SYSTEM_PYTHON).args(["-c", script, GDAL_SAMPLES]).args(paths).output().expect("python3 runs");
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "not valid cloud optimized GeoTIFFs:\n{report}");
 }
 
 /// A command's standard output, panicking with its standard error unless it succeeds.
