@@ -23,6 +23,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -93,6 +94,9 @@ class Campaign:
                 verdict = "silent"
             elif code != c["code"] or c["fragment"] not in err:
                 verdict = "mismatch"
+            elif max((err.count(m) for m in set(re.findall(r"\(os error \d+\)", err))), default=0) > 1:
+                # "No such file or directory (os error 2): No such file or directory (os error 2)".
+                verdict = "mismatch"
             results.append(dict(c, got=code, seconds=round(seconds, 1), verdict=verdict, lost=lost + tmp,
                                 stderr=err.strip().splitlines()[-3:], stdout_tail=out[-200:]))
             mark = "." if verdict == "ok" else verdict[0].upper()
@@ -148,6 +152,8 @@ def build(c, base):
         p = w / f"truncated-{int(frac * 100)}.tif"
         p.write_bytes(raw[: int(len(raw) * frac)])
         change(f"truncated-{int(frac * 100)}pct", p, 2, p.name)
+    # Cut at half its size: truncated or unreadable, naming the file, never "no georeferencing".
+    change("truncated-half-says-so", w / "truncated-50.tif", 2, "truncated-50.tif: truncated")
     (w / "random.tif").write_bytes(os.urandom(50000))
     change("random-bytes", w / "random.tif", 2, "random.tif")
     (w / "text.tif").write_text("this is not a raster\n" * 100)
@@ -266,6 +272,17 @@ def build(c, base):
     item_case("stac-href-south-up", href("nir", str(w / "south-up.vrt")), 1, "south-up")
     item_case("stac-href-huge", href("nir", str(w / "huge.vrt")), 1, "over the limit")
 
+    def every_band(value):
+        def edit(items):
+            for asset in items[1]["assets"].values():
+                if "eo:bands" in asset:
+                    asset["href"] = value
+        return edit
+
+    # A scene whose every pixel is invalid (all nodata; all NaN) is skipped with its name and the reason.
+    item_case("stac-scene-all-nodata", every_band(str(w / "all-zero.tif")), 1, "no valid pixel")
+    item_case("stac-scene-all-nan", every_band(str(w / "all-nan.vrt")), 1, "no valid pixel")
+
     def drop(asset):
         def edit(items):
             del items[1]["assets"][asset]
@@ -348,6 +365,14 @@ def build(c, base):
         p.write_text(text)
         scan(name, ok, 2, fragment, extra=["--config", p])
     scan("cfg-missing-file", ok, 2, "no-such.toml", extra=["--config", w / "no-such.toml"])
+    scan("cfg-is-folder", ok, 2, "a-folder.tif", extra=["--config", w / "a-folder.tif"])
+    scan("reg-is-folder", ok, 2, "a-folder.tif", plots_path=w / "a-folder.tif")
+    scan("stac-catalog-is-folder-of-nothing", w / "a-folder.tif", 2, "a-folder.tif")
+    c.case("output", "store-is-folder", ["scan", "--plots", plots, "--scenes", ok, "--store", w / "a-folder.tif",
+                                         "--no-report"], 2, "a-folder.tif", inputs=[plots, ok])
+    c.case("output", "report-store-is-folder", ["report", "--store", w / "a-folder.tif", "--out", w / "r.html"], 2,
+           "a-folder.tif")
+    c.case("output", "export-store-is-folder", ["export", "--store", w / "a-folder.tif"], 2, "a-folder.tif")
     scan("as-of-garbage", ok, 2, "--as-of", extra=["--as-of", "someday"])
 
     # ---- outputs -------------------------------------------------------------------------------------

@@ -236,6 +236,60 @@ fn scenes_with_wrong_metadata_or_unreadable_assets_are_skipped_by_name() {
     assert_eq!(summary["scenes_new"], ids.len() - expect.len(), "the other scenes are processed");
 }
 
+/// Issue 12, item 4: a scene whose every pixel is nodata, or NaN, is skipped with its name and the
+/// reason (exit 1), not counted as ingested with nothing observed.
+#[test]
+fn a_scene_without_a_valid_pixel_is_skipped_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let area = demo_area(dir.path());
+    let ids: Vec<String> = area.truth.acquisitions.iter().map(|(id, _)| id.clone()).collect();
+    let source = area.dir.join("scenes").join(area.truth.acquisitions[0].1.to_string()).join("B04.tif");
+    let translate = |name: &str, args: &[&str]| {
+        let out = dir.path().join(name);
+        let status = std::process::Command::new("gdal_translate")
+            .args(["-q", "-ot", "Float32"])
+            .args(args)
+            .arg(&source)
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(status.success(), "gdal_translate {name}");
+        out.to_str().unwrap().to_string()
+    };
+    // Every value scaled to 0 with 0 declared nodata; every value NaN.
+    let nodata = translate("all-nodata.tif", &["-a_nodata", "0", "-scale", "0", "65535", "0", "0"]);
+    let nan = dir.path().join("all-nan.tif");
+    {
+        let src = gdal::Dataset::open(&source).unwrap();
+        let (w, h) = src.raster_size();
+        let driver = gdal::DriverManager::get_driver_by_name("GTiff").unwrap();
+        let mut ds = driver.create_with_band_type::<f32, _>(&nan, w, h, 1).unwrap();
+        ds.set_geo_transform(&src.geo_transform().unwrap()).unwrap();
+        ds.set_projection(&src.projection()).unwrap();
+        let mut buffer = gdal::raster::Buffer::new((w, h), vec![f32::NAN; w * h]);
+        ds.rasterband(1).unwrap().write((0, 0), (w, h), &mut buffer).unwrap();
+    }
+    let nan = nan.to_str().unwrap().to_string();
+    let catalog = edited_catalog(&area, "no-valid-pixel.json", |items| {
+        for (i, href) in [(2, &nodata), (5, &nan)] {
+            for asset in items[i]["assets"].as_object_mut().unwrap().values_mut() {
+                if asset.get("eo:bands").is_some() {
+                    asset["href"] = href.clone().into();
+                }
+            }
+        }
+    });
+    let run = scan(&area.plots, &catalog, &dir.path().join("store.gpkg"));
+    run.expect_code(1, "scan with two scenes of no data");
+    for (i, file) in [(2, "all-nodata.tif"), (5, "all-nan.tif")] {
+        let line =
+            run.stderr.lines().find(|l| l.contains(&ids[i])).unwrap_or_else(|| panic!("{}: {}", ids[i], run.stderr));
+        assert!(line.contains(file) && line.contains("no valid pixel"), "scene {i}: {line}");
+    }
+    let summary = run.json_summary();
+    assert_eq!(summary["scenes_new"], ids.len() - 2, "the other scenes are processed");
+}
+
 /// Issue 12, item 8: skipped plots (no id, empty or NaN geometry) give exit 1, each named; a `listed_on`
 /// that is not a date is a warning naming the plot; out-of-range config values name their key; an
 /// empty changefeed cursor is an error.

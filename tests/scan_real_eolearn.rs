@@ -87,7 +87,8 @@ fn idle_flags(s: &Series, season: bool) -> usize {
         let ndvi: Vec<f32> =
             (0..n).map(|i| if s.cloud[t * n + i] == 0.0 { s.ndvi[t * n + i] } else { f32::NAN }).collect();
         let class: Vec<u8> = ndvi.iter().map(|v| classify_ndvi_only(*v) as u8).collect();
-        let clear = class.iter().filter(|c| **c != LandClass::NoData as u8).count() as f32 / n as f32;
+        let clear_pixels = class.iter().filter(|c| **c != LandClass::NoData as u8).count();
+        let clear = clear_pixels as f32 / n as f32;
         // NDVI alone: no reflectance for the seasonal model, which then judges by class.
         let mut planes =
             ObservationPlanes { class, bands: vec![f32::NAN; 6 * n], ndvi: ndvi.clone(), bsi: vec![f32::NAN; n] };
@@ -97,7 +98,8 @@ fn idle_flags(s: &Series, season: bool) -> usize {
         }
         let obs = PlotObservation {
             planes,
-            clear_fraction: clear,
+            plot_pixels: n,
+            clear_pixels,
             has_swir: false,
             inside_scene: true,
             cloud_like: Vec::new(),

@@ -353,7 +353,7 @@ impl Raster {
         let path = &self.info.path;
         let mapped = &map.bands[k];
         let band = self.dataset.rasterband(mapped.index).map_err(|e| Error::gdal(path, e))?;
-        read_window(&band, window, buf).map_err(|e| Error::gdal(path, e))?;
+        read_window(&band, window, buf).map_err(|e| unreadable(path, mapped.index, &e))?;
         let info = &self.info.bands[mapped.index - 1];
         mark_not_data(valid, buf, compared_nodata(&band));
         let read_mask = match info.mask {
@@ -364,7 +364,7 @@ impl Raster {
         if read_mask {
             let mask = band.open_mask_band().map_err(|e| Error::gdal(path, e))?;
             let mut mbuf = vec![0u8; window.len()];
-            read_window(&mask, window, &mut mbuf).map_err(|e| Error::gdal(path, e))?;
+            read_window(&mask, window, &mut mbuf).map_err(|e| unreadable(path, mapped.index, &e))?;
             for (v, m) in valid.iter_mut().zip(&mbuf) {
                 if *m == 0 {
                     *v = 0;
@@ -404,8 +404,9 @@ impl Raster {
         buf: &mut [T],
     ) -> Result<()> {
         let path = &self.info.path;
-        let band = self.dataset.rasterband(map.bands[k].index).map_err(|e| Error::gdal(path, e))?;
-        read_window(&band, window, buf).map_err(|e| Error::gdal(path, e))
+        let index = map.bands[k].index;
+        let band = self.dataset.rasterband(index).map_err(|e| Error::gdal(path, e))?;
+        read_window(&band, window, buf).map_err(|e| unreadable(path, index, &e))
     }
 
     /// Clears `valid` where the raster's alpha band is 0, when it has one that none of the mapped bands
@@ -418,7 +419,7 @@ impl Raster {
             if !uses_alpha {
                 let band = self.dataset.rasterband(alpha.index).map_err(|e| Error::gdal(path, e))?;
                 let mut abuf = vec![0f32; window.len()];
-                read_window(&band, window, &mut abuf).map_err(|e| Error::gdal(path, e))?;
+                read_window(&band, window, &mut abuf).map_err(|e| unreadable(path, alpha.index, &e))?;
                 for (v, a) in valid.iter_mut().zip(&abuf) {
                     if *a <= 0.0 {
                         *v = 0;
@@ -434,13 +435,34 @@ impl Raster {
         let path = &self.info.path;
         let band = self.dataset.rasterband(index).map_err(|e| Error::gdal(path, e))?;
         let mut buf = vec![0f32; window.len()];
-        read_window(&band, window, &mut buf).map_err(|e| Error::gdal(path, e))?;
+        read_window(&band, window, &mut buf).map_err(|e| unreadable(path, index, &e))?;
         Ok((buf, usable_nodata(&band)))
     }
 
     /// The full window of the raster.
     pub fn full_window(&self) -> Window {
         Window { col: 0, row: 0, width: self.info.grid.width, height: self.info.grid.height }
+    }
+
+    /// Whether band `index` (1-based) holds any data pixel, looked at through a grid of at most 1024
+    /// pixels a side (GDAL's nearest-neighbour decimation; overviews where the file has them): a scene of
+    /// nothing but nodata, NaN or fill values says so, where the plot windows alone cannot tell it from
+    /// plots lying in the empty part of a swath.
+    pub fn has_data(&self, index: usize) -> Result<bool> {
+        let path = &self.info.path;
+        let band = self.dataset.rasterband(index).map_err(|e| Error::gdal(path, e))?;
+        let (w, h) = band.size();
+        let (bw, bh) = (w.clamp(1, 1024), h.clamp(1, 1024));
+        let read = |b: &RasterBand| -> Result<Vec<f64>> {
+            let mut buf = vec![0f64; bw * bh];
+            b.read_into_slice::<f64>((0, 0), (w, h), (bw, bh), &mut buf, Some(ResampleAlg::NearestNeighbour))
+                .map_err(|e| unreadable(path, index, &e))?;
+            Ok(buf)
+        };
+        let values = read(&band)?;
+        let mask = read(&band.open_mask_band().map_err(|e| Error::gdal(path, e))?)?;
+        let nodata = compared_nodata(&band);
+        Ok(values.iter().zip(&mask).any(|(v, m)| *m != 0.0 && !is_absurd(*v) && nodata.is_none_or(|nd| *v != nd)))
     }
 
     /// Reads the first and last block of every band, which fails on truncated or corrupt files that GDAL
@@ -463,16 +485,7 @@ impl Raster {
                     &mut buf,
                     None,
                 )
-                .map_err(|e| {
-                    Error::input(
-                        path,
-                        format!(
-                            "truncated or corrupt: band {} cannot be read ({})",
-                            b.index,
-                            crate::io::gdal_env::describe_at(path, &e)
-                        ),
-                    )
-                })?;
+                .map_err(|e| unreadable(path, b.index, &e))?;
             }
         }
         Ok(())
@@ -746,4 +759,13 @@ mod tests {
         assert!(nodata_problem(GdalDataType::UInt16, 0.5).is_some());
         assert!(nodata_problem(GdalDataType::Float32, f64::NAN).is_none());
     }
+}
+
+/// A band whose pixels GDAL cannot decode: the file opened (its header is intact) but the data under it
+/// is cut short or damaged. Said the same way wherever a read fails, naming the file and the band.
+fn unreadable(path: &Path, band: usize, e: &gdal::errors::GdalError) -> Error {
+    Error::input(
+        path,
+        format!("truncated or corrupt: band {band} cannot be read ({})", crate::io::gdal_env::describe_at(path, e)),
+    )
 }

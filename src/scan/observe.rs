@@ -148,8 +148,10 @@ pub struct RawObservation {
 pub struct PlotObservation {
     /// Per-pixel planes for the temporal step.
     pub planes: ObservationPlanes,
-    /// Share of the plot's own pixels that are clear observations.
-    pub clear_fraction: f32,
+    /// The plot's own pixels in the window.
+    pub plot_pixels: usize,
+    /// Those of them that are clear observations.
+    pub clear_pixels: usize,
     /// Whether the scene had SWIR.
     pub has_swir: bool,
     /// Whether the scene's footprint covered the plot at all.
@@ -157,6 +159,13 @@ pub struct PlotObservation {
     /// 1 where the quality band saw the pixel clear but it looked like cloud (masked unless it was
     /// taken as a bright surface), per pixel; empty where nothing was read.
     pub cloud_like: Vec<u8>,
+}
+
+impl PlotObservation {
+    /// Share of the plot's own pixels that are clear observations.
+    pub fn clear_fraction(&self) -> f32 {
+        self.clear_pixels as f32 / self.plot_pixels.max(1) as f32
+    }
 }
 
 /// Scales, masks (quality band, spectral cloud test, buffer) and classifies a raw window. Where
@@ -207,7 +216,7 @@ pub fn classify_window(
             }
         }
     }
-    let plot_pixels = plot_mask.iter().filter(|m| **m != 0).count().max(1);
+    let plot_pixels = plot_mask.iter().filter(|m| **m != 0).count();
     let clear = plot_mask.iter().zip(stack.valid.iter()).filter(|(m, v)| **m != 0 && **v != 0).count();
     Ok(PlotObservation {
         planes: ObservationPlanes {
@@ -216,7 +225,8 @@ pub fn classify_window(
             ndvi: indices.get(IndexKind::Ndvi).iter().copied().collect(),
             bsi: indices.get(IndexKind::Bsi).iter().copied().collect(),
         },
-        clear_fraction: clear as f32 / plot_pixels as f32,
+        plot_pixels,
+        clear_pixels: clear,
         has_swir: stack.has_swir(),
         inside_scene: true,
         cloud_like,
@@ -334,9 +344,18 @@ pub struct ValueSample {
     per_band: Vec<(BandRole, Vec<f32>)>,
     /// Halvings so far: a window gives every `2^thinned`-th of its sampled values.
     thinned: u32,
+    /// Windows read inside the scene's footprint, and the data pixels (not nodata, NaN or fill) in them.
+    windows: u64,
+    data_pixels: u64,
 }
 
 impl ValueSample {
+    /// Counts a raw window's data pixels, whatever the sensor.
+    pub fn count(&mut self, raw: &RawObservation) {
+        self.windows += 1;
+        self.data_pixels += raw.stack.valid.iter().filter(|v| **v != 0).count() as u64;
+    }
+
     /// Adds a raw window's valid pixels, scaled as classification will scale them.
     pub fn add(&mut self, raw: &RawObservation) {
         let valid: Vec<usize> = raw.stack.valid.iter().enumerate().filter(|(_, v)| **v != 0).map(|(i, _)| i).collect();
@@ -365,7 +384,12 @@ impl ValueSample {
 
     /// Fails, naming the scene, the band and its median, when a band's median is not a physical
     /// surface reflectance.
+    /// Fails as well when no window held a data pixel and neither does the scene anywhere: a scene of
+    /// nothing but nodata or NaN is skipped by name, not counted as ingested with nothing observed.
     pub fn check(&self, scene: &Scene) -> Result<()> {
+        if self.windows > 0 && self.data_pixels == 0 {
+            scene_has_data(scene)?;
+        }
         for (role, values) in &self.per_band {
             // Non-finite values stay in (NaN and +inf sort last): a scale of 1e300 overflows every
             // value, and that is a wrong scale too.
@@ -392,6 +416,21 @@ impl ValueSample {
         }
         Ok(())
     }
+}
+
+/// Fails, naming the scene's first band, when none of its bands holds a data pixel.
+fn scene_has_data(scene: &Scene) -> Result<()> {
+    for (_, band) in &scene.bands {
+        let raster = Raster::open(&band.path)?;
+        if raster.has_data(band.index)? {
+            return Ok(());
+        }
+    }
+    let path = scene.bands.first().map_or(scene.source.clone(), |(_, b)| b.path.clone());
+    Err(Error::input(
+        &path,
+        format!("scene {}: no valid pixel: every pixel of every band is nodata, NaN or a fill value", scene.id),
+    ))
 }
 
 fn in_scene(scene: &Scene, e: Error) -> Error {

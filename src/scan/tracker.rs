@@ -18,7 +18,7 @@ use crate::flags::{FlagKind, FlagStatus, round4, stable_id};
 use crate::io::plots::{Category, Plot};
 use crate::raster::Grid;
 use crate::spectral::{ClassRules, LandClass};
-use crate::temporal::{DateContext, NONE_DAY, TemporalParams, TemporalState, from_day_number};
+use crate::temporal::{DateContext, NONE_DAY, PixelState, TemporalParams, TemporalState, from_day_number};
 use crate::vectorize::label_regions;
 
 /// Share of a region that must be clear for an acquisition to count as seeing it.
@@ -197,6 +197,16 @@ impl PlotTracker {
     /// A tracker with fresh state.
     pub fn new(plot: Plot, grid: Grid, mask: Array2<u8>) -> Self {
         let state = TemporalState::new(grid.width, grid.height);
+        Self::holding(plot, grid, mask, state)
+    }
+
+    /// A tracker for a plot scanned by bands of rows: it holds no per-pixel state (each band's is held
+    /// only while the band is stepped through), only the flags and the record.
+    pub fn by_rows(plot: Plot, grid: Grid, mask: Array2<u8>) -> Self {
+        Self::holding(plot, grid, mask, TemporalState::new(0, 0))
+    }
+
+    fn holding(plot: Plot, grid: Grid, mask: Array2<u8>, state: TemporalState) -> Self {
         let interior = CpuBackend::new().erode(mask.view(), 1).expect("the CPU backend does not fail");
         PlotTracker {
             plot,
@@ -223,7 +233,7 @@ impl PlotTracker {
         self.state.pixels.iter().map(|s| u8::from(s.bright_looks > 0)).collect()
     }
 
-    /// Applies one acquisition.
+    /// Applies one acquisition: the pixels' temporal step, then the flags' lifecycle.
     pub fn observe(
         &mut self,
         backend: &dyn Backend,
@@ -232,56 +242,46 @@ impl PlotTracker {
         ctx: &DateContext,
         settings: &TrackSettings,
     ) -> Result<()> {
-        let mut bits =
-            backend.temporal_update(&mut self.state.pixels, &obs.planes, ctx, &settings.params, &settings.rules)?;
-        for (i, s) in self.state.pixels.iter_mut().enumerate() {
-            if obs.cloud_like.get(i).is_some_and(|c| *c != 0) {
-                s.bright_looks = s.bright_looks.saturating_add(1);
-            } else if obs.planes.class[i] != LandClass::NoData as u8 {
-                s.bright_looks = 0;
-            }
-        }
-        // Ground bare all year that no break made bare is idle only away from the plot's edge: an edge
-        // pixel mixes in whatever lies beyond the plot (a road, a yard), and "bare all year" there is as
-        // likely the neighbour's pavement.
-        for ((b, s), inner) in bits.iter_mut().zip(&self.state.pixels).zip(self.interior.iter()) {
-            if *b & 4 != 0 && s.bare_by_break == 0 && *inner == 0 {
-                *b &= !4;
-            }
-        }
-        if trace_plot().is_some_and(|id| id == self.plot.plot_id) {
-            // A developer's view of one plot, one line per pixel and acquisition: date, pixel, class,
-            // event bits, segment start, model terms.
-            let date = from_day_number(acq.day).map(|d| d.to_string()).unwrap_or_default();
-            for (i, (s, b)) in self.state.pixels.iter().zip(&bits).enumerate() {
-                if self.mask.as_slice().is_some_and(|m| m[i] != 0) {
-                    let n = bits.len();
-                    let bands: Vec<String> = (0..6).map(|k| format!("{:.4}", obs.planes.bands[k * n + i])).collect();
-                    eprintln!(
-                        "trace {date} {i} {} {b} {} {} {:.2} {} {}",
-                        obs.planes.class[i],
-                        s.seg_start,
-                        s.model_terms,
-                        obs.planes.ndvi[i],
-                        s.seg_by_model,
-                        bands.join(" ")
-                    );
-                }
-            }
-        }
-        if obs.inside_scene {
+        let block = PixelBlock {
+            plot_id: &self.plot.plot_id,
+            mask: self.mask.as_slice().expect("standard layout"),
+            interior: self.interior.as_slice().expect("standard layout"),
+            first_pixel: 0,
+        };
+        let outcome = observe_pixels(backend, &block, &mut self.state.pixels, acq, obs, ctx, settings)?;
+        self.apply(backend, acq, &outcome, settings)
+    }
+
+    /// The plot's mask eroded once (see [`PlotTracker::interior`]), for a windowed plot's blocks.
+    pub fn interior(&self) -> &Array2<u8> {
+        &self.interior
+    }
+
+    /// Applies what one acquisition did to the plot's pixels (gathered from one block, or from the
+    /// row blocks of a plot too large for its state to be held at once) to the plot's record and flags.
+    pub fn apply(
+        &mut self,
+        backend: &dyn Backend,
+        acq: &Acquisition,
+        outcome: &PixelOutcome,
+        settings: &TrackSettings,
+    ) -> Result<()> {
+        let n = self.grid.len();
+        debug_assert_eq!(outcome.first_pixel, 0);
+        let clear_fraction = outcome.clear_fraction();
+        if outcome.inside_scene {
             self.record.covered += 1;
         }
-        if obs.clear_fraction > 0.0 {
+        if clear_fraction > 0.0 {
             self.record.observed += 1;
             self.record.last_observed = Some(acq.day);
         }
-        let clear: Vec<bool> = obs
-            .planes
-            .class
-            .iter()
-            .map(|c| !matches!(LandClass::from_u8(*c), LandClass::NoData | LandClass::Unknown))
-            .collect();
+        let mut bits = vec![0u8; n];
+        for e in &outcome.events {
+            bits[e.pixel as usize] = e.bits;
+        }
+        let clear: Vec<bool> = (0..n).map(|i| outcome.is_clear(i)).collect();
+        let events = EventLookup(&outcome.events);
         let mut active_counts = serde_json::Map::new();
         for (kind, bit) in KINDS {
             let applies = kind == FlagKind::IdleBare || self.watches_development();
@@ -302,7 +302,7 @@ impl PlotTracker {
                     None if pixels.len() >= settings.min_pixels_of(kind)
                         && !(kind == FlagKind::Earthworks && self.on_construction_site(&pixels)) =>
                     {
-                        self.flags.push(self.new_flag(kind, acq, &pixels));
+                        self.flags.push(self.new_flag(kind, acq, &pixels, &events));
                         continued.push(false);
                         gathered.insert(self.flags.len() - 1, pixels);
                     }
@@ -320,7 +320,7 @@ impl PlotTracker {
                 continued[index] = true;
                 let seen =
                     pixels.iter().filter(|p| clear[**p as usize]).count() as f64 >= SEEN_FRACTION * pixels.len() as f64;
-                self.update_flag(index, acq, pixels, seen, obs);
+                self.update_flag(index, acq, pixels, seen, outcome, &events);
             }
             for (f, flag) in self.flags.iter_mut().enumerate() {
                 if flag.kind != kind || flag.status == FlagStatus::Resolved || continued[f] {
@@ -351,7 +351,7 @@ impl PlotTracker {
             let n = self.flags.iter().filter(|f| f.kind == kind && f.status != FlagStatus::Resolved).count();
             active_counts.insert(kind.name().into(), json!(n));
         }
-        self.days.push(self.summarize(acq, obs, active_counts));
+        self.days.push(self.summarize(acq, outcome, active_counts));
         Ok(())
     }
 
@@ -428,7 +428,7 @@ impl PlotTracker {
         }
     }
 
-    fn new_flag(&self, kind: FlagKind, acq: &Acquisition, pixels: &[u32]) -> TrackedFlag {
+    fn new_flag(&self, kind: FlagKind, acq: &Acquisition, pixels: &[u32], state: &EventLookup) -> TrackedFlag {
         let anchor = pixels[0] as usize;
         let (x, y) = self
             .grid
@@ -436,8 +436,7 @@ impl PlotTracker {
             .pixel_to_geo((anchor % self.grid.width) as f64 + 0.5, (anchor / self.grid.width) as f64 + 0.5);
         let date = from_day_number(acq.day).map(|d| d.to_string()).unwrap_or_default();
         let flag_id = stable_id("flag", &[&self.plot.plot_id, kind.name(), &date, &format!("{x:.2},{y:.2}")]);
-        let state = &self.state.pixels;
-        let earliest = |day: fn(&crate::temporal::PixelState) -> i32| {
+        let earliest = |day: fn(&EventPixel) -> i32| {
             pixels.iter().map(|p| day(&state[*p as usize])).filter(|d| *d != NONE_DAY).min().unwrap_or(acq.day)
         };
         let first_seen = match kind {
@@ -475,8 +474,15 @@ impl PlotTracker {
         }
     }
 
-    fn update_flag(&mut self, index: usize, acq: &Acquisition, pixels: Vec<u32>, seen: bool, obs: &PlotObservation) {
-        let state = &self.state.pixels;
+    fn update_flag(
+        &mut self,
+        index: usize,
+        acq: &Acquisition,
+        pixels: Vec<u32>,
+        seen: bool,
+        outcome: &PixelOutcome,
+        state: &EventLookup,
+    ) {
         let flag = &mut self.flags[index];
         let old = flag.clone();
         if seen {
@@ -497,12 +503,12 @@ impl PlotTracker {
         let latest_bsi = mean_of(&pixels, |p| state[p].bsi_last);
         let valid_obs = mean_u(&|p| state[p].valid_obs);
         let date = |d: i32| from_day_number(d).map(|d| d.to_string());
-        let swir = obs.has_swir;
+        let swir = outcome.has_swir;
         let sensor = if swir { 1.0 } else { 0.8 };
         let mut e = flag.evidence.clone();
         e["latest"] = json!({"ndvi": latest_ndvi.map(round4), "bsi": latest_bsi.and_then(finite)});
         e["valid_observations"] = json!(valid_obs.round() as u64);
-        e["cloud_fraction"] = json!(round4(1.0 - obs.clear_fraction as f64));
+        e["cloud_fraction"] = json!(round4(1.0 - outcome.clear_fraction() as f64));
         e["pixels"] = json!(pixels.len());
         e["category"] = json!(self.plot.category.map(|c| c.name()));
         if !swir {
@@ -593,35 +599,15 @@ impl PlotTracker {
     fn summarize(
         &self,
         acq: &Acquisition,
-        obs: &PlotObservation,
+        outcome: &PixelOutcome,
         active: serde_json::Map<String, serde_json::Value>,
     ) -> PlotDay {
-        let mut counts = [0usize; 6];
-        let mut clear = 0usize;
-        let (mut ndvi, mut bsi, mut nb) = (0.0f64, 0.0f64, 0usize);
-        for (i, m) in self.mask.iter().enumerate() {
-            if *m == 0 {
-                continue;
-            }
-            let c = LandClass::from_u8(obs.planes.class[i]);
-            if matches!(c, LandClass::NoData) {
-                continue;
-            }
-            clear += 1;
-            counts[(c as usize).min(5)] += 1;
-            if obs.planes.ndvi[i].is_finite() {
-                ndvi += obs.planes.ndvi[i] as f64;
-                if obs.planes.bsi[i].is_finite() {
-                    bsi += obs.planes.bsi[i] as f64;
-                    nb += 1;
-                }
-            }
-        }
+        let DaySums { counts, clear, ndvi, bsi, with_bsi: nb, .. } = outcome.sums;
         let share = |c: LandClass| if clear == 0 { 0.0 } else { round4(counts[c as usize] as f64 / clear as f64) };
         PlotDay {
             day: acq.day,
             scene_id: acq.scene_id.clone(),
-            clear_fraction: round4(obs.clear_fraction as f64),
+            clear_fraction: round4(outcome.clear_fraction() as f64),
             cover: json!({
                 "vegetation": share(LandClass::Vegetation),
                 "bare_soil": share(LandClass::BareSoil),
@@ -647,4 +633,246 @@ fn mean_of(pixels: &[u32], f: impl Fn(usize) -> f32) -> Option<f64> {
 
 fn finite(v: f64) -> Option<f64> {
     v.is_finite().then(|| round4(v))
+}
+
+/// A block of a plot's pixels whose state is held: the whole plot, or one band of its rows.
+pub struct PixelBlock<'a> {
+    /// The plot (named in trace output).
+    pub plot_id: &'a str,
+    /// The plot mask over the block's pixels.
+    pub mask: &'a [u8],
+    /// The plot's eroded mask over the block's pixels.
+    pub interior: &'a [u8],
+    /// Index on the plot grid of the block's first pixel.
+    pub first_pixel: u32,
+}
+
+/// What a pixel with an event looked like after an acquisition, as the flags' evidence reads it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EventPixel {
+    /// Index on the plot grid.
+    pub pixel: u32,
+    /// Event bits: construction 1, earthworks 2, idle bare 4.
+    pub bits: u8,
+    // The pixel's `PixelState` fields of the same names, after the acquisition.
+    built_since: i32,
+    works_start: i32,
+    works_last: i32,
+    bare_start: i32,
+    bare_obs: u32,
+    valid_obs: u32,
+    judged_by_class: u32,
+    break_score: f32,
+    ndvi_before: f32,
+    bsi_before: f32,
+    ndvi_last: f32,
+    bsi_last: f32,
+}
+
+impl EventPixel {
+    fn of(pixel: u32, bits: u8, s: &PixelState) -> Self {
+        EventPixel {
+            pixel,
+            bits,
+            built_since: s.built_since,
+            works_start: s.works_start,
+            works_last: s.works_last,
+            bare_start: s.bare_start,
+            bare_obs: s.bare_obs,
+            valid_obs: s.valid_obs,
+            judged_by_class: s.judged_by_class,
+            break_score: s.break_score,
+            ndvi_before: s.ndvi_before,
+            bsi_before: s.bsi_before,
+            ndvi_last: s.ndvi_last,
+            bsi_last: s.bsi_last,
+        }
+    }
+}
+
+/// Class counts and index sums over a block's clear plot pixels (added block by block).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DaySums {
+    /// Clear plot pixels per class byte (0..=5).
+    pub counts: [usize; 6],
+    /// Plot pixels with a class (not nodata).
+    pub clear: usize,
+    /// Sum of finite NDVI over them.
+    pub ndvi: f64,
+    /// Sum of finite BSI where NDVI is finite too.
+    pub bsi: f64,
+    /// Pixels summed into `bsi`.
+    pub with_bsi: usize,
+    /// Plot pixels in the block.
+    pub plot_pixels: usize,
+    /// Plot pixels clear after masking (with `plot_pixels`, the acquisition's clear share of the plot).
+    pub clear_pixels: usize,
+}
+
+impl DaySums {
+    fn add(&mut self, o: &DaySums) {
+        for (a, b) in self.counts.iter_mut().zip(o.counts) {
+            *a += b;
+        }
+        self.clear += o.clear;
+        self.ndvi += o.ndvi;
+        self.bsi += o.bsi;
+        self.with_bsi += o.with_bsi;
+        self.plot_pixels += o.plot_pixels;
+        self.clear_pixels += o.clear_pixels;
+    }
+}
+
+/// What one acquisition did to a block of a plot's pixels: all the plot's record and flags need from
+/// them, compact (a bit per pixel, and the pixels with an event), so that the blocks of a plot too
+/// large to hold whole can be stepped through every acquisition one after the other and their
+/// outcomes joined per acquisition afterwards.
+#[derive(Debug, Clone, Default)]
+pub struct PixelOutcome {
+    /// Index on the plot grid of the block's first pixel.
+    pub first_pixel: u32,
+    /// Pixels in the block.
+    pub len: usize,
+    /// One bit per pixel: seen clear (a class other than nodata and unknown).
+    pub clear: Vec<u64>,
+    /// The pixels with an event bit, in pixel order.
+    pub events: Vec<EventPixel>,
+    /// Sums for the plot's day summary.
+    pub sums: DaySums,
+    /// Whether the scene's footprint covered the block.
+    pub inside_scene: bool,
+    /// Whether the scene had SWIR.
+    pub has_swir: bool,
+}
+
+impl PixelOutcome {
+    /// Whether pixel `i` of the block was seen clear.
+    pub fn is_clear(&self, i: usize) -> bool {
+        self.clear[i / 64] >> (i % 64) & 1 != 0
+    }
+
+    /// The clear share of the plot's pixels, as the observation gives it.
+    pub fn clear_fraction(&self) -> f32 {
+        self.sums.clear_pixels as f32 / self.sums.plot_pixels.max(1) as f32
+    }
+
+    /// Joins the outcome of the next block of rows (in row order) to this one.
+    pub fn join(&mut self, next: PixelOutcome) {
+        debug_assert_eq!(next.first_pixel as usize, self.first_pixel as usize + self.len);
+        for i in 0..next.len {
+            if next.is_clear(i) {
+                let j = self.len + i;
+                if j / 64 >= self.clear.len() {
+                    self.clear.resize(j / 64 + 1, 0);
+                }
+                self.clear[j / 64] |= 1 << (j % 64);
+            }
+        }
+        self.len += next.len;
+        self.clear.resize(self.len.div_ceil(64), 0);
+        self.events.extend(next.events);
+        self.sums.add(&next.sums);
+        self.inside_scene |= next.inside_scene;
+        self.has_swir |= next.has_swir;
+    }
+}
+
+/// The event pixels of an outcome, looked up by plot pixel index (every pixel of an event region has
+/// an event bit, so every lookup finds one).
+struct EventLookup<'a>(&'a [EventPixel]);
+
+impl std::ops::Index<usize> for EventLookup<'_> {
+    type Output = EventPixel;
+    fn index(&self, pixel: usize) -> &EventPixel {
+        let at =
+            self.0.binary_search_by_key(&(pixel as u32), |e| e.pixel).expect("an event region's pixels have events");
+        &self.0[at]
+    }
+}
+
+/// The temporal step of one acquisition on a block of a plot's pixels: updates their state and gives
+/// what the plot's flags need (see [`PlotTracker::apply`]).
+pub fn observe_pixels(
+    backend: &dyn Backend,
+    block: &PixelBlock,
+    state: &mut [PixelState],
+    acq: &Acquisition,
+    obs: &PlotObservation,
+    ctx: &DateContext,
+    settings: &TrackSettings,
+) -> Result<PixelOutcome> {
+    let mut bits = backend.temporal_update(state, &obs.planes, ctx, &settings.params, &settings.rules)?;
+    for (i, s) in state.iter_mut().enumerate() {
+        if obs.cloud_like.get(i).is_some_and(|c| *c != 0) {
+            s.bright_looks = s.bright_looks.saturating_add(1);
+        } else if obs.planes.class[i] != LandClass::NoData as u8 {
+            s.bright_looks = 0;
+        }
+    }
+    // Ground bare all year that no break made bare is idle only away from the plot's edge: an edge
+    // pixel mixes in whatever lies beyond the plot (a road, a yard), and "bare all year" there is as
+    // likely the neighbour's pavement.
+    for ((b, s), inner) in bits.iter_mut().zip(state.iter()).zip(block.interior) {
+        if *b & 4 != 0 && s.bare_by_break == 0 && *inner == 0 {
+            *b &= !4;
+        }
+    }
+    if trace_plot().is_some_and(|id| id == block.plot_id) {
+        // A developer's view of one plot, one line per pixel and acquisition: date, pixel, class,
+        // event bits, segment start, model terms.
+        let date = from_day_number(acq.day).map(|d| d.to_string()).unwrap_or_default();
+        let n = bits.len();
+        for (i, (s, b)) in state.iter().zip(&bits).enumerate() {
+            if block.mask[i] != 0 {
+                let bands: Vec<String> = (0..6).map(|k| format!("{:.4}", obs.planes.bands[k * n + i])).collect();
+                eprintln!(
+                    "trace {date} {} {} {b} {} {} {:.2} {} {}",
+                    block.first_pixel as usize + i,
+                    obs.planes.class[i],
+                    s.seg_start,
+                    s.model_terms,
+                    obs.planes.ndvi[i],
+                    s.seg_by_model,
+                    bands.join(" ")
+                );
+            }
+        }
+    }
+    let n = bits.len();
+    let mut clear = vec![0u64; n.div_ceil(64)];
+    let mut sums = DaySums { plot_pixels: obs.plot_pixels, clear_pixels: obs.clear_pixels, ..DaySums::default() };
+    for (i, c) in obs.planes.class.iter().enumerate() {
+        let class = LandClass::from_u8(*c);
+        if !matches!(class, LandClass::NoData | LandClass::Unknown) {
+            clear[i / 64] |= 1 << (i % 64);
+        }
+        if block.mask[i] == 0 || matches!(class, LandClass::NoData) {
+            continue;
+        }
+        sums.clear += 1;
+        sums.counts[(class as usize).min(5)] += 1;
+        if obs.planes.ndvi[i].is_finite() {
+            sums.ndvi += obs.planes.ndvi[i] as f64;
+            if obs.planes.bsi[i].is_finite() {
+                sums.bsi += obs.planes.bsi[i] as f64;
+                sums.with_bsi += 1;
+            }
+        }
+    }
+    let events = bits
+        .iter()
+        .zip(state.iter())
+        .enumerate()
+        .filter(|(_, (b, _))| **b != 0)
+        .map(|(i, (b, s))| EventPixel::of(block.first_pixel + i as u32, *b, s))
+        .collect();
+    Ok(PixelOutcome {
+        first_pixel: block.first_pixel,
+        len: n,
+        clear,
+        events,
+        sums,
+        inside_scene: obs.inside_scene,
+        has_swir: obs.has_swir,
+    })
 }

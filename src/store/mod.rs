@@ -14,7 +14,7 @@
 //! | `plot_summary` | attributes | per plot and acquisition: clear share, cover shares, NDVI, BSI, active flags |
 //! | `changes` | attributes | changefeed log: which flags changed in which scan (`seq` is the cursor) |
 //! | `layer_styles` | attributes | QGIS's default styles of `flags` (kind and status) and `plots` (state) |
-//! | `plot_state`, `file_hashes`, `jingtu_meta` | attributes | internal: temporal state, hash cache, frame |
+//! | `plot_state`, `plot_state_rows`, `file_hashes`, `jingtu_meta` | not registered | internal: temporal state (of large plots by bands of rows), hash cache, frame |
 //!
 //! One scan writes a store at a time ([`lock`]).
 
@@ -57,6 +57,8 @@ CREATE TABLE IF NOT EXISTS plots (fid INTEGER PRIMARY KEY, geom GEOMETRY, plot_i
   category TEXT, works_allowed INTEGER, listed_on DATE, observations INTEGER, last_observed DATE, active_flags INTEGER, state TEXT);
 CREATE TABLE IF NOT EXISTS plot_state (plot_id TEXT PRIMARY KEY, grid TEXT NOT NULL, mask BLOB NOT NULL, state BLOB NOT NULL,
   flags TEXT NOT NULL, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS plot_state_rows (plot_id TEXT NOT NULL, first_row INTEGER NOT NULL, rows INTEGER NOT NULL,
+  state BLOB NOT NULL, PRIMARY KEY (plot_id, first_row));
 CREATE TABLE IF NOT EXISTS flags (fid INTEGER PRIMARY KEY, geom POLYGON, flag_id TEXT NOT NULL UNIQUE, plot_id TEXT,
   plot_name TEXT, kind TEXT NOT NULL, status TEXT NOT NULL, first_seen DATE, last_seen DATE, bare_since DATE, idle_days INTEGER,
   area_m2 REAL, confidence REAL, evidence TEXT, scan_id TEXT, engine_version TEXT, permitted INTEGER);
@@ -70,8 +72,8 @@ CREATE INDEX IF NOT EXISTS changes_flag ON changes (flag_id);
 ";
 
 /// Tables analysts query, registered in `gpkg_contents` as `attributes`. The internal tables
-/// (`plot_state`, `file_hashes`, `jingtu_meta`) are not registered, so GIS clients do not list them as
-/// layers; the GeoPackage standard leaves unregistered tables alone.
+/// (`plot_state`, `plot_state_rows`, `file_hashes`, `jingtu_meta`) are not registered, so GIS clients do
+/// not list them as layers; the GeoPackage standard leaves unregistered tables alone.
 const ATTRIBUTE_TABLES: [(&str, &str); 5] = [
     ("scans", "scan runs"),
     ("scenes", "ingested acquisitions, unique by content hash"),
@@ -81,7 +83,7 @@ const ATTRIBUTE_TABLES: [(&str, &str); 5] = [
 ];
 
 /// Tables a version 1 store registered as layers and version 2 keeps internal.
-const INTERNAL_TABLES: [&str; 3] = ["plot_state", "file_hashes", "jingtu_meta"];
+const INTERNAL_TABLES: [&str; 4] = ["plot_state", "plot_state_rows", "file_hashes", "jingtu_meta"];
 
 /// Tables whose column types changed from version 1 to 2 (same columns, same order); rebuilt on upgrade.
 const RETYPED_TABLES: [&str; 6] = ["scans", "scenes", "plots", "flags", "flag_history", "plot_summary"];
@@ -462,6 +464,11 @@ impl StoreWriter<'_> {
         Error::store(&self.path, e)
     }
 
+    /// The store's file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Fixes the analysis frame and registers the feature layers in its CRS.
     pub fn set_frame(&self, frame: &AnalysisFrame, crs_name: &str) -> Result<i64> {
         let json = serde_json::to_string(frame).map_err(|e| self.fail(e))?;
@@ -579,6 +586,48 @@ impl StoreWriter<'_> {
                     stored.record
                 ])
             })
+            .map(|_| ())
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Saves the state of rows `first_row..first_row + rows` of a plot too large to hold whole.
+    pub fn save_plot_rows(&self, plot_id: &str, first_row: usize, rows: usize, state: &[u8]) -> Result<()> {
+        self.txn
+            .prepare_cached(
+                "INSERT INTO plot_state_rows (plot_id, first_row, rows, state) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (plot_id, first_row) DO UPDATE SET rows = excluded.rows, state = excluded.state",
+            )
+            .and_then(|mut s| s.execute(params![plot_id, first_row as i64, rows as i64, state]))
+            .map(|_| ())
+            .map_err(|e| self.fail(e))
+    }
+
+    /// The row bands stored for a plot, as (first row, rows), in row order.
+    pub fn plot_row_bands(&self, plot_id: &str) -> Result<Vec<(usize, usize)>> {
+        let mut stmt = self
+            .txn
+            .prepare_cached("SELECT first_row, rows FROM plot_state_rows WHERE plot_id = ?1 ORDER BY first_row")
+            .map_err(|e| self.fail(e))?;
+        let rows = stmt
+            .query_map([plot_id], |r| Ok((r.get::<_, i64>(0)? as usize, r.get::<_, i64>(1)? as usize)))
+            .map_err(|e| self.fail(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.fail(e))?;
+        Ok(rows)
+    }
+
+    /// The stored state of the row band of a plot starting at `first_row`.
+    pub fn plot_rows(&self, plot_id: &str, first_row: usize) -> Result<Option<Vec<u8>>> {
+        self.txn
+            .prepare_cached("SELECT state FROM plot_state_rows WHERE plot_id = ?1 AND first_row = ?2")
+            .and_then(|mut s| s.query_row(params![plot_id, first_row as i64], |r| r.get(0)).optional())
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Drops a plot's row bands (it is stored whole again, or in other bands).
+    pub fn clear_plot_rows(&self, plot_id: &str) -> Result<()> {
+        self.txn
+            .execute("DELETE FROM plot_state_rows WHERE plot_id = ?1", [plot_id])
             .map(|_| ())
             .map_err(|e| self.fail(e))
     }

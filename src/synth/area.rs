@@ -692,6 +692,8 @@ const TRUTH_BUFFER_PX: usize = 2;
 /// Acquisitions in `months` on which at least half of the event's region was clear.
 fn seen(e: &TruthEvent, months: std::ops::Range<usize>, clouds: &[CloudField]) -> usize {
     let n = e.rect.width * e.rect.height;
+    // Short areas: an event may run to the end of the months, or start in the last one.
+    let months = months.start.min(clouds.len())..months.end.min(clouds.len());
     months.filter(|m| e.rect.pixels().filter(|(c, r)| clouds[*m].usable(*c, *r)).count() * 2 >= n).count()
 }
 

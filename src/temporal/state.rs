@@ -217,14 +217,12 @@ impl TemporalState {
     /// records, deflated (runs of "no date" and equal counts compress well).
     pub fn to_bytes(&self) -> Vec<u8> {
         use std::io::Write;
-        let mut raw = Vec::with_capacity(8 + self.pixels.len() * std::mem::size_of::<PixelState>());
-        raw.extend_from_slice(&(self.width as u32).to_le_bytes());
-        raw.extend_from_slice(&(self.height as u32).to_le_bytes());
-        for p in &self.pixels {
-            raw.extend_from_slice(bytemuck::bytes_of(p));
-        }
+        // Streamed into the encoder, not copied whole first: a band of a large plot's state is some
+        // 400 MB, and a copy of it doubled the scan's peak memory.
         let mut enc = flate2::write::DeflateEncoder::new(STATE_MAGIC.to_vec(), flate2::Compression::fast());
-        enc.write_all(&raw).expect("writing to memory");
+        enc.write_all(&(self.width as u32).to_le_bytes()).expect("writing to memory");
+        enc.write_all(&(self.height as u32).to_le_bytes()).expect("writing to memory");
+        enc.write_all(bytemuck::cast_slice(&self.pixels)).expect("writing to memory");
         enc.finish().expect("writing to memory")
     }
 
@@ -237,27 +235,35 @@ impl TemporalState {
             b"JTS3" => JTS3_RECORD,
             _ => return None,
         };
-        let mut raw = Vec::new();
-        flate2::read::DeflateDecoder::new(&bytes[4..]).read_to_end(&mut raw).ok()?;
-        if raw.len() < 8 {
-            return None;
-        }
-        let width = u32::from_le_bytes(raw[0..4].try_into().ok()?) as usize;
-        let height = u32::from_le_bytes(raw[4..8].try_into().ok()?) as usize;
+        let mut decoder = flate2::read::DeflateDecoder::new(&bytes[4..]);
+        let mut head = [0u8; 8];
+        decoder.read_exact(&mut head).ok()?;
+        let width = u32::from_le_bytes(head[0..4].try_into().ok()?) as usize;
+        let height = u32::from_le_bytes(head[4..8].try_into().ok()?) as usize;
         // Checked: a blob declaring 2^32 x 2^32 pixels wrapped the product in release builds, so a short
-        // record list could pass as a huge grid and be indexed past its end later.
-        let expected = width.checked_mul(height)?.checked_mul(record)?.checked_add(8)?;
-        if raw.len() != expected {
+        // record list could pass as a huge grid and be indexed past its end later. Deflate expands at
+        // most some 1,032 times, so a size beyond that of the blob is a lie, refused before anything is
+        // allocated for it.
+        let n = width.checked_mul(height)?;
+        if n.checked_mul(record)? > bytes.len().saturating_mul(1100) {
             return None;
         }
-        let pixels = raw[8..]
-            .chunks_exact(record)
-            .map(|r| {
-                let mut full = [0u8; std::mem::size_of::<PixelState>()];
-                full[..record].copy_from_slice(r);
-                bytemuck::pod_read_unaligned::<PixelState>(&full)
-            })
-            .collect();
+        // Decoded straight into the pixels (a band of a large plot's state is some 400 MB; decoding
+        // into a buffer first doubled the peak).
+        let mut pixels = vec![<PixelState as bytemuck::Zeroable>::zeroed(); n];
+        if record == std::mem::size_of::<PixelState>() {
+            decoder.read_exact(bytemuck::cast_slice_mut(&mut pixels)).ok()?;
+        } else {
+            let mut full = [0u8; std::mem::size_of::<PixelState>()];
+            for p in pixels.iter_mut() {
+                decoder.read_exact(&mut full[..record]).ok()?;
+                *p = bytemuck::pod_read_unaligned::<PixelState>(&full);
+            }
+        }
+        // Exactly the records declared: nothing after them.
+        if decoder.read(&mut [0u8; 1]).ok()? != 0 {
+            return None;
+        }
         Some(TemporalState { width, height, pixels })
     }
 }

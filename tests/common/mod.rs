@@ -249,7 +249,15 @@ pub fn store_state(store: &Path) -> Vec<(String, Vec<String>)> {
                         if *t == "gpkg_contents" && name == "last_change" {
                             continue;
                         }
-                        let v: rusqlite::types::Value = r.get(i)?;
+                        let mut v: rusqlite::types::Value = r.get(i)?;
+                        if *t == "plot_state" && name == "state" {
+                            // A plot too large to hold whole is stored by bands of rows: its state is
+                            // what the bands hold together.
+                            if let rusqlite::types::Value::Blob(blob) = &v {
+                                let plot_id: String = r.get("plot_id")?;
+                                v = rusqlite::types::Value::Blob(whole_state(&conn, &plot_id, blob));
+                            }
+                        }
                         fields.push(format!("{name}={v:?}"));
                     }
                     Ok(fields.join("|"))
@@ -261,6 +269,26 @@ pub fn store_state(store: &Path) -> Vec<(String, Vec<String>)> {
             (t.to_string(), rows)
         })
         .collect()
+}
+
+/// A plot's per-pixel state blob as one piece: as stored for a plot held whole, assembled from the
+/// `plot_state_rows` bands for one stored by rows (`JTR1`).
+fn whole_state(conn: &rusqlite::Connection, plot_id: &str, blob: &[u8]) -> Vec<u8> {
+    use jingtu::temporal::TemporalState;
+    if !blob.starts_with(b"JTR1") {
+        return blob.to_vec();
+    }
+    let mut stmt =
+        conn.prepare("SELECT state FROM plot_state_rows WHERE plot_id = ?1 ORDER BY first_row").expect("bands table");
+    let bands: Vec<TemporalState> = stmt
+        .query_map([plot_id], |r| r.get::<_, Vec<u8>>(0))
+        .expect("query")
+        .map(|b| TemporalState::from_bytes(&b.expect("row")).expect("a band's state decodes"))
+        .collect();
+    let width = bands[0].width;
+    let height = bands.iter().map(|b| b.height).sum();
+    let pixels = bands.into_iter().flat_map(|b| b.pixels).collect();
+    TemporalState { width, height, pixels }.to_bytes()
 }
 
 /// Asserts two stores hold the same state, naming the first table and row that differ.
