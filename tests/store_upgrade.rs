@@ -28,8 +28,13 @@ fn halfway(area: &DemoArea) -> String {
     area.truth.acquisitions[area.truth.acquisitions.len() - 3].1.to_string()
 }
 
-/// `BINARY scan` in `root`, the store and the area inside it.
+/// The detection settings the fixture was recorded with, where later versions' defaults differ (the
+/// bare-ground mapping units became 1,000 m2): the comparison is of stores, not of settings.
+const RECORDED_SETTINGS: &str = "[scan.min_area_by_kind]\nearthworks = 500.0\nidle_bare = 500.0\n";
+
+/// `BINARY scan` in `root`, the store and the area inside it, with the recorded settings.
 fn scan(binary: &Path, root: &Path, as_of: Option<&str>) {
+    std::fs::write(root.join("recorded.toml"), RECORDED_SETTINGS).unwrap();
     let mut command = Command::new(binary);
     command.current_dir(root).args([
         "scan",
@@ -41,6 +46,8 @@ fn scan(binary: &Path, root: &Path, as_of: Option<&str>) {
         "store.gpkg",
         "--no-report",
         "-q",
+        "--config",
+        "recorded.toml",
     ]);
     if let Some(d) = as_of {
         command.args(["--as-of", d]);
