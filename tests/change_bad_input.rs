@@ -42,6 +42,10 @@ fn nothing_written(dir: &Path, pair: &FixturePair, extra_inputs: &[&Path]) {
         pair.truth_json.clone(),
         pair.plots.clone(),
     ];
+    // The truth raster is written like every code raster, with its colour table and QGIS style beside it.
+    for sidecar in jingtu::export::raster::CODE_RASTER_SIDECARS {
+        expected.push(jingtu::export::atomic::sidecar_path(&pair.truth_raster, sidecar));
+    }
     expected.extend(extra_inputs.iter().map(|p| p.to_path_buf()));
     for entry in std::fs::read_dir(dir).unwrap() {
         let p = entry.unwrap().path();

@@ -297,7 +297,7 @@ fn check_outputs(req: &ChangeRequest, format: VectorFormat) -> Result<()> {
     }
     files = files.output("--out", &req.out, format.sidecars());
     if let Some(p) = &req.change_raster {
-        files = files.output("--change-raster", p, &[]);
+        files = files.output("--change-raster", p, &crate::export::raster::CODE_RASTER_SIDECARS);
     }
     files.check()
 }

@@ -662,36 +662,41 @@ fn measure_vertical_offset(
     })
 }
 
-/// The optional height-change raster, written tile by tile into a temporary file and moved into place
-/// at the end.
+/// The optional height-change raster, written tile by tile into a scratch GeoTIFF beside the temporary
+/// output, rewritten as a Cloud Optimized GeoTIFF (with overviews) at the end and moved into place.
 struct HeightRaster {
     dataset: gdal::Dataset,
     output: AtomicOutput,
+    scratch: PathBuf,
     path: PathBuf,
 }
 
 impl HeightRaster {
     fn create(path: &Path, grid: &Grid, overwrite: bool) -> Result<HeightRaster> {
         let output = AtomicOutput::new(path, &[], overwrite)?;
+        let scratch = crate::export::raster::scratch_path(&output);
         let fail = |e: gdal::errors::GdalError| Error::gdal(path, e);
         let driver = DriverManager::get_driver_by_name("GTiff").map_err(fail)?;
+        // Fast to write and read once: the COG copy compresses.
         let options = RasterCreationOptions::from_iter([
             "TILED=YES",
-            "BLOCKXSIZE=256",
-            "BLOCKYSIZE=256",
-            "COMPRESS=DEFLATE",
-            "PREDICTOR=3",
+            "BLOCKXSIZE=512",
+            "BLOCKYSIZE=512",
+            "COMPRESS=LZW",
             "BIGTIFF=IF_SAFER",
         ]);
         let mut dataset = driver
-            .create_with_band_type_with_options::<f32, _>(output.temp_path(), grid.width, grid.height, 1, &options)
+            .create_with_band_type_with_options::<f32, _>(&scratch, grid.width, grid.height, 1, &options)
             .map_err(fail)?;
         dataset.set_geo_transform(&grid.transform.0).map_err(fail)?;
-        dataset.set_projection(&grid.crs_wkt).map_err(fail)?;
+        match crate::io::crs::canonical_srs(&grid.crs_wkt) {
+            Some(srs) => dataset.set_spatial_ref(&srs).map_err(fail)?,
+            None => dataset.set_projection(&grid.crs_wkt).map_err(fail)?,
+        }
         let mut band = dataset.rasterband(1).map_err(fail)?;
         band.set_no_data_value(Some(f64::NAN)).map_err(fail)?;
         gdal::Metadata::set_description(&mut band, "height change after - before (m), registered").map_err(fail)?;
-        Ok(HeightRaster { dataset, output, path: path.to_path_buf() })
+        Ok(HeightRaster { dataset, output, scratch, path: path.to_path_buf() })
     }
 
     fn write(&mut self, window: Window, values: ArrayView2<f32>) -> Result<()> {
@@ -702,8 +707,14 @@ impl HeightRaster {
     }
 
     fn commit(self) -> Result<()> {
-        let HeightRaster { dataset, output, path } = self;
+        let HeightRaster { dataset, output, scratch, path } = self;
         dataset.close().map_err(|e| Error::gdal(&path, e))?;
+        crate::export::raster::finish_as_cog(
+            &scratch,
+            output.temp_path(),
+            &["PREDICTOR=YES", "RESAMPLING=AVERAGE"],
+            &path,
+        )?;
         output.commit()
     }
 }

@@ -8,6 +8,20 @@ use crate::error::{Error, Result};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Where a sidecar of `target` lies: `ext` replaces the extension (`"dbf"`: `a.shp` -> `a.dbf`, `"qml"`:
+/// `change.tif` -> `change.qml`, where QGIS looks for a default style), except that a name starting
+/// with a dot is appended to the whole file name (`".aux.xml"`: `change.tif` -> `change.tif.aux.xml`,
+/// where GDAL looks for it).
+pub fn sidecar_path(target: &Path, ext: &str) -> PathBuf {
+    if ext.starts_with('.') {
+        let mut name = target.as_os_str().to_os_string();
+        name.push(ext);
+        PathBuf::from(name)
+    } else {
+        target.with_extension(ext)
+    }
+}
+
 /// A pending output: write to `temp_path()`, then `commit()`. Dropped without commit, it cleans up.
 pub struct AtomicOutput {
     target: PathBuf,
@@ -30,8 +44,7 @@ impl AtomicOutput {
             return Err(Error::input(target, format!("folder {} does not exist", parent.display())));
         }
         if !overwrite {
-            for p in std::iter::once(target.to_path_buf()).chain(sidecars.iter().map(|ext| target.with_extension(ext)))
-            {
+            for p in std::iter::once(target.to_path_buf()).chain(sidecars.iter().map(|ext| sidecar_path(target, ext))) {
                 if p.exists() {
                     return Err(Error::OutputExists { path: p });
                 }
@@ -58,8 +71,8 @@ impl AtomicOutput {
     /// Moves the written file (and its sidecars) into place.
     pub fn commit(mut self) -> Result<()> {
         for ext in &self.sidecars {
-            let from = self.temp_path.with_extension(ext);
-            let to = self.target.with_extension(ext);
+            let from = sidecar_path(&self.temp_path, ext);
+            let to = sidecar_path(&self.target, ext);
             if from.exists() {
                 std::fs::rename(&from, &to).map_err(|e| Error::io(&to, e))?;
             } else if to.exists() {
@@ -121,5 +134,11 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
         assert!(target.with_extension("dbf").exists());
         assert!(!target.with_extension("cpg").exists(), "stale sidecar removed");
+    }
+
+    #[test]
+    fn dotted_sidecars_follow_the_whole_name() {
+        assert_eq!(sidecar_path(Path::new("d/change.tif"), ".aux.xml"), Path::new("d/change.tif.aux.xml"));
+        assert_eq!(sidecar_path(Path::new("d/change.tif"), "qml"), Path::new("d/change.qml"));
     }
 }

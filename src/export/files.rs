@@ -107,7 +107,7 @@ impl RunFiles {
         self.writes.push(Entry::new(role, path));
         for ext in sidecars {
             self.exclusive.push(self.writes.len());
-            self.writes.push(Entry::new(role, &path.with_extension(ext)));
+            self.writes.push(Entry::new(role, &super::atomic::sidecar_path(path, ext)));
         }
         self
     }

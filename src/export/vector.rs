@@ -135,24 +135,75 @@ const FIELDS: [(&str, u32); 15] = [
 /// Layer name inside GeoPackage outputs.
 pub const FLAG_LAYER: &str = "flags";
 
+/// A changefeed record's place in the feed, written as columns of a GeoPackage export.
+#[derive(Debug, Clone, Copy)]
+pub struct FeedRecord {
+    /// The flag's row id in the store, written as the feature id.
+    pub fid: i64,
+    /// Changefeed position.
+    pub seq: i64,
+    /// `upsert` or `resolve`.
+    pub op: &'static str,
+}
+
+/// The changefeed columns and cursor of a GeoPackage export.
+struct Feed<'a> {
+    records: &'a [FeedRecord],
+    cursor: &'a str,
+}
+
 /// Writes `set` to `path` atomically.
 pub fn write_flags(path: &Path, format: VectorFormat, set: &FlagSet, overwrite: bool) -> Result<()> {
+    write_atomically(path, format, set, None, overwrite)
+}
+
+/// Writes the changefeed as a GeoPackage: the flags with `op` and `seq` columns, each flag's store row id
+/// as its FID, and the next cursor as the dataset's `JINGTU_CURSOR` metadata item (in `gpkg_metadata`,
+/// where `gdalinfo`/`ogrinfo` show it) and in the layer's description.
+pub fn write_feed_geopackage(
+    path: &Path,
+    set: &FlagSet,
+    records: &[FeedRecord],
+    cursor: &str,
+    overwrite: bool,
+) -> Result<()> {
+    assert_eq!(set.flags.len(), records.len(), "one feed record per flag");
+    write_atomically(path, VectorFormat::GeoPackage, set, Some(Feed { records, cursor }), overwrite)
+}
+
+fn write_atomically(
+    path: &Path,
+    format: VectorFormat,
+    set: &FlagSet,
+    feed: Option<Feed>,
+    overwrite: bool,
+) -> Result<()> {
     crate::io::gdal_env::init();
     let out = AtomicOutput::new(path, format.sidecars(), overwrite)?;
-    write_into(out.temp_path(), format, set).map_err(|e| match e {
+    write_into(out.temp_path(), format, set, feed.as_ref()).map_err(|e| match e {
         Error::Gdal { message, .. } => Error::Gdal { path: path.to_path_buf(), message },
         other => other,
     })?;
     out.commit()
 }
 
-fn write_into(temp: &Path, format: VectorFormat, set: &FlagSet) -> Result<()> {
+/// Dates are typed where the format has a date type that every reader agrees on: GeoPackage's DATE
+/// (ISO text that GDAL, QGIS and geopandas read as dates). GeoJSON, CSV and the rest keep the ISO text
+/// they always carried (GDAL would write a typed date in GeoJSON as `YYYY/MM/DD`).
+fn field_type(format: VectorFormat, name: &str, ty: u32) -> u32 {
+    let is_date = matches!(name, "first_seen" | "last_seen" | "bare_since");
+    if is_date && format == VectorFormat::GeoPackage { OGRFieldType::OFTDate } else { ty }
+}
+
+fn write_into(temp: &Path, format: VectorFormat, set: &FlagSet, feed: Option<&Feed>) -> Result<()> {
     let fail = |e: gdal::errors::GdalError| Error::gdal(temp, e);
     let driver = DriverManager::get_driver_by_name(format.driver()).map_err(fail)?;
     let mut ds = driver.create_vector_only(temp).map_err(fail)?;
-    let srs = if set.crs_wkt.is_empty() { None } else { crs::srs_from_wkt(&set.crs_wkt) };
+    // The EPSG definition where the CRS has one, so a GeoPackage registers it as EPSG:NNNN (what the
+    // GeoTIFF beside it says) rather than as a custom SRS spelled from the input's WKT.
+    let srs = if set.crs_wkt.is_empty() { None } else { crs::canonical_srs(&set.crs_wkt) };
     {
-        let layer = ds
+        let mut layer = ds
             .create_layer(LayerOptions {
                 name: FLAG_LAYER,
                 srs: srs.as_ref(),
@@ -166,23 +217,32 @@ fn write_into(temp: &Path, format: VectorFormat, set: &FlagSet) -> Result<()> {
                 }),
             })
             .map_err(fail)?;
-        for (name, ty) in FIELDS {
+        let feed_fields: &[(&str, u32)] =
+            if feed.is_some() { &[("op", OGRFieldType::OFTString), ("seq", OGRFieldType::OFTInteger64)] } else { &[] };
+        for &(name, ty) in feed_fields.iter().chain(FIELDS.iter()) {
             let subtype = match name {
                 "evidence" if format != VectorFormat::Shapefile => gdal_sys::OGRFieldSubType::OFSTJSON,
                 "permitted" => gdal_sys::OGRFieldSubType::OFSTBoolean,
                 _ => gdal_sys::OGRFieldSubType::OFSTNone,
             };
-            create_field(&layer, name, ty, subtype)
+            create_field(&layer, name, field_type(format, name, ty), subtype)
                 .map_err(|m| Error::Gdal { path: temp.to_path_buf(), message: m })?;
         }
+        if let Some(feed) = feed {
+            let description = format!("jingtu changefeed up to cursor {}", feed.cursor);
+            gdal::Metadata::set_metadata_item(&mut layer, "DESCRIPTION", &description, "").map_err(fail)?;
+        }
+    }
+    if let Some(feed) = feed {
+        gdal::Metadata::set_metadata_item(&mut ds, "JINGTU_CURSOR", feed.cursor, "").map_err(fail)?;
     }
     if format == VectorFormat::GeoPackage {
         // One transaction for all features: GeoPackage commits per feature otherwise.
         let txn = ds.start_transaction().map_err(fail)?;
-        write_features(&txn, set, format, srs.as_ref()).map_err(fail)?;
+        write_features(&txn, set, format, srs.as_ref(), feed).map_err(fail)?;
         txn.commit().map_err(fail)?;
     } else {
-        write_features(&ds, set, format, srs.as_ref()).map_err(fail)?;
+        write_features(&ds, set, format, srs.as_ref(), feed).map_err(fail)?;
     }
     ds.close().map_err(fail)?;
     if format == VectorFormat::GeoPackage {
@@ -214,19 +274,28 @@ fn write_features(
     set: &FlagSet,
     format: VectorFormat,
     srs: Option<&gdal::spatial_ref::SpatialRef>,
+    feed: Option<&Feed>,
 ) -> gdal::errors::Result<()> {
     let layer = ds.layer(0)?;
-    for flag in &set.flags {
+    for (k, flag) in set.flags.iter().enumerate() {
         let mut geometry = Geometry::from_wkb(&flag.geometry)?;
         if let Some(srs) = srs {
             geometry.set_spatial_ref(srs.clone());
         }
         let mut feature = gdal::vector::Feature::new(layer.defn())?;
         feature.set_geometry(geometry)?;
-        for (i, v) in field_values(flag, format).into_iter().enumerate() {
+        let mut values = field_values(flag, format);
+        if let Some(feed) = feed {
+            let record = feed.records[k];
+            // SAFETY: the feature handle is alive for this call; setting its id has no other effect.
+            unsafe { gdal_sys::OGR_F_SetFID(feature.c_feature(), record.fid) };
+            values.splice(0..0, [FieldText::Text(record.op.to_string()), FieldText::Int64(record.seq)]);
+        }
+        for (i, v) in values.into_iter().enumerate() {
             match v {
                 FieldText::Text(s) => feature.set_field_string(i, &s)?,
                 FieldText::Int(n) => feature.set_field_integer(i, n)?,
+                FieldText::Int64(n) => feature.set_field_integer64(i, n)?,
                 FieldText::Real(x) => feature.set_field_double(i, x)?,
                 FieldText::Null => feature.set_field_null(i)?,
             }
@@ -239,6 +308,7 @@ fn write_features(
 enum FieldText {
     Text(String),
     Int(i32),
+    Int64(i64),
     Real(f64),
     Null,
 }

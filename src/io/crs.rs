@@ -18,6 +18,17 @@ pub fn srs_from_epsg(code: u32) -> Option<SpatialRef> {
     Some(srs)
 }
 
+/// The CRS to write into an output: the EPSG definition where one is identified (so every output of a
+/// run, raster and vector, names the same EPSG code, whatever spelling the input's WKT had: an ENVI
+/// header's ESRI WKT "UTM_Zone_51N" is EPSG:32651), else the definition as given.
+pub fn canonical_srs(wkt: &str) -> Option<SpatialRef> {
+    let srs = srs_from_wkt(wkt)?;
+    match epsg_of(&srs).and_then(srs_from_epsg) {
+        Some(epsg) => Some(epsg),
+        None => Some(srs),
+    }
+}
+
 /// The EPSG code of a CRS, identifying it from its definition where the file does not carry one
 /// (ENVI and ESRI WKT rarely do).
 pub fn epsg_of(srs: &SpatialRef) -> Option<u32> {

@@ -270,6 +270,49 @@ pub fn encode_png(image: &Rgb) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// The world file of an image drawn over `grid` with each grid pixel as `factor` x `factor` image
+/// pixels: pixel size and rotation terms, then the centre of the upper-left image pixel (the ESRI world
+/// file convention GDAL, QGIS and ArcGIS read).
+pub fn world_file(grid: &Grid, factor: usize) -> String {
+    let t = &grid.transform.0;
+    let f = factor.max(1) as f64;
+    let (a, b, d, e) = (t[1] / f, t[2] / f, t[4] / f, t[5] / f);
+    let (x, y) = (t[0] + 0.5 * a + 0.5 * b, t[3] + 0.5 * d + 0.5 * e);
+    format!("{a}\n{d}\n{b}\n{e}\n{x}\n{y}\n")
+}
+
+/// GDAL's `.aux.xml` giving an image its CRS (a world file has none), so GIS clients place it without
+/// asking.
+pub fn crs_aux_xml(crs_wkt: &str) -> String {
+    let wkt = crs_wkt.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    format!("<PAMDataset>\n  <SRS dataAxisToSRSAxisMapping=\"1,2\">{wkt}</SRS>\n</PAMDataset>\n")
+}
+
+/// Writes `image` as a PNG with a world file (`.pgw`) and, where the grid has a CRS, a `.png.aux.xml`
+/// naming it: the image opens in place in QGIS or any GDAL client. Atomic, with its sidecars.
+pub fn write_georeferenced_png(
+    path: &std::path::Path,
+    image: &Rgb,
+    grid: &Grid,
+    factor: usize,
+    overwrite: bool,
+) -> Result<()> {
+    let out = crate::export::AtomicOutput::new(path, &["pgw", ".aux.xml"], overwrite)?;
+    let temp = out.temp_path().to_path_buf();
+    std::fs::write(&temp, encode_png(image)?).map_err(|e| Error::io(path, e))?;
+    let sidecar = |ext| crate::export::atomic::sidecar_path(&temp, ext);
+    std::fs::write(sidecar("pgw"), world_file(grid, factor)).map_err(|e| Error::io(path, e))?;
+    let crs = if grid.crs_wkt.is_empty() {
+        None
+    } else {
+        crate::io::crs::canonical_srs(&grid.crs_wkt).and_then(|s| s.to_wkt().ok())
+    };
+    if let Some(wkt) = crs {
+        std::fs::write(sidecar(".aux.xml"), crs_aux_xml(&wkt)).map_err(|e| Error::io(path, e))?;
+    }
+    out.commit()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,6 +335,19 @@ mod tests {
             ndvi: vec![0.0; n * n],
             bsi: vec![0.0; n * n],
         }
+    }
+
+    #[test]
+    fn world_files_name_the_centre_of_the_upper_left_image_pixel() {
+        let grid = Grid {
+            crs_wkt: String::new(),
+            epsg: None,
+            transform: GeoTransform::north_up(300000.0, 3600000.0, 10.0, 10.0),
+            width: 5,
+            height: 5,
+        };
+        // Each 10 m pixel drawn as 4 x 4 image pixels of 2.5 m; the first image pixel's centre is 1.25 m in.
+        assert_eq!(world_file(&grid, 4), "2.5\n0\n0\n-2.5\n300001.25\n3599998.75\n");
     }
 
     #[test]

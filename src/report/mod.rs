@@ -374,7 +374,7 @@ pub fn write_report(
     // Per flag: stretch, chips, quicklooks, series.
     let jobs: Vec<(usize, usize)> =
         groups.iter().enumerate().flat_map(|(gi, g)| (0..g.flags.len()).map(move |k| (gi, k))).collect();
-    let rendered: Vec<Result<(FlagView, Option<Rgb>)>> = jobs
+    let rendered: Vec<Result<(FlagView, Option<Quicklook>)>> = jobs
         .par_iter()
         .map(|(gi, k)| {
             let g = &groups[*gi];
@@ -627,8 +627,14 @@ fn fmt_coord(x: f64, y: f64) -> String {
 }
 
 /// The quicklook of a flag: before | after per composite, upscaled, with the plot boundary (dashed
-/// cyan) and the flag outline (yellow) drawn in.
-fn quicklook(panels: &[(Rgb, Rgb)], grid: &Grid, flag: &[Vec<(f64, f64)>], plot: &[Vec<(f64, f64)>]) -> Rgb {
+/// cyan) and the flag outline (yellow) drawn in; and each of its panels alone, to be written
+/// georeferenced (a GIS places a panel on its ground; the quicklook's panels lie side by side).
+fn quicklook(
+    panels: &[(Rgb, Rgb)],
+    grid: &Grid,
+    flag: &[Vec<(f64, f64)>],
+    plot: &[Vec<(f64, f64)>],
+) -> (Rgb, Vec<(Rgb, Rgb)>) {
     let factor = chips::quicklook_factor(grid.width, grid.height);
     let (pw, ph) = (grid.width * factor, grid.height * factor);
     let gap = chips::QUICKLOOK_GAP;
@@ -636,15 +642,20 @@ fn quicklook(panels: &[(Rgb, Rgb)], grid: &Grid, flag: &[Vec<(f64, f64)>], plot:
     let mut out = Rgb::filled(2 * pw + gap, rows * ph + (rows - 1) * gap, [255, 255, 255]);
     let flag_px = chips::to_pixels(grid, flag, factor as f64);
     let plot_px = chips::to_pixels(grid, plot, factor as f64);
+    let mut drawn = Vec::with_capacity(panels.len());
     for (row, (b, a)) in panels.iter().enumerate() {
+        let mut pair = Vec::with_capacity(2);
         for (col, img) in [b, a].into_iter().enumerate() {
             let mut big = img.upscaled(factor);
             chips::draw_rings(&mut big, &plot_px, chips::PLOT_OUTLINE, 1.0, Some((4.0, 3.0)));
             chips::draw_rings(&mut big, &flag_px, chips::FLAG_OUTLINE, 2.0, None);
             out.paste(&big, col * (pw + gap), row * (ph + gap));
+            pair.push(big);
         }
+        let after = pair.pop().expect("two panels");
+        drawn.push((pair.pop().expect("two panels"), after));
     }
-    out
+    (out, drawn)
 }
 
 /// One line of the quicklook index.
@@ -668,23 +679,40 @@ struct QuicklookEntry<'a> {
     before: Option<(String, NaiveDate)>,
     after: Option<(String, NaiveDate)>,
     stretch: Vec<Stretch>,
+    /// Each panel alone, georeferenced (world file and CRS beside it), to open in place in a GIS.
+    panels: Vec<PanelEntry>,
 }
+
+/// One georeferenced panel of a quicklook.
+#[derive(Debug, Serialize)]
+struct PanelEntry {
+    file: String,
+    /// `before` or `after`.
+    when: &'static str,
+    /// `true` or `false` colour.
+    composite: &'static str,
+    acquired: Option<NaiveDate>,
+}
+
+/// A flag's quicklook and its panels (before, after per composite), outlines drawn in.
+type Quicklook = (Rgb, Vec<(Rgb, Rgb)>);
 
 fn write_quicklooks(
     dir: &Path,
     data: &ReportData,
     views: &[FlagView],
-    quicklooks: &[(usize, Rgb)],
+    quicklooks: &[(usize, Quicklook)],
     overwrite: bool,
 ) -> Result<usize> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let files: HashMap<usize, &Rgb> = quicklooks.iter().map(|(f, q)| (*f, q)).collect();
+    let files: HashMap<usize, &Quicklook> = quicklooks.iter().map(|(f, q)| (*f, q)).collect();
     let mut index = Vec::new();
     let mut written = 0;
     for v in views {
-        let (Some(img), false) = (files.get(&v.flag), v.images.is_empty()) else { continue };
+        let (Some((img, panels)), false) = (files.get(&v.flag), v.images.is_empty()) else { continue };
         let flag = &data.flags[v.flag].flag;
-        let name = format!("{}.png", anchor("", &flag.flag_id));
+        let stem = anchor("", &flag.flag_id);
+        let name = format!("{stem}.png");
         let path = dir.join(&name);
         let out = AtomicOutput::new(&path, &[], overwrite)?;
         std::fs::write(out.temp_path(), chips::encode_png(img)?).map_err(|e| Error::io(&path, e))?;
@@ -693,6 +721,19 @@ fn write_quicklooks(
         let factor = chips::quicklook_factor(v.grid.width, v.grid.height);
         let scene =
             |p: Option<(usize, f64)>| p.map(|(i, _)| (data.scenes[i].scene_id.clone(), data.scenes[i].acquired));
+        let mut panel_files = Vec::new();
+        for ((composite, ..), (before, after)) in v.images.iter().zip(panels.iter()) {
+            for (when, image, acquisition) in [("before", before, v.before), ("after", after, v.after)] {
+                let file = format!("{stem}.{when}-{}.png", composite.key);
+                chips::write_georeferenced_png(&dir.join(&file), image, &v.grid, factor, overwrite)?;
+                panel_files.push(PanelEntry {
+                    file,
+                    when,
+                    composite: composite.key,
+                    acquired: acquisition.map(|(i, _)| data.scenes[i].acquired),
+                });
+            }
+        }
         index.push(QuicklookEntry {
             flag_id: &flag.flag_id,
             plot_id: flag.plot_id.as_deref(),
@@ -709,6 +750,7 @@ fn write_quicklooks(
             before: scene(v.before),
             after: scene(v.after),
             stretch: v.images.iter().map(|(_, s, ..)| *s).collect(),
+            panels: panel_files,
         });
     }
     let path = dir.join("index.json");

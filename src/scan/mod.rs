@@ -228,7 +228,7 @@ pub fn run_scan_keeping_store(
     req: &ScanRequest,
     progress: &dyn Progress,
 ) -> Result<(ScanSummary, Store)> {
-    let started_at = chrono::Utc::now().to_rfc3339();
+    let started_at = crate::store::gpkg_datetime(chrono::Utc::now());
     let out_format = req.out.as_ref().map(|o| crate::export::resolve_format(o, req.format)).transpose()?;
     if let Some(out) = &req.out {
         if out.exists() && !req.overwrite {

@@ -85,11 +85,123 @@ pub fn register_features(
     Ok(())
 }
 
-/// Registers a table without geometry (GIS clients list it as a layer).
+/// Registers a table without geometry (GIS clients list it as a table, for analysts to query).
 pub fn register_attributes(conn: &Connection, table: &str, description: &str) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description) VALUES (?1, 'attributes', ?1, ?2)",
         params![table, description],
+    )?;
+    Ok(())
+}
+
+/// The SQL functions the GeoPackage R-tree triggers call (`ST_IsEmpty`, `ST_MinX`, `ST_MaxX`, `ST_MinY`,
+/// `ST_MaxY`, as GDAL and SpatiaLite define them): SQLite has none of them, and without them every write
+/// to an indexed layer on this connection would fail.
+pub fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    conn.create_scalar_function("ST_IsEmpty", 1, flags, |ctx| {
+        Ok(ctx.get::<Option<Vec<u8>>>(0)?.map(|blob| i64::from(is_empty(&blob))))
+    })?;
+    for (name, i) in [("ST_MinX", 0usize), ("ST_MaxX", 1), ("ST_MinY", 2), ("ST_MaxY", 3)] {
+        conn.create_scalar_function(name, 1, flags, move |ctx| {
+            Ok(ctx.get::<Option<Vec<u8>>>(0)?.and_then(|blob| envelope(&blob)).map(|e| e[i]))
+        })?;
+    }
+    Ok(())
+}
+
+/// Whether a geometry blob holds an empty geometry (header flag, or no coordinates at all).
+fn is_empty(blob: &[u8]) -> bool {
+    blob.len() < 8 || blob[3] & 0b1_0000 != 0 || envelope(blob).is_none()
+}
+
+/// `[minx, maxx, miny, maxy]` of a geometry blob: its header's envelope, or, where the writer left it
+/// out, the envelope of its WKB.
+fn envelope(blob: &[u8]) -> Option<[f64; 4]> {
+    if let Some(e) = envelope_of(blob) {
+        return Some(e);
+    }
+    let (_, wkb) = decode(blob)?;
+    let geometry = gdal::vector::Geometry::from_wkb(wkb).ok()?;
+    if geometry.is_empty() {
+        return None;
+    }
+    let e = geometry.envelope();
+    Some([e.MinX, e.MaxX, e.MinY, e.MaxY])
+}
+
+/// Declares the spatial index extension's table (idempotent).
+fn init_extensions(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS gpkg_extensions (
+           table_name TEXT, column_name TEXT, extension_name TEXT NOT NULL, definition TEXT NOT NULL, scope TEXT NOT NULL,
+           CONSTRAINT ge_tce UNIQUE (table_name, column_name, extension_name));",
+    )
+}
+
+/// Gives a feature table the standard R-tree spatial index (GeoPackage 1.3, annex F.3): the virtual table,
+/// filled from the rows already there, its triggers and the extension row. QGIS and GDAL use it to read
+/// only the features in view. Idempotent.
+///
+/// The triggers have the standard's names and conditions, but write the index with a DELETE and a
+/// plain INSERT where the standard's use INSERT OR REPLACE: the store writes flags with UPSERTs, and
+/// SQLite lets the conflict policy of the outer statement override the one inside a trigger, so the
+/// standard's triggers fail ("UNIQUE constraint failed") when an upsert updates a flag's geometry
+/// (GeoPackage 1.4 replaced those triggers for the same reason).
+pub fn add_rtree(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<()> {
+    init_extensions(conn)?;
+    let rtree = format!("rtree_{table}_{column}");
+    let exists: bool =
+        conn.query_row("SELECT count(*) FROM sqlite_master WHERE name = ?1", [&rtree], |r| r.get::<_, i64>(0))? > 0;
+    if !exists {
+        let (t, c, i) = (table, column, "fid");
+        let insert_new = format!(
+            "INSERT INTO \"{rtree}\" VALUES (NEW.{i}, ST_MinX(NEW.{c}), ST_MaxX(NEW.{c}), ST_MinY(NEW.{c}), ST_MaxY(NEW.{c}));"
+        );
+        conn.execute_batch(&format!(
+            "CREATE VIRTUAL TABLE \"{rtree}\" USING rtree(id, minx, maxx, miny, maxy);
+             INSERT INTO \"{rtree}\" SELECT {i}, ST_MinX({c}), ST_MaxX({c}), ST_MinY({c}), ST_MaxY({c})
+               FROM \"{t}\" WHERE {c} NOT NULL AND NOT ST_IsEmpty({c});
+             CREATE TRIGGER \"{rtree}_insert\" AFTER INSERT ON \"{t}\"
+               WHEN (NEW.{c} NOT NULL AND NOT ST_IsEmpty(NEW.{c}))
+             BEGIN
+               DELETE FROM \"{rtree}\" WHERE id = NEW.{i};
+               {insert_new}
+             END;
+             CREATE TRIGGER \"{rtree}_update1\" AFTER UPDATE OF {c} ON \"{t}\"
+               WHEN OLD.{i} = NEW.{i} AND (NEW.{c} NOTNULL AND NOT ST_IsEmpty(NEW.{c}))
+             BEGIN
+               DELETE FROM \"{rtree}\" WHERE id = NEW.{i};
+               {insert_new}
+             END;
+             CREATE TRIGGER \"{rtree}_update2\" AFTER UPDATE OF {c} ON \"{t}\"
+               WHEN OLD.{i} = NEW.{i} AND (NEW.{c} ISNULL OR ST_IsEmpty(NEW.{c}))
+             BEGIN
+               DELETE FROM \"{rtree}\" WHERE id = OLD.{i};
+             END;
+             CREATE TRIGGER \"{rtree}_update3\" AFTER UPDATE ON \"{t}\"
+               WHEN OLD.{i} != NEW.{i} AND (NEW.{c} NOTNULL AND NOT ST_IsEmpty(NEW.{c}))
+             BEGIN
+               DELETE FROM \"{rtree}\" WHERE id IN (OLD.{i}, NEW.{i});
+               {insert_new}
+             END;
+             CREATE TRIGGER \"{rtree}_update4\" AFTER UPDATE ON \"{t}\"
+               WHEN OLD.{i} != NEW.{i} AND (NEW.{c} ISNULL OR ST_IsEmpty(NEW.{c}))
+             BEGIN
+               DELETE FROM \"{rtree}\" WHERE id IN (OLD.{i}, NEW.{i});
+             END;
+             CREATE TRIGGER \"{rtree}_delete\" AFTER DELETE ON \"{t}\"
+               WHEN OLD.{c} NOT NULL
+             BEGIN
+               DELETE FROM \"{rtree}\" WHERE id = OLD.{i};
+             END;"
+        ))?;
+    }
+    conn.execute(
+        "INSERT OR IGNORE INTO gpkg_extensions (table_name, column_name, extension_name, definition, scope)
+         VALUES (?1, ?2, 'gpkg_rtree_index', 'http://www.geopackage.org/spec120/#extension_rtree', 'write-only')",
+        params![table, column],
     )?;
     Ok(())
 }

@@ -14,7 +14,7 @@
 //! | `plot_summary` | attributes | per plot and acquisition: clear share, cover shares, NDVI, BSI, active flags |
 //! | `changes` | attributes | changefeed log: which flags changed in which scan (`seq` is the cursor) |
 //! | `layer_styles` | attributes | QGIS's default styles of `flags` (kind and status) and `plots` (state) |
-//! | `plot_state`, `plot_state_rows`, `file_hashes`, `jingtu_meta` | attributes | internal: temporal state (of large plots by bands of rows), hash cache, frame |
+//! | `plot_state`, `plot_state_rows`, `file_hashes`, `jingtu_meta` | not registered | internal: temporal state (of large plots by bands of rows), hash cache, frame |
 //!
 //! One scan writes a store at a time ([`lock`]).
 
@@ -31,48 +31,67 @@ use crate::flags::{Flag, FlagKind, FlagStatus};
 use crate::io::scenes::FileFingerprint;
 use crate::scan::frame::AnalysisFrame;
 
-/// Schema version written to `jingtu_meta`.
-pub const SCHEMA_VERSION: &str = "1";
+/// Schema version written to `jingtu_meta`. Version 1 (jingtu up to 0.1's first GeoPackage store) typed
+/// geometry columns as BLOB and dates as TEXT, had no spatial index and listed its internal tables as
+/// layers; [`Store::open`] upgrades it in place.
+pub const SCHEMA_VERSION: &str = "2";
+
+/// Schema versions this build reads: the current one and those it upgrades.
+const READABLE_VERSIONS: [&str; 2] = ["1", "2"];
 
 /// Row ids are plain `INTEGER PRIMARY KEY` (max + 1), not AUTOINCREMENT, whose counter an upsert that
 /// turns into an update still advances: two scans that reach the same state must give the same ids. The
 /// changefeed log keeps AUTOINCREMENT, as its `seq` is a cursor that must never be reused.
+///
+/// Column types are the GeoPackage ones clients act on: the geometry column's type names its geometry
+/// (`POLYGON`, `GEOMETRY`), calendar days are `DATE` and instants `DATETIME` (ISO text either way, as
+/// before), so QGIS, GDAL and geopandas read them as dates.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS jingtu_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS scans (fid INTEGER PRIMARY KEY, scan_id TEXT NOT NULL, started_at TEXT NOT NULL,
-  finished_at TEXT NOT NULL, as_of TEXT, plots_source TEXT, scenes_source TEXT, scenes_new INTEGER, engine_version TEXT, summary TEXT);
+CREATE TABLE IF NOT EXISTS scans (fid INTEGER PRIMARY KEY, scan_id TEXT NOT NULL, started_at DATETIME NOT NULL,
+  finished_at DATETIME NOT NULL, as_of DATE, plots_source TEXT, scenes_source TEXT, scenes_new INTEGER, engine_version TEXT, summary TEXT);
 CREATE TABLE IF NOT EXISTS scenes (fid INTEGER PRIMARY KEY, content_hash TEXT NOT NULL UNIQUE, scene_id TEXT NOT NULL,
-  acquired TEXT NOT NULL, source TEXT, cloud_cover REAL, plots_clear REAL);
+  acquired DATE NOT NULL, source TEXT, cloud_cover REAL, plots_clear REAL);
 CREATE TABLE IF NOT EXISTS file_hashes (path TEXT PRIMARY KEY, size INTEGER NOT NULL, modified_ns INTEGER NOT NULL, sha256 TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS plots (fid INTEGER PRIMARY KEY, geom BLOB, plot_id TEXT NOT NULL UNIQUE, name TEXT,
-  category TEXT, works_allowed INTEGER, listed_on TEXT, observations INTEGER, last_observed TEXT, active_flags INTEGER, state TEXT);
+CREATE TABLE IF NOT EXISTS plots (fid INTEGER PRIMARY KEY, geom GEOMETRY, plot_id TEXT NOT NULL UNIQUE, name TEXT,
+  category TEXT, works_allowed INTEGER, listed_on DATE, observations INTEGER, last_observed DATE, active_flags INTEGER, state TEXT);
 CREATE TABLE IF NOT EXISTS plot_state (plot_id TEXT PRIMARY KEY, grid TEXT NOT NULL, mask BLOB NOT NULL, state BLOB NOT NULL,
   flags TEXT NOT NULL, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS plot_state_rows (plot_id TEXT NOT NULL, first_row INTEGER NOT NULL, rows INTEGER NOT NULL,
   state BLOB NOT NULL, PRIMARY KEY (plot_id, first_row));
-CREATE TABLE IF NOT EXISTS flags (fid INTEGER PRIMARY KEY, geom BLOB, flag_id TEXT NOT NULL UNIQUE, plot_id TEXT,
-  plot_name TEXT, kind TEXT NOT NULL, status TEXT NOT NULL, first_seen TEXT, last_seen TEXT, bare_since TEXT, idle_days INTEGER,
+CREATE TABLE IF NOT EXISTS flags (fid INTEGER PRIMARY KEY, geom POLYGON, flag_id TEXT NOT NULL UNIQUE, plot_id TEXT,
+  plot_name TEXT, kind TEXT NOT NULL, status TEXT NOT NULL, first_seen DATE, last_seen DATE, bare_since DATE, idle_days INTEGER,
   area_m2 REAL, confidence REAL, evidence TEXT, scan_id TEXT, engine_version TEXT, permitted INTEGER);
-CREATE TABLE IF NOT EXISTS flag_history (fid INTEGER PRIMARY KEY, flag_id TEXT NOT NULL, acquired TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS flag_history (fid INTEGER PRIMARY KEY, flag_id TEXT NOT NULL, acquired DATE NOT NULL,
   status TEXT NOT NULL, area_m2 REAL, UNIQUE (flag_id, acquired));
-CREATE TABLE IF NOT EXISTS plot_summary (fid INTEGER PRIMARY KEY, plot_id TEXT NOT NULL, acquired TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS plot_summary (fid INTEGER PRIMARY KEY, plot_id TEXT NOT NULL, acquired DATE NOT NULL,
   scene_id TEXT, clear_fraction REAL, ndvi REAL, bsi REAL, cover TEXT, active TEXT, UNIQUE (plot_id, acquired));
 CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, scan_id TEXT NOT NULL, flag_id TEXT NOT NULL, op TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS flags_plot ON flags (plot_id);
 CREATE INDEX IF NOT EXISTS changes_flag ON changes (flag_id);
 ";
 
-const ATTRIBUTE_TABLES: [(&str, &str); 9] = [
+/// Tables analysts query, registered in `gpkg_contents` as `attributes`. The internal tables
+/// (`plot_state`, `plot_state_rows`, `file_hashes`, `jingtu_meta`) are not registered, so GIS clients do
+/// not list them as layers; the GeoPackage standard leaves unregistered tables alone.
+const ATTRIBUTE_TABLES: [(&str, &str); 5] = [
     ("scans", "scan runs"),
     ("scenes", "ingested acquisitions, unique by content hash"),
     ("flag_history", "flag status per acquisition"),
     ("plot_summary", "per plot and acquisition"),
     ("changes", "changefeed log; seq is the export cursor"),
-    ("plot_state", "per-pixel temporal state (internal)"),
-    ("plot_state_rows", "per-pixel temporal state of plots too large to hold whole, by bands of rows (internal)"),
-    ("file_hashes", "content hash cache (internal)"),
-    ("jingtu_meta", "store settings (internal)"),
 ];
+
+/// Tables a version 1 store registered as layers and version 2 keeps internal.
+const INTERNAL_TABLES: [&str; 4] = ["plot_state", "plot_state_rows", "file_hashes", "jingtu_meta"];
+
+/// Tables whose column types changed from version 1 to 2 (same columns, same order); rebuilt on upgrade.
+const RETYPED_TABLES: [&str; 6] = ["scans", "scenes", "plots", "flags", "flag_history", "plot_summary"];
+
+/// The `DATETIME` text GeoPackage specifies (`2026-11-28T10:15:02.123Z`).
+pub fn gpkg_datetime(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
 
 /// A plot's stored continuation.
 #[derive(Debug, Clone)]
@@ -98,6 +117,18 @@ pub struct IngestedScene {
     pub scene_id: String,
     /// Acquisition date (ISO).
     pub acquired: String,
+}
+
+/// A flag in the changefeed.
+#[derive(Debug, Clone)]
+pub struct FlagChange {
+    /// Changefeed position of the flag's latest change.
+    pub seq: i64,
+    /// The flag's row id in the store's `flags` layer: fixed when the flag is first written and kept
+    /// through every later update (and through schema upgrades), so it identifies the flag as an integer.
+    pub fid: i64,
+    /// The flag's current state.
+    pub flag: Flag,
 }
 
 /// An open store.
@@ -143,25 +174,107 @@ impl Store {
     }
 
     /// Creates what is missing, in one transaction: a scan killed while it creates the store leaves an
-    /// empty file, which the rerun takes up, never half a store that it would refuse as not its own.
+    /// empty file, which the rerun takes up, never half a store that it would refuse as not its own. A
+    /// store of an earlier schema is upgraded in the same transaction (all or nothing); one of a later
+    /// schema, written by a newer jingtu, is refused, never misread.
     fn init(&self) -> Result<()> {
         let fail = |e: rusqlite::Error| Error::store(&self.path, e);
+        gpkg::register_functions(&self.conn).map_err(fail)?;
         self.conn.execute_batch("BEGIN IMMEDIATE").map_err(fail)?;
-        let created = (|| {
-            gpkg::init(&self.conn)?;
-            self.conn.execute_batch(SCHEMA)?;
-            for (t, d) in ATTRIBUTE_TABLES {
-                gpkg::register_attributes(&self.conn, t, d)?;
+        let created = (|| -> Result<()> {
+            let version = self.schema_version().map_err(fail)?;
+            if let Some(v) = &version {
+                if !READABLE_VERSIONS.contains(&v.as_str()) {
+                    return Err(Error::store(
+                        &self.path,
+                        format!(
+                            "store schema version {v} is not one this jingtu {} reads (versions {}); it was written by \
+                             a newer jingtu: use that version",
+                            crate::flags::ENGINE_VERSION,
+                            READABLE_VERSIONS.join(", ")
+                        ),
+                    ));
+                }
             }
-            self.conn.execute(
-                "INSERT OR IGNORE INTO jingtu_meta (key, value) VALUES ('schema_version', ?1)",
-                [SCHEMA_VERSION],
-            )?;
-            self.conn.execute_batch("COMMIT")
+            gpkg::init(&self.conn).map_err(fail)?;
+            if version.as_deref() == Some("1") {
+                self.upgrade_from_1().map_err(fail)?;
+            }
+            self.conn.execute_batch(SCHEMA).map_err(fail)?;
+            for (t, d) in ATTRIBUTE_TABLES {
+                gpkg::register_attributes(&self.conn, t, d).map_err(fail)?;
+            }
+            self.conn
+                .execute(
+                    "INSERT OR REPLACE INTO jingtu_meta (key, value) VALUES ('schema_version', ?1)",
+                    [SCHEMA_VERSION],
+                )
+                .map_err(fail)?;
+            self.conn.execute_batch("COMMIT").map_err(fail)
         })();
         if let Err(e) = created {
             let _ = self.conn.execute_batch("ROLLBACK");
-            return Err(fail(e));
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// The schema version recorded in the store, `None` for a new (empty) store.
+    fn schema_version(&self) -> rusqlite::Result<Option<String>> {
+        let has_meta: i64 =
+            self.conn.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'jingtu_meta'", [], |r| r.get(0))?;
+        if has_meta == 0 {
+            return Ok(None);
+        }
+        self.conn.query_row("SELECT value FROM jingtu_meta WHERE key = 'schema_version'", [], |r| r.get(0)).optional()
+    }
+
+    /// Version 1 to 2, inside the caller's transaction: every retyped table is rebuilt with the same rows
+    /// and row ids (flag row ids are the changefeed's feature ids), dates and instants are rewritten in
+    /// the GeoPackage forms, the internal tables leave `gpkg_contents`, and the feature layers get their
+    /// R-tree index.
+    fn upgrade_from_1(&self) -> rusqlite::Result<()> {
+        log::info!("{}: upgrading the store from schema version 1 to {SCHEMA_VERSION}", self.path.display());
+        self.conn.execute_batch("DROP INDEX IF EXISTS flags_plot;")?;
+        for t in RETYPED_TABLES {
+            self.conn.execute_batch(&format!("ALTER TABLE \"{t}\" RENAME TO \"{t}_v1\";"))?;
+        }
+        self.conn.execute_batch(SCHEMA)?;
+        for t in RETYPED_TABLES {
+            let columns: Vec<String> = self
+                .conn
+                .prepare(&format!("SELECT name FROM pragma_table_info('{t}_v1')"))?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let select: Vec<String> = columns
+                .iter()
+                .map(|c| match (t, c.as_str()) {
+                    // RFC 3339 with nanoseconds and an offset, as version 1 wrote them, to GeoPackage's form.
+                    ("scans", "started_at" | "finished_at") => {
+                        format!("coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', \"{c}\"), \"{c}\")")
+                    }
+                    _ => format!("\"{c}\""),
+                })
+                .collect();
+            let names: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
+            self.conn.execute_batch(&format!(
+                "INSERT INTO \"{t}\" ({}) SELECT {} FROM \"{t}_v1\" ORDER BY rowid; DROP TABLE \"{t}_v1\";",
+                names.join(", "),
+                select.join(", ")
+            ))?;
+        }
+        for t in INTERNAL_TABLES {
+            self.conn.execute("DELETE FROM gpkg_contents WHERE table_name = ?1", [t])?;
+        }
+        let layers: Vec<(String, String)> = self
+            .conn
+            .prepare(
+                "SELECT table_name, column_name FROM gpkg_geometry_columns WHERE table_name IN ('flags', 'plots')",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (table, column) in layers {
+            gpkg::add_rtree(&self.conn, &table, &column)?;
         }
         Ok(())
     }
@@ -243,8 +356,9 @@ impl Store {
         self.flags_where("1 = 1", [])
     }
 
-    /// Flags changed after changefeed position `since`, with the position of their latest change.
-    pub fn flags_changed_since(&self, since: i64) -> Result<Vec<(i64, Flag)>> {
+    /// Flags changed after changefeed position `since`, each once with the position of its latest
+    /// change, in changefeed order.
+    pub fn flags_changed_since(&self, since: i64) -> Result<Vec<FlagChange>> {
         let mut stmt = self
             .conn
             .prepare("SELECT flag_id, max(seq) FROM changes WHERE seq > ?1 GROUP BY flag_id ORDER BY max(seq)")
@@ -257,8 +371,8 @@ impl Store {
         let mut out = Vec::new();
         for (id, seq) in ids {
             let mut f = self.flags_where("flag_id = ?1", [id.as_str()])?;
-            if let Some((_, flag)) = f.pop() {
-                out.push((seq, flag));
+            if let Some((fid, flag)) = f.pop() {
+                out.push(FlagChange { seq, fid, flag });
             }
         }
         Ok(out)
@@ -366,6 +480,8 @@ impl StoreWriter<'_> {
             .map_err(|e| self.fail(e))?;
         gpkg::register_features(&self.txn, "plots", "geom", "GEOMETRY", srs, "registered plots as scanned")
             .map_err(|e| self.fail(e))?;
+        gpkg::add_rtree(&self.txn, "flags", "geom").map_err(|e| self.fail(e))?;
+        gpkg::add_rtree(&self.txn, "plots", "geom").map_err(|e| self.fail(e))?;
         crate::export::style::add_flag_style(&self.txn, "flags").map_err(|e| self.fail(e))?;
         crate::export::style::add_plot_style(&self.txn, "plots").map_err(|e| self.fail(e))?;
         Ok(srs)
@@ -651,7 +767,7 @@ impl StoreWriter<'_> {
         scenes_new: usize,
         summary: &str,
     ) -> Result<()> {
-        let finished = chrono::Utc::now().to_rfc3339();
+        let finished = gpkg_datetime(chrono::Utc::now());
         self.txn
             .execute(
                 "INSERT INTO scans (scan_id, started_at, finished_at, as_of, plots_source, scenes_source, scenes_new, engine_version, summary)

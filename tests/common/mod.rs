@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod building;
+pub mod clients;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
