@@ -747,6 +747,15 @@ fn acquisition_date(dataset: &Dataset, path: &Path) -> Option<(NaiveDate, String
     None
 }
 
+/// A band whose pixels GDAL cannot decode: the file opened (its header is intact) but the data under it
+/// is cut short or damaged. Said the same way wherever a read fails, naming the file and the band.
+fn unreadable(path: &Path, band: usize, e: &gdal::errors::GdalError) -> Error {
+    Error::input(
+        path,
+        format!("truncated or corrupt: band {band} cannot be read ({})", crate::io::gdal_env::describe_at(path, e)),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -759,13 +768,4 @@ mod tests {
         assert!(nodata_problem(GdalDataType::UInt16, 0.5).is_some());
         assert!(nodata_problem(GdalDataType::Float32, f64::NAN).is_none());
     }
-}
-
-/// A band whose pixels GDAL cannot decode: the file opened (its header is intact) but the data under it
-/// is cut short or damaged. Said the same way wherever a read fails, naming the file and the band.
-fn unreadable(path: &Path, band: usize, e: &gdal::errors::GdalError) -> Error {
-    Error::input(
-        path,
-        format!("truncated or corrupt: band {band} cannot be read ({})", crate::io::gdal_env::describe_at(path, e)),
-    )
 }

@@ -73,7 +73,7 @@ pub struct TrackedFlag {
     pub evidence: serde_json::Value,
     /// Day its record last changed.
     pub changed_on: i32,
-    /// Clear acquisitions in a row that have not shown it (it is resolved at [`RESOLVE_AFTER`]).
+    /// Clear acquisitions in a row that have not shown it (it is resolved at two).
     #[serde(default)]
     pub absent: u32,
 }
