@@ -357,7 +357,9 @@ pub fn run_scan_keeping_store(
     let mut failed = vec![false; processed.len()];
     for (g, group) in groups.iter().enumerate() {
         let mut trackers = Vec::with_capacity(group.len());
-        let mut continued = Vec::with_capacity(group.len());
+        // The stored state blob of a plot scanned by rows that goes on from the store (its bands are
+        // read as they are scanned).
+        let mut stored_by_rows: Option<Vec<u8>> = None;
         for &i in group {
             let plot = &registry.plots[i];
             let (grid, mask) = (windows[i].grid.clone(), windows[i].mask.clone());
@@ -365,61 +367,51 @@ pub fn run_scan_keeping_store(
                 Some(_) => PlotTracker::by_rows(plot.clone(), grid, mask),
                 None => PlotTracker::new(plot.clone(), grid, mask),
             };
-            let stored = writer.plot(&plot.plot_id)?;
-            continued.push(match &stored {
-                Some(stored) => {
-                    restore(&writer, &mut tracker, stored, row_bands[i].is_some(), &mut restore_warnings[i])?
+            if let Some(stored) = writer.plot(&plot.plot_id)? {
+                let by_rows = row_bands[i].is_some();
+                if restore(&writer, &mut tracker, &stored, by_rows, &mut restore_warnings[i])? && by_rows {
+                    stored_by_rows = Some(stored.state);
                 }
-                None => false,
-            });
+            }
             trackers.push(tracker);
         }
         if groups.len() > 1 {
             progress.stage(&format!("scanning plots (group {} of {})", g + 1, groups.len()));
         }
-        if let ([i], [tracker]) = (group.as_slice(), trackers.as_mut_slice()) {
-            if let Some(bands) = &row_bands[*i] {
-                // Verdicts were all measured in the first pass, and every scene that failed there is
-                // out of `processed`.
-                let scenes: Vec<(&Scene, SceneVerdict)> = processed
-                    .iter()
-                    .zip(&verdicts)
-                    .map(|((s, _, _), v)| (s, v.expect("measured before any plot is scanned by rows")))
-                    .collect();
-                let stored = if continued[0] { writer.plot(&tracker.plot.plot_id)?.map(|p| p.state) } else { None };
-                progress.stage(&format!("scanning plot {} in {} bands of rows", tracker.plot.plot_id, bands.len()));
-                rows::scan_by_rows(
-                    &scan,
-                    &writer,
-                    tracker,
-                    &windows[*i],
-                    bands,
-                    stored.as_deref(),
-                    &scenes,
-                    &mut reads,
-                )?;
-            }
-        }
-        progress.start("scenes", processed.len() as u64);
-        for (k, (scene, _, clear)) in processed.iter_mut().enumerate() {
-            if group.len() == 1 && row_bands[group[0]].is_some() {
-                break;
-            }
-            if failed[k] {
-                continue;
-            }
-            match process_scene(&scan, scene, &mut trackers, verdicts[k], &mut reads) {
-                Ok(c) => *clear = c,
-                // Only with one group: the scene is skipped before any plot's history changed.
-                Err(e) if verdicts[k].is_none() => {
-                    failed[k] = true;
-                    skipped.push(e.to_string());
+        let by_rows = match (group.as_slice(), trackers.as_mut_slice()) {
+            ([i], [tracker]) => row_bands[*i].as_ref().map(|bands| (*i, tracker, bands)),
+            _ => None,
+        };
+        if let Some((i, tracker, bands)) = by_rows {
+            // Verdicts were all measured in the first pass, and every scene that failed there is out
+            // of `processed`.
+            let scenes: Vec<(&Scene, SceneVerdict)> = processed
+                .iter()
+                .zip(&verdicts)
+                .map(|((s, _, _), v)| (s, v.expect("measured before any plot is scanned by rows")))
+                .collect();
+            progress.stage(&format!("scanning plot {} in {} bands of rows", tracker.plot.plot_id, bands.len()));
+            let stored = stored_by_rows.as_deref();
+            rows::scan_by_rows(&scan, &writer, tracker, &windows[i], bands, stored, &scenes, &mut reads)?;
+        } else {
+            progress.start("scenes", processed.len() as u64);
+            for (k, (scene, _, clear)) in processed.iter_mut().enumerate() {
+                if failed[k] {
+                    continue;
                 }
-                Err(e) => return Err(e),
+                match process_scene(&scan, scene, &mut trackers, verdicts[k], &mut reads) {
+                    Ok(c) => *clear = c,
+                    // Only with one group: the scene is skipped before any plot's history changed.
+                    Err(e) if verdicts[k].is_none() => {
+                        failed[k] = true;
+                        skipped.push(e.to_string());
+                    }
+                    Err(e) => return Err(e),
+                }
+                progress.advance(&scene.id);
             }
-            progress.advance(&scene.id);
+            progress.finish();
         }
-        progress.finish();
         // Written in registry order within the group (with one group, the registry's).
         let mut done: Vec<(usize, PlotTracker)> = group.iter().copied().zip(trackers).collect();
         done.sort_by_key(|(i, _)| *i);
@@ -688,7 +680,8 @@ fn restore(
         (false, _) => None,
         // Checked band by band as they are read.
         (true, true) if stored_by_rows => Some(TemporalState::new(0, 0)),
-        (true, true) => TemporalState::from_bytes(&stored.state).map(|_| TemporalState::new(0, 0)),
+        // Stored whole: decoded once here, cut into bands by the scan.
+        (true, true) => TemporalState::from_bytes(&stored.state),
         (true, false) => rows::assemble_rows(writer, &tracker.plot.plot_id, &stored.state, &tracker.grid)?,
     };
     if stored_by_rows && !by_rows {
@@ -698,9 +691,7 @@ fn restore(
     let flags: Option<Vec<TrackedFlag>> = serde_json::from_str(&stored.flags_json).ok();
     match (same, state, flags) {
         (true, Some(state), Some(flags)) => {
-            if !by_rows {
-                tracker.state = state;
-            }
+            tracker.state = state;
             tracker.flags = flags;
             tracker.record = serde_json::from_str(&stored.record).unwrap_or_default();
             return Ok(true);

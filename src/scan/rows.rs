@@ -69,9 +69,9 @@ pub fn assemble_rows(writer: &StoreWriter, plot_id: &str, blob: &[u8], grid: &Gr
 }
 
 /// Scans one plot band by band through `scenes` (in date order, with the verdict each was measured
-/// to), then applies the joined outcomes to its
-/// flags. The tracker comes restored (flags and record; an empty state) and goes back with its flags
-/// up to date; the bands' states are written to the store as they finish.
+/// to), then applies the joined outcomes to its flags. The tracker comes restored (flags and record;
+/// the whole state only where it was stored whole) and goes back with its flags up to date; the
+/// bands' states are written to the store as they finish.
 #[allow(clippy::too_many_arguments)]
 pub fn scan_by_rows(
     scan: &ScanContext,
@@ -87,12 +87,15 @@ pub fn scan_by_rows(
     let (grid, mask) = (&window.grid, &window.mask);
     let width = grid.width;
     let rows = bands[0].len();
-    // A plot stored whole, or by bands of another height, is taken apart once here; one stored by
-    // these bands is read band by band.
-    let mut earlier: Option<TemporalState> = match stored {
-        Some(blob) if marker_rows(blob) == Some(rows) => None,
-        Some(blob) => assemble_rows(writer, &plot_id, blob, grid)?,
-        None => None,
+    // A plot stored whole (restored into the tracker) or by bands of another height is taken apart
+    // once here; one stored by these bands is read band by band.
+    let mut earlier: Option<TemporalState> = if !tracker.state.pixels.is_empty() {
+        Some(std::mem::replace(&mut tracker.state, TemporalState::new(0, 0)))
+    } else {
+        match stored {
+            Some(blob) if marker_rows(blob).is_some_and(|r| r != rows) => assemble_rows(writer, &plot_id, blob, grid)?,
+            _ => None,
+        }
     };
     if stored.is_none_or(|b| marker_rows(b) != Some(rows)) {
         // A fresh start, or bands of another height taken apart above: no band of an earlier layout may
