@@ -226,44 +226,85 @@ impl TemporalState {
         enc.finish().expect("writing to memory")
     }
 
-    /// Reads a blob written by `to_bytes`, or by the `JTS3` layout (whose pixels get no fingerprint
-    /// and no bright looks: their next observation is taken in as it was then).
+    /// Reads a blob written by `to_bytes`, or by one of the two `JTS3` layouts (whose pixels get no
+    /// fingerprint and no bright looks: their next observation is taken in as it was then).
     pub fn from_bytes(bytes: &[u8]) -> Option<TemporalState> {
         use std::io::Read;
-        let record = match bytes.get(..4)? {
-            m if m == STATE_MAGIC.as_slice() => std::mem::size_of::<PixelState>(),
-            b"JTS3" => JTS3_RECORD,
-            _ => return None,
-        };
+        let magic = bytes.get(..4)?;
+        if magic == b"JTS3" {
+            return Self::from_jts3(bytes);
+        }
+        if magic != STATE_MAGIC.as_slice() {
+            return None;
+        }
+        let record = std::mem::size_of::<PixelState>();
         let mut decoder = flate2::read::DeflateDecoder::new(&bytes[4..]);
         let mut head = [0u8; 8];
         decoder.read_exact(&mut head).ok()?;
-        let width = u32::from_le_bytes(head[0..4].try_into().ok()?) as usize;
-        let height = u32::from_le_bytes(head[4..8].try_into().ok()?) as usize;
-        // Checked: a blob declaring 2^32 x 2^32 pixels wrapped the product in release builds, so a short
-        // record list could pass as a huge grid and be indexed past its end later. Deflate expands at
-        // most some 1,032 times, so a size beyond that of the blob is a lie, refused before anything is
-        // allocated for it.
-        let n = width.checked_mul(height)?;
-        if n.checked_mul(record)? > bytes.len().saturating_mul(1100) {
-            return None;
-        }
+        let (width, height, n) = Self::grid_of(&head, record, bytes.len())?;
         // Decoded straight into the pixels (a band of a large plot's state is some 400 MB; decoding
         // into a buffer first doubled the peak).
         let mut pixels = vec![<PixelState as bytemuck::Zeroable>::zeroed(); n];
-        if record == std::mem::size_of::<PixelState>() {
-            decoder.read_exact(bytemuck::cast_slice_mut(&mut pixels)).ok()?;
-        } else {
-            let mut full = [0u8; std::mem::size_of::<PixelState>()];
-            for p in pixels.iter_mut() {
-                decoder.read_exact(&mut full[..record]).ok()?;
-                *p = bytemuck::pod_read_unaligned::<PixelState>(&full);
-            }
-        }
+        decoder.read_exact(bytemuck::cast_slice_mut(&mut pixels)).ok()?;
         // Exactly the records declared: nothing after them.
         if decoder.read(&mut [0u8; 1]).ok()? != 0 {
             return None;
         }
+        Some(TemporalState { width, height, pixels })
+    }
+
+    /// The grid a blob's head declares, and its pixel count. Checked: a blob declaring 2^32 x 2^32
+    /// pixels wrapped the product in release builds, so a short record list could pass as a huge grid
+    /// and be indexed past its end later. Deflate expands at most some 1,032 times, so a size beyond
+    /// that of the blob is a lie, refused before anything is allocated for it.
+    fn grid_of(head: &[u8; 8], record: usize, blob_len: usize) -> Option<(usize, usize, usize)> {
+        let width = u32::from_le_bytes(head[0..4].try_into().ok()?) as usize;
+        let height = u32::from_le_bytes(head[4..8].try_into().ok()?) as usize;
+        let n = width.checked_mul(height)?;
+        if n.checked_mul(record)? > blob_len.saturating_mul(1100) {
+            return None;
+        }
+        Some((width, height, n))
+    }
+
+    /// Reads a `JTS3` blob. The tag covered two record layouts: the first without
+    /// [`PixelState::seg_by_model`], the later one with it (both without the last two fields of this
+    /// layout). They are told apart by the records' total length, which matches only one of them for
+    /// any grid with pixels; a blob matching neither is refused, never read with shifted fields. Decoded
+    /// whole first: this happens once per plot, on the scan that upgrades the store.
+    fn from_jts3(bytes: &[u8]) -> Option<TemporalState> {
+        use std::io::Read;
+        let full = std::mem::size_of::<PixelState>();
+        let with_seg_by_model = JTS3_RECORD;
+        let without = JTS3_RECORD - 4;
+        let mut decoder = flate2::read::DeflateDecoder::new(&bytes[4..]);
+        let mut head = [0u8; 8];
+        decoder.read_exact(&mut head).ok()?;
+        let (width, height, n) = Self::grid_of(&head, without, bytes.len())?;
+        let mut raw = Vec::new();
+        decoder.take((n * with_seg_by_model + 1) as u64).read_to_end(&mut raw).ok()?;
+        let gap = std::mem::offset_of!(PixelState, seg_by_model);
+        let mut record = [0u8; std::mem::size_of::<PixelState>()];
+        let pixels = if raw.len() == n * with_seg_by_model {
+            raw.chunks_exact(with_seg_by_model)
+                .map(|r| {
+                    record[..with_seg_by_model].copy_from_slice(r);
+                    bytemuck::pod_read_unaligned::<PixelState>(&record)
+                })
+                .collect()
+        } else if raw.len() == n * without {
+            raw.chunks_exact(without)
+                .map(|r| {
+                    record[..gap].copy_from_slice(&r[..gap]);
+                    record[gap..gap + 4].fill(0);
+                    record[gap + 4..without + 4].copy_from_slice(&r[gap..]);
+                    record[without + 4..full].fill(0);
+                    bytemuck::pod_read_unaligned::<PixelState>(&record)
+                })
+                .collect()
+        } else {
+            return None;
+        };
         Some(TemporalState { width, height, pixels })
     }
 }
@@ -321,6 +362,41 @@ mod tests {
         assert_eq!(back.pixels[1].fit.rmse[5], 0.25);
         assert_eq!(back.pixels[1].last_fingerprint, 0);
         assert!(TemporalState::from_bytes(&old[..old.len() - 2]).is_none());
+    }
+
+    #[test]
+    fn a_blob_of_the_first_model_layout_gets_its_fields_in_place_not_shifted() {
+        // The first JTS3 records had no `seg_by_model`: every field after `seg_built` sat four bytes
+        // earlier. Read with the later JTS3 layout they would come out shifted by one field.
+        let mut s = TemporalState::new(3, 1);
+        s.pixels[0].seg_built = 5;
+        s.pixels[0].model_terms = 6;
+        s.pixels[2].works_start = 19800;
+        s.pixels[2].fit.rmse[5] = 0.25;
+        let gap = std::mem::offset_of!(PixelState, seg_by_model);
+        let mut raw = Vec::new();
+        raw.extend_from_slice(&3u32.to_le_bytes());
+        raw.extend_from_slice(&1u32.to_le_bytes());
+        for p in &s.pixels {
+            let b = bytemuck::bytes_of(p);
+            raw.extend_from_slice(&b[..gap]);
+            raw.extend_from_slice(&b[gap + 4..JTS3_RECORD]);
+        }
+        let mut enc = flate2::write::DeflateEncoder::new(b"JTS3".to_vec(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut enc, &raw).unwrap();
+        let old = enc.finish().unwrap();
+        let back = TemporalState::from_bytes(&old).expect("a first-layout JTS3 blob is read");
+        assert_eq!(back.to_bytes(), s.to_bytes());
+        assert_eq!(back.pixels[0].seg_built, 5);
+        assert_eq!(back.pixels[0].seg_by_model, 0);
+        assert_eq!(back.pixels[0].model_terms, 6);
+        assert_eq!(back.pixels[2].works_start, 19800);
+        assert_eq!(back.pixels[2].fit.rmse[5], 0.25);
+        // Records of neither length are refused.
+        raw.truncate(raw.len() - 4);
+        let mut enc = flate2::write::DeflateEncoder::new(b"JTS3".to_vec(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut enc, &raw).unwrap();
+        assert!(TemporalState::from_bytes(&enc.finish().unwrap()).is_none());
     }
 
     #[test]
