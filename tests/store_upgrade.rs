@@ -153,7 +153,10 @@ fn a_store_of_the_previous_version_is_upgraded_in_place_and_goes_on_as_a_new_one
             copy
         })
         .collect();
-    common::assert_same_state(&copies[0], &copies[1], "upgraded vs new store");
+    // The same outcome, not the same bits: the recorded per-pixel states were fitted by the model's
+    // earlier arithmetic (a factorization per look, the RMSE kept unsquared), which the upgraded store
+    // goes on from, so evidence figures such as break scores agree to a few parts in a million.
+    common::assert_same_outcome(&copies[0], &copies[1], "upgraded vs new store", 1e-4);
     if common::clients::gdal_validators().is_some() {
         common::clients::assert_valid_gpkg(&store);
     }

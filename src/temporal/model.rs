@@ -15,6 +15,12 @@
 //! and the scan falls back to class rules: a mean alone, without the seasons, would take every harvest
 //! and every spring for a break.
 //!
+//! Each accepted look updates the fit by recursive least squares (the coefficients and the inverse of
+//! the normal matrix, Sherman-Morrison), as S-CCD's filter does, and the fit is made again from the
+//! sums whenever the segment has a third more looks than at its last refit ([`refit_due`]). The
+//! leverage of a new look is read from the kept inverse. Per look that is some two hundred
+//! multiplications and no factorization.
+//!
 //! Everything here is f32 with one rounding per `+ - * / sqrt` and no fused operations, so that the
 //! GPU kernel (`shaders/temporal_update.wgsl`) computes the same bits. The seasonal terms depend only on
 //! the date; the host computes them once per acquisition ([`season_terms`]) and both backends read them.
@@ -31,6 +37,14 @@ pub const TERMS: usize = 6;
 pub const PACKED: usize = TERMS * (TERMS + 1) / 2;
 /// Length of a year in days: the period of the harmonics and the unit of the trend.
 pub const YEAR_DAYS: f32 = 365.25;
+/// Whether a segment's model is refitted from its sums: once it has a third more observations than at
+/// its last fit, the schedule on which CCDC refits (Zhu & Woodcock 2014, section 3.3). Between refits
+/// every accepted look still updates the fit, by [`SegmentFit::track`]; a refit clears the rounding
+/// those recursive updates gather, and a decade of Landsat looks costs some twenty factorizations, not
+/// hundreds.
+pub fn refit_due(seg_obs: u32, fitted_obs: u32) -> bool {
+    fitted_obs == 0 || 3 * u64::from(seg_obs) >= 4 * u64::from(fitted_obs)
+}
 
 /// Settings of the model (config file `[scan.temporal]`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, bytemuck::Pod, bytemuck::Zeroable)]
@@ -101,14 +115,49 @@ pub struct SegmentFit {
     pub yty: [f32; BANDS],
     /// Coefficients of the latest fit, band-major (zero where a term is not fitted).
     pub coef: [f32; BANDS * TERMS],
-    /// RMSE of the latest fit per band (already floored).
-    pub rmse: [f32; BANDS],
+    /// Residual variance (RMSE^2) of the latest fit per band, floored at `min_rmse^2`: kept squared,
+    /// because the departure divides by it and a root per band and look was a third of the model's time.
+    pub variance: [f32; BANDS],
 }
 
 impl Default for SegmentFit {
     fn default() -> Self {
         bytemuck::Zeroable::zeroed()
     }
+}
+
+/// What the recursive update of a fit ([`SegmentFit::track`]) carries from one look to the next,
+/// besides the coefficients.
+#[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+pub struct Recursion {
+    /// A^-1 of the regularized normal matrix (upper triangle): the leverage of a new look and the gain
+    /// of the update.
+    pub inverse: [f32; PACKED],
+    /// Per band, the ridge objective at the fit, ||y - X c||^2 + c'R c: it grows by each look's
+    /// squared prior residual times the gain, so the residual variance needs no pass over the sums.
+    pub objective: [f32; BANDS],
+    /// Observations of the segment at its latest refit from the sums, 0 when nothing is kept (the
+    /// leverage is then factorized from the sums and the next accepted look refits).
+    pub fitted_obs: u32,
+}
+
+impl Default for Recursion {
+    fn default() -> Self {
+        bytemuck::Zeroable::zeroed()
+    }
+}
+
+/// A look as the model judged it ([`SegmentFit::judge`]): what the recursive update of the fit reuses
+/// when the look is taken in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Judged {
+    /// The model's expectation of every band.
+    pub expected: [f32; BANDS],
+    /// `A^-1 x`: the direction the coefficients move in when the look is taken in.
+    pub gain_direction: [f32; TERMS],
+    /// `x' A^-1 x`.
+    pub leverage: f32,
 }
 
 impl SegmentFit {
@@ -129,52 +178,147 @@ impl SegmentFit {
     }
 
     /// Fits the first `m` terms (1 or 6) by ridge-regularized least squares over `n` observations and
-    /// keeps the coefficients and the floored RMSE. Returns false (and keeps nothing) when the normal
-    /// matrix is not positive definite.
-    pub fn fit(&mut self, m: usize, n: u32, p: &ModelParams) -> bool {
-        let Some(l) = self.cholesky(m, p.ridge) else { return false };
+    /// keeps the coefficients and the floored residual variance. Returns what the recursive updates of
+    /// the next looks start from (the inverse of the regularized normal matrix over those terms, zero
+    /// elsewhere), or `None` (and keeps nothing) when the matrix is not positive definite.
+    pub fn fit(&mut self, m: usize, n: u32, p: &ModelParams) -> Option<Recursion> {
+        let inverse = self.inverse(m, p.ridge)?;
+        // Unpacked once: the products below then run without index arithmetic or branches.
+        let mut a = [0.0f32; TERMS * TERMS];
+        for i in 0..m {
+            for j in i..m {
+                a[i * TERMS + j] = inverse[packed(i, j)];
+                a[j * TERMS + i] = inverse[packed(i, j)];
+            }
+        }
         let dof = (n as f32 - m as f32).max(1.0);
+        let floor = p.min_rmse * p.min_rmse;
         let mut coef = [0.0f32; BANDS * TERMS];
-        let mut rmse = [0.0f32; BANDS];
+        let mut variance = [0.0f32; BANDS];
+        let mut objective = [0.0f32; BANDS];
         for b in 0..BANDS {
-            // Forward then back substitution.
-            let mut z = [0.0f32; TERMS];
-            for i in 0..m {
-                let mut sum = self.xty[b * TERMS + i];
-                for k in 0..i {
-                    sum -= l[i * TERMS + k] * z[k];
-                }
-                z[i] = sum / l[i * TERMS + i];
-            }
+            let xy = &self.xty[b * TERMS..b * TERMS + TERMS];
             let mut c = [0.0f32; TERMS];
-            for i in (0..m).rev() {
-                let mut sum = z[i];
-                for k in i + 1..m {
-                    sum -= l[k * TERMS + i] * c[k];
-                }
-                c[i] = sum / l[i * TERMS + i];
-            }
-            // RSS = y'y - 2 c'X'y + c'X'X c, from the sums (the ridge is not part of the residuals).
-            let mut cxy = 0.0f32;
-            let mut cxxc = 0.0f32;
             for i in 0..m {
-                cxy += c[i] * self.xty[b * TERMS + i];
-                let mut row = 0.0f32;
+                let mut sum = 0.0f32;
                 for j in 0..m {
-                    let a = if i <= j { self.xtx[packed(i, j)] } else { self.xtx[packed(j, i)] };
-                    row += a * c[j];
+                    sum += a[i * TERMS + j] * xy[j];
                 }
-                cxxc += c[i] * row;
+                c[i] = sum;
             }
-            let rss = self.yty[b] - 2.0 * cxy + cxxc;
-            let rss = if rss > 0.0 { rss } else { 0.0 };
-            let r = (rss / dof).sqrt();
-            rmse[b] = if r > p.min_rmse { r } else { p.min_rmse };
+            // RSS = y'y - 2 c'X'y + c'X'X c, and (X'X + R) c = X'y makes c'X'X c = c'X'y - c'R c: the
+            // residuals from the sums without the quadratic form (the ridge is not part of them).
+            let mut cxy = 0.0f32;
+            let mut penalty = 0.0f32;
+            for i in 0..m {
+                cxy += c[i] * xy[i];
+                if i > 0 {
+                    penalty += c[i] * c[i];
+                }
+            }
+            objective[b] = self.yty[b] - cxy;
+            let rss = objective[b] - p.ridge * penalty;
+            let v = rss / dof;
+            variance[b] = if v > floor { v } else { floor };
             coef[b * TERMS..b * TERMS + TERMS].copy_from_slice(&c);
         }
         self.coef = coef;
-        self.rmse = rmse;
-        true
+        self.variance = variance;
+        Some(Recursion { inverse, objective, fitted_obs: n })
+    }
+
+    /// How the model judges a look with terms `x`: its expectation, and `A^-1 x` with the leverage
+    /// `x' A^-1 x` read from the recursion kept since the latest fit (no factorization). Between
+    /// refits the inverse is that of every look taken in, so the leverage is that of the current fit.
+    pub fn judge(&self, recursion: &Recursion, x: &[f32; TERMS]) -> Judged {
+        // Unpacked first: the product then runs without index arithmetic or branches.
+        let mut full = [0.0f32; TERMS * TERMS];
+        for i in 0..TERMS {
+            for j in i..TERMS {
+                full[i * TERMS + j] = recursion.inverse[packed(i, j)];
+                full[j * TERMS + i] = recursion.inverse[packed(i, j)];
+            }
+        }
+        let mut gain_direction = [0.0f32; TERMS];
+        for i in 0..TERMS {
+            let mut sum = 0.0f32;
+            for j in 0..TERMS {
+                sum += full[i * TERMS + j] * x[j];
+            }
+            gain_direction[i] = sum;
+        }
+        let mut leverage = 0.0f32;
+        for i in 0..TERMS {
+            leverage += x[i] * gain_direction[i];
+        }
+        Judged { expected: self.predict(x), gain_direction, leverage }
+    }
+
+    /// Takes in the look with terms `x` and (summable) bands `y`, already added to the sums and judged
+    /// by [`SegmentFit::judge`] against the fit as it was, by the recursive least-squares update of the
+    /// coefficients and of `recursion` (Sherman-Morrison: the same fit as a refit from the sums,
+    /// without a factorization), over the `n` observations of the full model.
+    pub fn track(&mut self, recursion: &mut Recursion, judged: &Judged, y: &[f32; BANDS], n: u32, p: &ModelParams) {
+        let u = &judged.gain_direction;
+        let e = &judged.expected;
+        let gain = 1.0 / (1.0 + judged.leverage);
+        for i in 0..TERMS {
+            for j in i..TERMS {
+                recursion.inverse[packed(i, j)] -= u[i] * u[j] * gain;
+            }
+        }
+        let per_dof = 1.0 / (n as f32 - TERMS as f32).max(1.0);
+        let floor = p.min_rmse * p.min_rmse;
+        let mut step = [0.0f32; BANDS];
+        for b in 0..BANDS {
+            let residual = y[b] - e[b];
+            step[b] = residual * gain;
+            recursion.objective[b] += residual * step[b];
+        }
+        let mut penalty = [0.0f32; BANDS];
+        for i in 0..TERMS {
+            for b in 0..BANDS {
+                let c = self.coef[b * TERMS + i] + u[i] * step[b];
+                self.coef[b * TERMS + i] = c;
+                if i > 0 {
+                    penalty[b] += c * c;
+                }
+            }
+        }
+        for b in 0..BANDS {
+            let v = (recursion.objective[b] - p.ridge * penalty[b]) * per_dof;
+            self.variance[b] = if v > floor { v } else { floor };
+        }
+    }
+
+    /// A^-1 of the ridge-regularized normal matrix over the first `m` terms (upper triangle, zero
+    /// beyond `m`); `None` when it is not positive definite.
+    pub fn inverse(&self, m: usize, ridge: f32) -> Option<[f32; PACKED]> {
+        let l = self.cholesky(m, ridge)?;
+        // W = L^-1, lower triangular, by forward substitution on the unit columns.
+        let mut w = [0.0f32; TERMS * TERMS];
+        for i in 0..m {
+            let d = 1.0 / l[i * TERMS + i];
+            for j in 0..=i {
+                let mut sum = if i == j { 1.0f32 } else { 0.0 };
+                for k in j..i {
+                    sum -= l[i * TERMS + k] * w[k * TERMS + j];
+                }
+                w[i * TERMS + j] = sum * d;
+            }
+        }
+        // A^-1 = W' W.
+        let mut inv = [0.0f32; PACKED];
+        for i in 0..m {
+            for j in i..m {
+                let mut sum = 0.0f32;
+                for k in j..m {
+                    sum += w[k * TERMS + i] * w[k * TERMS + j];
+                }
+                inv[packed(i, j)] = sum;
+            }
+        }
+        Some(inv)
     }
 
     /// Cholesky factor L (row-major lower triangle) of A = X'X + ridge over the first `m` terms (the mean
@@ -243,7 +387,7 @@ impl SegmentFit {
         let mut sum = 0.0f32;
         for b in 0..bands {
             let r = y[b] - expected[b];
-            sum += r * r / (self.rmse[b] * self.rmse[b] * inflation);
+            sum += r * r / (self.variance[b] * inflation);
         }
         sum / bands as f32
     }
@@ -284,7 +428,7 @@ mod tests {
             fit.add(&terms(&season_terms(day), day, start), &crop(day, noise));
             n += 1;
         }
-        assert!(fit.fit(TERMS, n, &p));
+        let recursion = fit.fit(TERMS, n, &p).expect("positive definite");
         let day = start + 30 * 30 + 7;
         let expected = fit.predict(&terms(&season_terms(day), day, start));
         for (e, t) in expected.iter().zip(crop(day, 0.0)) {
@@ -295,9 +439,62 @@ mod tests {
         assert!(fit.departure(&crop(day, 0.0), &expected, BANDS, h) < p.change_score, "the season is no change");
         let soil = [0.10, 0.14, 0.19, 0.24, 0.32, 0.26];
         assert!(fit.departure(&soil, &expected, BANDS, h) > 10.0 * p.change_score, "stripped to soil");
+        let x = terms(&season_terms(day), day, start);
+        let judged = fit.judge(&recursion, &x);
+        assert!((judged.leverage - h).abs() <= 1e-4 * h, "the kept inverse gives the same leverage");
+        assert_eq!(judged.expected, expected);
         let far = start + 30 * 365;
         assert!(fit.leverage(&terms(&season_terms(far), far, start), &p) > 5.0 * h, "a date decades away");
-        assert!(fit.rmse.iter().all(|r| *r >= p.min_rmse));
+        assert!(fit.variance.iter().all(|v| *v >= p.min_rmse * p.min_rmse));
+    }
+
+    #[test]
+    fn the_recursive_update_is_the_refit_of_the_sums() {
+        let p = ModelParams::default();
+        let mut fit = SegmentFit::default();
+        let start = 18000;
+        let day_of = |k: i32| start + k * 30 + (k * 7) % 11;
+        let look = |k: i32| crop(day_of(k), if k % 3 == 0 { 0.006 } else { -0.003 });
+        for k in 0..12 {
+            fit.add(&terms(&season_terms(day_of(k)), day_of(k), start), &look(k));
+        }
+        let mut recursion = fit.fit(TERMS, 12, &p).unwrap();
+        for k in 12..24 {
+            let x = terms(&season_terms(day_of(k)), day_of(k), start);
+            let judged = fit.judge(&recursion, &x);
+            fit.add(&x, &look(k));
+            fit.track(&mut recursion, &judged, &look(k), k as u32 + 1, &p);
+        }
+        let mut exact = fit;
+        let exact_recursion = exact.fit(TERMS, 24, &p).unwrap();
+        for (a, b) in fit.coef.iter().zip(exact.coef) {
+            assert!((a - b).abs() < 1e-4, "{:?} against {:?}", fit.coef, exact.coef);
+        }
+        for (a, b) in fit.variance.iter().zip(exact.variance) {
+            assert!((a - b).abs() < 1e-6, "{:?} against {:?}", fit.variance, exact.variance);
+        }
+        for (a, b) in recursion.inverse.iter().zip(exact_recursion.inverse) {
+            assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "{recursion:?} against {exact_recursion:?}");
+        }
+        for (a, b) in recursion.objective.iter().zip(exact_recursion.objective) {
+            assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "{recursion:?} against {exact_recursion:?}");
+        }
+    }
+
+    #[test]
+    fn refits_come_when_the_segment_has_a_third_more_looks() {
+        assert!(refit_due(16, 12) && !refit_due(15, 12));
+        assert!(!refit_due(25, 24) && !refit_due(31, 24) && refit_due(32, 24));
+        assert!(refit_due(500, 0), "no fit kept yet");
+        let mut fitted = 12;
+        let mut refits = 0;
+        for n in 13..=724 {
+            if refit_due(n, fitted) {
+                fitted = n;
+                refits += 1;
+            }
+        }
+        assert!(refits < 40, "{refits} refits over a Landsat record");
     }
 
     #[test]
@@ -308,9 +505,9 @@ mod tests {
             let day = 19000 + k * 30;
             fit.add(&terms(&season_terms(day), day, 19000), &[0.1, 0.14, 0.19, 0.24, 0.32, 0.26]);
         }
-        assert!(fit.fit(1, 6, &p));
+        assert!(fit.fit(1, 6, &p).is_some());
         assert!((fit.coef[2 * TERMS] - 0.19).abs() < 1e-6, "{:?}", fit.coef);
-        assert_eq!(fit.rmse, [p.min_rmse; BANDS]);
-        assert!(!SegmentFit::default().fit(TERMS, 0, &ModelParams { ridge: 0.0, ..p }), "no observations");
+        assert_eq!(fit.variance, [p.min_rmse * p.min_rmse; BANDS]);
+        assert!(SegmentFit::default().fit(TERMS, 0, &ModelParams { ridge: 0.0, ..p }).is_none(), "no observations");
     }
 }

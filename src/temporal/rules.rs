@@ -25,7 +25,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{BANDS, ModelParams, TERMS, season_terms, terms};
+use super::model::{BANDS, Judged, ModelParams, TERMS, refit_due, season_terms, terms};
 use super::state::{MAX_PENDING, NONE_DAY, PixelObservation, PixelState, SEASON_BARE, SEASON_GREEN, from_day_number};
 use crate::io::dates::add_months;
 use crate::spectral::LandClass;
@@ -221,10 +221,18 @@ pub fn update_pixel(
     }
     let n = measured(&obs.bands);
     let reflectance = obs.bands[..4].iter().all(|v| v.is_finite());
+    let mut judged = None;
     let (departs, score, expected) = if s.model_terms > 0 && reflectance {
         let x = terms(&ctx.season, day, s.seg_start);
-        let e = s.fit.predict(&x);
-        let score = s.fit.departure(&obs.bands, &e, n, s.fit.leverage(&x, &p.model));
+        // A fit upgraded from a store without the kept inverse is judged from its sums once.
+        let (e, leverage) = if s.recursion.fitted_obs > 0 {
+            let j = s.fit.judge(&s.recursion, &x);
+            judged = Some(j);
+            (j.expected, j.leverage)
+        } else {
+            (s.fit.predict(&x), s.fit.leverage(&x, &p.model))
+        };
+        let score = s.fit.departure(&obs.bands, &e, n, leverage);
         let mut e_class = e;
         if n < BANDS {
             e_class[4] = f32::NAN;
@@ -253,6 +261,7 @@ pub fn update_pixel(
             bands: obs.bands,
             ndvi: obs.ndvi,
             bsi: obs.bsi,
+            judged,
         };
         accept(s, &taken, false, p, rules);
         return;
@@ -324,6 +333,7 @@ fn take_break(s: &mut PixelState, latest: &PixelObservation, p: &TemporalParams,
         }
         s.seg_start = s.pend_day[0];
         s.fit = Default::default();
+        s.recursion = Default::default();
         s.seg_obs = 0;
         s.seg_built = 0;
         s.model_terms = 0;
@@ -355,7 +365,7 @@ fn take_break(s: &mut PixelState, latest: &PixelObservation, p: &TemporalParams,
             });
             (i[0], i[1])
         };
-        let taken = Taken { day, season, area_green: s.pend_green[k] != 0, class, bands, ndvi, bsi };
+        let taken = Taken { day, season, area_green: s.pend_green[k] != 0, class, bands, ndvi, bsi, judged: None };
         accept_departure(s, &taken, before, failed_to_green, by_model, history, p, rules);
     }
 }
@@ -370,6 +380,8 @@ struct Taken {
     bands: [f32; BANDS],
     ndvi: f32,
     bsi: f32,
+    /// How the segment's model judged it, when one did (what its recursive update reuses).
+    judged: Option<Judged>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -417,7 +429,7 @@ fn accept_departure(
 
 /// Adds an accepted observation to the segment's model and to the runs.
 fn accept(s: &mut PixelState, o: &Taken, departed: bool, p: &TemporalParams, rules: &ClassRules) {
-    let Taken { day, ref season, area_green, class, ref bands, ndvi, bsi } = *o;
+    let Taken { day, ref season, area_green, class, ref bands, ndvi, bsi, judged } = *o;
     // Whether this bareness is unexplained: a break made it; or a seasonal model without a green season
     // expects it (ground bare all year); or, without a model, it is bare while the area is green, on
     // ground seen to be something else before the run (ground bare from its first observation may be
@@ -436,8 +448,9 @@ fn accept(s: &mut PixelState, o: &Taken, departed: bool, p: &TemporalParams, rul
     }
     // A series of indices alone (no reflectance) has nothing to fit: its pixels are judged by class.
     let reflectance = bands[..4].iter().all(|v| v.is_finite());
-    if reflectance {
-        s.fit.add(&terms(season, day, s.seg_start), &summable(bands));
+    let look = reflectance.then(|| (terms(season, day, s.seg_start), summable(bands)));
+    if let Some((x, y)) = &look {
+        s.fit.add(x, y);
     }
     s.seg_obs = s.seg_obs.saturating_add(u32::from(reflectance));
     if class == LandClass::Built {
@@ -445,7 +458,7 @@ fn accept(s: &mut PixelState, o: &Taken, departed: bool, p: &TemporalParams, rul
     } else {
         s.nonbuilt_obs = s.nonbuilt_obs.saturating_add(1);
     }
-    refit(s, day, p, rules, measured(bands));
+    refit(s, day, look.map(|(x, y)| (x, y, judged)), p, rules, measured(bands));
 
     match class {
         LandClass::BareSoil => {
@@ -483,14 +496,35 @@ fn accept(s: &mut PixelState, o: &Taken, departed: bool, p: &TemporalParams, rul
     s.bsi_last = bsi;
 }
 
-/// Refits the segment's model with the terms its observations support.
-fn refit(s: &mut PixelState, day: i32, p: &TemporalParams, rules: &ClassRules, bands: usize) {
+/// Refits the segment's model with the terms its observations support, when its schedule
+/// ([`refit_due`]) says so, and keeps the inverse the leverage of the next looks is read from.
+fn refit(
+    s: &mut PixelState,
+    day: i32,
+    look: Option<([f32; TERMS], [f32; BANDS], Option<Judged>)>,
+    p: &TemporalParams,
+    rules: &ClassRules,
+    bands: usize,
+) {
     let m = &p.model;
     let terms_now =
         if s.seg_obs >= m.full_min_obs && day - s.seg_start >= m.full_min_span_days { TERMS as u32 } else { 0 };
-    if terms_now == 0 || !s.fit.fit(terms_now as usize, s.seg_obs, m) {
+    if terms_now == 0 {
         return;
     }
+    if s.model_terms != 0 && !refit_due(s.seg_obs, s.recursion.fitted_obs) {
+        // What the model expects through the year is judged again at each refit: one look more does
+        // not turn a green season bare.
+        if let Some((x, y, judged)) = look {
+            // Judged before it was added to the sums, against the same fit (taking it in is what
+            // changes the fit); a look without that judgement is judged here.
+            let judged = judged.unwrap_or_else(|| s.fit.judge(&s.recursion, &x));
+            s.fit.track(&mut s.recursion, &judged, &y, s.seg_obs, m);
+        }
+        return;
+    }
+    let Some(recursion) = s.fit.fit(terms_now as usize, s.seg_obs, m) else { return };
+    s.recursion = recursion;
     s.model_terms = terms_now;
     s.green_season = season_of(s, p, rules, bands);
 }

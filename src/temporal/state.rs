@@ -2,7 +2,7 @@
 
 use chrono::NaiveDate;
 
-use super::model::{BANDS, SegmentFit};
+use super::model::{BANDS, Recursion, SegmentFit};
 use crate::spectral::LandClass;
 
 /// "No date" in day-number fields.
@@ -123,6 +123,9 @@ pub struct PixelState {
     /// cloud moves from one acquisition to the next, a white roof or coating stays. The scan reads
     /// it, not the temporal rules.
     pub bright_looks: u32,
+    /// What the model's recursive update carries from look to look (last, so that `JTS4` records are
+    /// a prefix).
+    pub recursion: Recursion,
 }
 
 /// [`PixelState::green_season`]: green vegetation at some time of year.
@@ -174,6 +177,7 @@ impl Default for PixelState {
             fit: SegmentFit::default(),
             last_fingerprint: 0,
             bright_looks: 0,
+            recursion: Recursion::default(),
         }
     }
 }
@@ -190,12 +194,15 @@ pub struct TemporalState {
 }
 
 /// The first bytes of a state blob: the record layout's version. Blobs of earlier layouts are recognised
-/// by [`TemporalState::layout_of`]: `JTS3` records (without [`PixelState::last_fingerprint`]) are read
-/// and upgraded, `JTS2` (the class-rule state of jingtu 0.1) is never read as this one.
-pub const STATE_MAGIC: &[u8; 4] = b"JTS4";
+/// by [`TemporalState::layout_of`]: `JTS4` and `JTS3` records (prefixes of this one, but for the first
+/// `JTS3` records, which lacked [`PixelState::seg_by_model`]) are read and upgraded, `JTS2` (the
+/// class-rule state of jingtu 0.1) is never read as this one.
+pub const STATE_MAGIC: &[u8; 4] = b"JTS5";
 
-/// Bytes of a `JTS3` pixel record: this layout less its last two fields.
-const JTS3_RECORD: usize = std::mem::size_of::<PixelState>() - 8;
+/// Bytes of a `JTS4` pixel record: this layout without the model's recursion.
+const JTS4_RECORD: usize = std::mem::size_of::<PixelState>() - std::mem::size_of::<Recursion>();
+/// Bytes of a `JTS3` pixel record: the `JTS4` layout less its last two fields.
+const JTS3_RECORD: usize = JTS4_RECORD - 8;
 
 impl TemporalState {
     /// The layout magic of a stored blob, if it has one of the known ones.
@@ -203,7 +210,8 @@ impl TemporalState {
         match bytes.get(..4)? {
             b"JTS2" => Some("JTS2 (class rules, jingtu 0.1)"),
             b"JTS3" => Some("JTS3 (seasonal model, read and upgraded)"),
-            b"JTS4" => Some("JTS4 (seasonal model)"),
+            b"JTS4" => Some("JTS4 (seasonal model, read and upgraded)"),
+            b"JTS5" => Some("JTS5 (seasonal model)"),
             _ => None,
         }
     }
@@ -234,18 +242,27 @@ impl TemporalState {
         if magic == b"JTS3" {
             return Self::from_jts3(bytes);
         }
-        if magic != STATE_MAGIC.as_slice() {
-            return None;
-        }
-        let record = std::mem::size_of::<PixelState>();
+        let record = match magic {
+            m if m == STATE_MAGIC.as_slice() => std::mem::size_of::<PixelState>(),
+            b"JTS4" => JTS4_RECORD,
+            _ => return None,
+        };
         let mut decoder = flate2::read::DeflateDecoder::new(&bytes[4..]);
         let mut head = [0u8; 8];
         decoder.read_exact(&mut head).ok()?;
         let (width, height, n) = Self::grid_of(&head, record, bytes.len())?;
         // Decoded straight into the pixels (a band of a large plot's state is some 400 MB; decoding
-        // into a buffer first doubled the peak).
+        // into a buffer first doubled the peak). A `JTS4` record is a prefix of this one: the fields it
+        // lacks are zero, no inverse kept.
         let mut pixels = vec![<PixelState as bytemuck::Zeroable>::zeroed(); n];
-        decoder.read_exact(bytemuck::cast_slice_mut(&mut pixels)).ok()?;
+        if record == std::mem::size_of::<PixelState>() {
+            decoder.read_exact(bytemuck::cast_slice_mut(&mut pixels)).ok()?;
+        } else {
+            for p in pixels.iter_mut() {
+                decoder.read_exact(&mut bytemuck::bytes_of_mut(p)[..record]).ok()?;
+            }
+            Self::square_rmse(&mut pixels);
+        }
         // Exactly the records declared: nothing after them.
         if decoder.read(&mut [0u8; 1]).ok()? != 0 {
             return None;
@@ -267,14 +284,14 @@ impl TemporalState {
         Some((width, height, n))
     }
 
-    /// Reads a `JTS3` blob. The tag covered two record layouts: the first without
+    /// Reads a `JTS3` blob (its records are prefixes of `JTS4` ones). The tag covered two record
+    /// layouts: the first without
     /// [`PixelState::seg_by_model`], the later one with it (both without the last two fields of this
     /// layout). They are told apart by the records' total length, which matches only one of them for
     /// any grid with pixels; a blob matching neither is refused, never read with shifted fields. Decoded
     /// whole first: this happens once per plot, on the scan that upgrades the store.
     fn from_jts3(bytes: &[u8]) -> Option<TemporalState> {
         use std::io::Read;
-        let full = std::mem::size_of::<PixelState>();
         let with_seg_by_model = JTS3_RECORD;
         let without = JTS3_RECORD - 4;
         let mut decoder = flate2::read::DeflateDecoder::new(&bytes[4..]);
@@ -285,7 +302,7 @@ impl TemporalState {
         decoder.take((n * with_seg_by_model + 1) as u64).read_to_end(&mut raw).ok()?;
         let gap = std::mem::offset_of!(PixelState, seg_by_model);
         let mut record = [0u8; std::mem::size_of::<PixelState>()];
-        let pixels = if raw.len() == n * with_seg_by_model {
+        let mut pixels: Vec<PixelState> = if raw.len() == n * with_seg_by_model {
             raw.chunks_exact(with_seg_by_model)
                 .map(|r| {
                     record[..with_seg_by_model].copy_from_slice(r);
@@ -298,14 +315,24 @@ impl TemporalState {
                     record[..gap].copy_from_slice(&r[..gap]);
                     record[gap..gap + 4].fill(0);
                     record[gap + 4..without + 4].copy_from_slice(&r[gap..]);
-                    record[without + 4..full].fill(0);
+                    record[without + 4..].fill(0);
                     bytemuck::pod_read_unaligned::<PixelState>(&record)
                 })
                 .collect()
         } else {
             return None;
         };
+        Self::square_rmse(&mut pixels);
         Some(TemporalState { width, height, pixels })
+    }
+
+    /// Layouts before `JTS5` kept each band's residual RMSE where this one keeps its square.
+    fn square_rmse(pixels: &mut [PixelState]) {
+        for p in pixels {
+            for v in p.fit.variance.iter_mut() {
+                *v *= *v;
+            }
+        }
     }
 }
 
@@ -337,14 +364,14 @@ mod tests {
         assert!(back.pixels[4].bsi_last.is_nan());
         let bytes = s.to_bytes();
         assert!(TemporalState::from_bytes(&bytes[..bytes.len() - 3]).is_none());
-        assert_eq!(TemporalState::layout_of(&bytes), Some("JTS4 (seasonal model)"));
+        assert_eq!(TemporalState::layout_of(&bytes), Some("JTS5 (seasonal model)"));
     }
 
     #[test]
     fn a_blob_of_the_previous_model_layout_is_upgraded_field_for_field() {
         let mut s = TemporalState::new(2, 1);
         s.pixels[1].works_start = 19800;
-        s.pixels[1].fit.rmse[5] = 0.25;
+        s.pixels[1].fit.variance[5] = 0.5;
         // The JTS3 blob of the same state: every record without its last four bytes.
         let mut raw = Vec::new();
         raw.extend_from_slice(&2u32.to_le_bytes());
@@ -356,12 +383,36 @@ mod tests {
         std::io::Write::write_all(&mut enc, &raw).unwrap();
         let old = enc.finish().unwrap();
         let back = TemporalState::from_bytes(&old).expect("a JTS3 blob is read");
+        // The RMSE it held (0.5) is now kept as its square.
+        s.pixels[1].fit.variance[5] = 0.25;
         // Bit for bit (NaN fields compare unequal as values).
         assert_eq!(back.to_bytes(), s.to_bytes());
         assert_eq!(back.pixels[1].works_start, 19800);
-        assert_eq!(back.pixels[1].fit.rmse[5], 0.25);
+        assert_eq!(back.pixels[1].fit.variance[5], 0.25);
         assert_eq!(back.pixels[1].last_fingerprint, 0);
         assert!(TemporalState::from_bytes(&old[..old.len() - 2]).is_none());
+    }
+
+    #[test]
+    fn a_blob_of_the_layout_before_the_kept_inverse_is_read_without_one() {
+        let mut s = TemporalState::new(2, 1);
+        s.pixels[1].works_start = 19800;
+        s.pixels[1].bright_looks = 2;
+        s.pixels[1].fit.variance[0] = 0.5;
+        let mut raw = Vec::new();
+        raw.extend_from_slice(&2u32.to_le_bytes());
+        raw.extend_from_slice(&1u32.to_le_bytes());
+        for p in &s.pixels {
+            raw.extend_from_slice(&bytemuck::bytes_of(p)[..JTS4_RECORD]);
+        }
+        let mut enc = flate2::write::DeflateEncoder::new(b"JTS4".to_vec(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut enc, &raw).unwrap();
+        let old = enc.finish().unwrap();
+        let back = TemporalState::from_bytes(&old).expect("a JTS4 blob is read");
+        s.pixels[1].fit.variance[0] = 0.25;
+        assert_eq!(back.to_bytes(), s.to_bytes());
+        assert_eq!(back.pixels[1].bright_looks, 2);
+        assert_eq!(back.pixels[1].recursion.fitted_obs, 0, "no recursion kept: the next look refits");
     }
 
     #[test]
@@ -372,7 +423,7 @@ mod tests {
         s.pixels[0].seg_built = 5;
         s.pixels[0].model_terms = 6;
         s.pixels[2].works_start = 19800;
-        s.pixels[2].fit.rmse[5] = 0.25;
+        s.pixels[2].fit.variance[5] = 0.5;
         let gap = std::mem::offset_of!(PixelState, seg_by_model);
         let mut raw = Vec::new();
         raw.extend_from_slice(&3u32.to_le_bytes());
@@ -386,12 +437,13 @@ mod tests {
         std::io::Write::write_all(&mut enc, &raw).unwrap();
         let old = enc.finish().unwrap();
         let back = TemporalState::from_bytes(&old).expect("a first-layout JTS3 blob is read");
+        s.pixels[2].fit.variance[5] = 0.25;
         assert_eq!(back.to_bytes(), s.to_bytes());
         assert_eq!(back.pixels[0].seg_built, 5);
         assert_eq!(back.pixels[0].seg_by_model, 0);
         assert_eq!(back.pixels[0].model_terms, 6);
         assert_eq!(back.pixels[2].works_start, 19800);
-        assert_eq!(back.pixels[2].fit.rmse[5], 0.25);
+        assert_eq!(back.pixels[2].fit.variance[5], 0.25);
         // Records of neither length are refused.
         raw.truncate(raw.len() - 4);
         let mut enc = flate2::write::DeflateEncoder::new(b"JTS3".to_vec(), flate2::Compression::fast());
