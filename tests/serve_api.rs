@@ -472,6 +472,16 @@ fn reviews_are_recorded_shown_in_flags_and_published_in_the_changefeed() {
         "{}",
         exported.stdout
     );
+    // The report shows the checks, latest first.
+    let html = store.with_file_name("report.html");
+    let report = common::jingtu(["report", "--store", s, "--out", html.to_str().unwrap(), "-q"]);
+    assert!(report.code == 0 || report.code == 1, "report: {}", report.stderr);
+    let text = std::fs::read_to_string(&html).unwrap();
+    let (confirmed_at, false_alarm_at) = (
+        text.find("field check: <b>confirmed</b> by Wang Fang").expect("the report shows the confirmation"),
+        text.find("field check: <b>false alarm</b> by Li Wei").expect("and the earlier false alarm"),
+    );
+    assert!(confirmed_at < false_alarm_at, "latest first");
     // Bad reviews change nothing.
     let before = store_content(&store);
     for (body, status) in [
