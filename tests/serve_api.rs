@@ -682,7 +682,12 @@ fn tls_with_a_certificate_and_key() {
     if Command::new("openssl").arg("version").output().is_err()
         || Command::new("curl").arg("--version").output().is_err()
     {
-        eprintln!("SKIPPED: openssl and curl are needed for the TLS test");
+        // As the other client checks: never a silent pass where CI requires every client.
+        assert!(
+            std::env::var_os("JINGTU_REQUIRE_REAL_DATA").is_none_or(|v| v != "1"),
+            "openssl and curl are missing and JINGTU_REQUIRE_REAL_DATA=1: run ./.ci/setup-debian"
+        );
+        eprintln!("SKIPPED: openssl and curl are needed for the TLS test (./.ci/setup-debian installs them)");
         return;
     }
     let store = copy_store(&fixture().full, "tls");

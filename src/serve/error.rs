@@ -58,8 +58,8 @@ impl ApiError {
 
     /// 500: the detail goes to the server's log only.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
+        // On the server's stderr (JINGTU_LOG's default level shows errors), never in the answer.
         log::error!("jingtu serve: {detail}");
-        eprintln!("jingtu: serve: {detail}");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "ServerError", "the server could not answer; see its log")
     }
 }

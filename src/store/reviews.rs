@@ -181,7 +181,7 @@ mod tests {
         assert!(store.add_review("nope", Outcome::Confirmed, None, "ana", "cli").unwrap().is_none());
         store
             .connection()
-            .execute("INSERT INTO flags (flag_id, kind, status) VALUES ('f1', 'construction', 'new')", [])
+            .execute("INSERT INTO flags (geom, flag_id, kind, status) VALUES (X'', 'f1', 'construction', 'new')", [])
             .unwrap();
         let r = store.add_review("f1", Outcome::FalseAlarm, Some("a crop"), " ana ", "cli").unwrap().unwrap();
         assert_eq!(r.reviewer, "ana");
