@@ -840,3 +840,35 @@ os._exit(0)
     assert_eq!(view["crs"], "EPSG:4326");
     assert!(view["fields"].as_array().unwrap().iter().any(|f| f == "review"), "{view}");
 }
+
+#[test]
+fn a_stopped_server_leaves_one_store_file_that_copies_whole() {
+    let store = copy_store(&fixture().full, "stopped");
+    let review = token(&store, "review", "analyst");
+    let mut server = serve(&store, &[]);
+    let flag_id: String = rusqlite::Connection::open(&store)
+        .unwrap()
+        .query_row("SELECT flag_id FROM flags ORDER BY fid LIMIT 1", [], |r| r.get(0))
+        .unwrap();
+    let r = client()
+        .post(format!("{}/flags/{flag_id}/reviews", server.base))
+        .bearer_auth(&review)
+        .json(&json!({ "outcome": "permitted", "reviewer": "x" }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // SIGTERM, as systemd stops it: requests finish, then the write-ahead log is folded in.
+    // SAFETY: kill(2) on the pid of a child this test started and has not reaped.
+    assert_eq!(unsafe { libc::kill(server.child.id() as libc::pid_t, libc::SIGTERM) }, 0);
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let wal = store.with_file_name("store.gpkg-wal");
+    assert!(!wal.exists(), "{} is left behind", wal.display());
+    let copy = store.with_file_name("copy.gpkg");
+    std::fs::copy(&store, &copy).unwrap();
+    assert_eq!(
+        count(&copy, "SELECT count(*) FROM flag_reviews WHERE outcome = 'permitted'"),
+        1,
+        "the copy holds the review"
+    );
+}

@@ -146,7 +146,13 @@ pub fn serve(options: ServeOptions) -> Result<()> {
         .max_blocking_threads(64)
         .build()
         .map_err(|e| Error::io("<tokio runtime>", e))?;
-    runtime.block_on(run(options))
+    let served = runtime.block_on(run(options.clone()));
+    // Stopped: the last connection to close folds the write-ahead log back into the store and removes
+    // it, so a stopped server leaves one file that copies whole (a scan still running keeps it instead).
+    if let Ok(store) = Store::open_existing(&options.store, true) {
+        let _ = store.connection().query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+    }
+    served
 }
 
 async fn run(options: ServeOptions) -> Result<()> {
