@@ -577,6 +577,24 @@ impl StoreWriter<'_> {
         Ok(srs)
     }
 
+    /// Flags whose latest review is `false_alarm` (`jingtu review`, `jingtu serve`): the scan neither
+    /// continues nor revives them, and flags again only ground beyond them or with a new break.
+    pub fn dismissed_flags(&self) -> Result<std::collections::BTreeSet<String>> {
+        let mut stmt = self
+            .txn
+            .prepare(
+                "SELECT r.flag_id FROM flag_reviews r
+                 WHERE r.fid = (SELECT max(fid) FROM flag_reviews WHERE flag_id = r.flag_id) AND r.outcome = ?1",
+            )
+            .map_err(|e| self.fail(e))?;
+        let ids = stmt
+            .query_map([reviews::Outcome::FalseAlarm.name()], |r| r.get(0))
+            .map_err(|e| self.fail(e))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.fail(e))?;
+        Ok(ids)
+    }
+
     /// Records file hashes for the next scan.
     pub fn cache_hash(&self, path: &Path, fp: &FileFingerprint, hash: &str) -> Result<()> {
         self.txn
