@@ -56,6 +56,7 @@ pub mod progress;
 pub mod raster;
 pub mod report;
 pub mod scan;
+pub mod serve;
 pub mod spectral;
 pub mod store;
 pub mod synth;

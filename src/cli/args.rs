@@ -31,6 +31,12 @@ pub enum Command {
     Report(ReportArgs),
     /// Show what the engine sees in a raster or a plot file, or (--backends) where kernels would run.
     Inspect(InspectArgs),
+    /// Serve a store over HTTP: OGC API - Features (plots, flags), the changefeed, flag reviews.
+    Serve(ServeArgs),
+    /// API tokens of `jingtu serve`: create (printed once), revoke, list.
+    Token(TokenArgs),
+    /// Record what a field check of a flag found (as POST /flags/{flag_id}/reviews does).
+    Review(ReviewArgs),
 }
 
 /// Options every command shares.
@@ -210,6 +216,103 @@ pub struct InspectArgs {
     /// List the GPU adapters found and say what --backend auto and --backend gpu would run on.
     #[arg(long, conflicts_with = "path")]
     pub backends: bool,
+    /// Shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `jingtu serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The store written by `jingtu scan` (switched to SQLite's write-ahead log so scans run while it serves).
+    #[arg(long, value_name = "FILE.gpkg")]
+    pub store: PathBuf,
+    /// Address and port to listen on (port 0: any free port, said on stderr).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Serve reads without a token (reviews still need a review token).
+    #[arg(long)]
+    pub public_read: bool,
+    /// TLS certificate chain (PEM): serve HTTPS.
+    #[arg(long, value_name = "CERT.pem", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, value_name = "KEY.pem", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Longest a request may take, reading it included (seconds); a slower client gets 408.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub request_timeout: u64,
+    /// Shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `jingtu token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: TokenAction,
+}
+
+/// `jingtu token create|revoke|list`.
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Create a token and print it (the only time it is shown; the store keeps its SHA-256).
+    Create {
+        /// The store.
+        #[arg(long, value_name = "FILE.gpkg")]
+        store: PathBuf,
+        /// read (collections, changefeed) or review (also record reviews).
+        #[arg(long, value_name = "read|review")]
+        scope: String,
+        /// A name to know it by (who or what uses it); unique in the store.
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        /// Shared options.
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Revoke a token by name; it stops working on the next request.
+    Revoke {
+        /// The store.
+        #[arg(long, value_name = "FILE.gpkg")]
+        store: PathBuf,
+        /// The token's name.
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        /// Shared options.
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// List tokens (names, scopes, dates; never the tokens).
+    List {
+        /// The store.
+        #[arg(long, value_name = "FILE.gpkg")]
+        store: PathBuf,
+        /// Shared options.
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+}
+
+/// `jingtu review`.
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// The store.
+    #[arg(long, value_name = "FILE.gpkg")]
+    pub store: PathBuf,
+    /// The flag checked (its flag_id).
+    pub flag_id: String,
+    /// What was found: confirmed, false_alarm, permitted or remediated.
+    #[arg(long, value_name = "OUTCOME")]
+    pub outcome: String,
+    /// What was seen.
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+    /// Who checked.
+    #[arg(long, value_name = "NAME")]
+    pub reviewer: String,
     /// Shared options.
     #[command(flatten)]
     pub common: CommonArgs,

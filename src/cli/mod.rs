@@ -8,7 +8,10 @@ mod cmd_drone;
 mod cmd_export;
 mod cmd_inspect;
 mod cmd_report;
+mod cmd_review;
 mod cmd_scan;
+mod cmd_serve;
+mod cmd_token;
 pub mod config;
 pub mod output;
 
@@ -66,6 +69,9 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Drone(a) => cmd_drone::run(&a, &Settings::resolve(&a.common)?),
         Command::Report(a) => cmd_report::run(&a, &Settings::resolve(&a.common)?),
         Command::Inspect(a) => cmd_inspect::run(&a, &Settings::resolve(&a.common)?),
+        Command::Serve(a) => cmd_serve::run(&a, &Settings::resolve(&a.common)?),
+        Command::Token(a) => cmd_token::run(&a),
+        Command::Review(a) => cmd_review::run(&a, &Settings::resolve(&a.common)?),
     }
 }
 

@@ -1,7 +1,9 @@
 //! The changefeed registry services pull: flags whose record changed since a cursor, as GeoJSON
-//! Features (RFC 7946, WGS 84) with an `op` property (`upsert` or `resolve`). Each line carries the
-//! flag's full current state keyed by `flag_id`, so ingesting the same lines twice changes nothing.
-//! NDJSON ends with `{"cursor": "..."}`, which GeoJSON-sequence readers such as GDAL skip.
+//! Features (RFC 7946, WGS 84) with an `op` property (`upsert` or `resolve` after a scan, `review` after
+//! an analyst's review). Each line carries the flag's full current state keyed by `flag_id`, with its
+//! latest review, so ingesting the same lines twice changes nothing. NDJSON ends with
+//! `{"cursor": "..."}`, which GeoJSON-sequence readers such as GDAL skip. `jingtu export` writes it to a
+//! file or stdout; `jingtu serve` answers `GET /changes` with the same text ([`render_feed`]).
 
 use std::io::Write;
 use std::path::Path;
@@ -13,7 +15,7 @@ use serde_json::{Value, json};
 use super::atomic::AtomicOutput;
 use super::vector::{FeedRecord, write_feed_geopackage};
 use crate::error::{Error, Result};
-use crate::flags::{Flag, FlagSet, FlagStatus};
+use crate::flags::{FlagSet, FlagStatus};
 use crate::io::crs;
 use crate::store::{FlagChange, Store};
 
@@ -62,6 +64,8 @@ pub struct ExportSummary {
     pub upserts: usize,
     /// Records with `op` = `resolve`.
     pub resolves: usize,
+    /// Records with `op` = `review` (flags whose latest change is an analyst's review).
+    pub reviews: usize,
     /// `ndjson`, `geojson` or `gpkg`.
     pub format: &'static str,
     /// The file written, or none for standard output.
@@ -79,9 +83,63 @@ impl FeedFormat {
     }
 }
 
-/// The changefeed operation a flag's state stands for.
-fn op_of(f: &Flag) -> &'static str {
-    if f.status == FlagStatus::Resolved { "resolve" } else { "upsert" }
+/// The changefeed operation a flag's latest change stands for: its review, or the state a scan left.
+fn op_of(c: &FlagChange) -> &'static str {
+    if c.cause == "review" {
+        "review"
+    } else if c.flag.status == FlagStatus::Resolved {
+        "resolve"
+    } else {
+        "upsert"
+    }
+}
+
+/// The NDJSON or GeoJSON text of the flags changed after `since` in an open store, and what it holds.
+/// `jingtu export` writes this text; `jingtu serve` answers `GET /changes` with it, inside one read
+/// transaction of the caller's, so both give the same records and cursors.
+pub fn render_feed(store: &Store, since: i64, format: FeedFormat) -> Result<(String, ExportSummary)> {
+    let store_path = store.path();
+    if format == FeedFormat::GeoPackage {
+        return Err(Error::Usage("render_feed: a GeoPackage feed is written with export_changes".into()));
+    }
+    let frame = store.frame()?.ok_or_else(|| Error::store(store_path, "has no scan yet"))?;
+    let changes = store.flags_changed_since(since)?;
+    let summary = summarize(&changes, since, format, None);
+    let source =
+        crs::srs_from_wkt(&frame.crs_wkt).ok_or_else(|| Error::store(store_path, "analysis CRS unreadable"))?;
+    let wgs84 = crs::srs_from_epsg(4326).ok_or_else(|| Error::store(store_path, "EPSG:4326 unknown to PROJ"))?;
+    let transform = CoordTransform::new(&source, &wgs84).map_err(|e| Error::gdal(store_path, e))?;
+    let features: Vec<FeedFeature> =
+        changes.iter().map(|c| feature(store_path, c, &transform)).collect::<Result<_>>()?;
+    let cursor = &summary.cursor;
+    let text = if format == FeedFormat::Ndjson {
+        let mut s = String::new();
+        for f in &features {
+            s.push_str(&to_json(f));
+            s.push('\n');
+        }
+        s.push_str(&to_json(&CursorLine { cursor }));
+        s.push('\n');
+        s
+    } else {
+        to_json(&FeatureCollection { kind: "FeatureCollection", cursor, features: &features })
+    };
+    Ok((text, summary))
+}
+
+/// What a feed of `changes` after `since` holds.
+fn summarize(changes: &[FlagChange], since: i64, format: FeedFormat, out: Option<&Path>) -> ExportSummary {
+    let count = |op: &str| changes.iter().filter(|c| op_of(c) == op).count();
+    ExportSummary {
+        cursor: cursor_text(changes.iter().map(|c| c.seq).max().unwrap_or(since)),
+        since: cursor_text(since),
+        features: changes.len(),
+        upserts: count("upsert"),
+        resolves: count("resolve"),
+        reviews: count("review"),
+        format: format.name(),
+        out: out.map(Path::to_path_buf),
+    }
 }
 
 /// Writes the flags changed after `since` and says what it wrote, with the new cursor.
@@ -95,47 +153,22 @@ pub fn export_changes(
     crate::io::gdal_env::init();
     let since = parse_cursor(since)?;
     let store = Store::open(Some(store_path))?;
-    let frame = store.frame()?.ok_or_else(|| Error::store(store_path, "has no scan yet"))?;
-    let changes = store.flags_changed_since(since)?;
-    let cursor = cursor_text(changes.iter().map(|c| c.seq).max().unwrap_or(since));
-    let resolves = changes.iter().filter(|c| op_of(&c.flag) == "resolve").count();
-    let summary = ExportSummary {
-        cursor: cursor.clone(),
-        since: cursor_text(since),
-        features: changes.len(),
-        upserts: changes.len() - resolves,
-        resolves,
-        format: format.name(),
-        out: out.map(Path::to_path_buf),
-    };
     match format {
         FeedFormat::GeoPackage => {
             let out = out.ok_or_else(|| Error::Usage("--format gpkg needs --out FILE.gpkg".into()))?;
+            let frame = store.frame()?.ok_or_else(|| Error::store(store_path, "has no scan yet"))?;
+            let changes = store.flags_changed_since(since)?;
+            let summary = summarize(&changes, since, format, Some(out));
             let records: Vec<FeedRecord> =
-                changes.iter().map(|c| FeedRecord { fid: c.fid, seq: c.seq, op: op_of(&c.flag) }).collect();
+                changes.iter().map(|c| FeedRecord { fid: c.fid, seq: c.seq, op: op_of(c) }).collect();
             let flags = changes.into_iter().map(|c| c.flag).collect();
             let set = FlagSet { flags, crs_wkt: frame.crs_wkt.clone() };
-            write_feed_geopackage(out, &set, &records, &cursor, overwrite)?;
+            write_feed_geopackage(out, &set, &records, &summary.cursor, overwrite)?;
+            Ok(summary)
         }
         FeedFormat::Ndjson | FeedFormat::GeoJson => {
-            let source =
-                crs::srs_from_wkt(&frame.crs_wkt).ok_or_else(|| Error::store(store_path, "analysis CRS unreadable"))?;
-            let wgs84 = crs::srs_from_epsg(4326).expect("EPSG:4326");
-            let transform = CoordTransform::new(&source, &wgs84).map_err(|e| Error::gdal(store_path, e))?;
-            let features: Vec<FeedFeature> =
-                changes.iter().map(|c| feature(store_path, c, &transform)).collect::<Result<_>>()?;
-            let text = if format == FeedFormat::Ndjson {
-                let mut s = String::new();
-                for f in &features {
-                    s.push_str(&to_json(f));
-                    s.push('\n');
-                }
-                s.push_str(&to_json(&CursorLine { cursor: &cursor }));
-                s.push('\n');
-                s
-            } else {
-                to_json(&FeatureCollection { kind: "FeatureCollection", cursor: &cursor, features: &features })
-            };
+            let (text, mut summary) = render_feed(&store, since, format)?;
+            summary.out = out.map(Path::to_path_buf);
             match out {
                 Some(path) => {
                     let pending = AtomicOutput::new(path, &[], overwrite)?;
@@ -147,9 +180,9 @@ pub fn export_changes(
                     stdout.write_all(text.as_bytes()).map_err(|e| Error::io("<stdout>", e))?;
                 }
             }
+            Ok(summary)
         }
     }
-    Ok(summary)
 }
 
 /// A feed record as one line of JSON (typed records of strings, numbers and JSON values always serialize).
@@ -199,6 +232,10 @@ struct FeedProperties<'a> {
     evidence: &'a Value,
     scan_id: &'a str,
     engine_version: &'a str,
+    /// The flag's latest review; absent (not null) for a flag never reviewed, so the feed of a store
+    /// without reviews is what it was before reviews existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    review: Option<&'a crate::store::reviews::Review>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -218,22 +255,15 @@ struct CursorLine<'a> {
 /// One flag as an RFC 7946 Feature with `op` and its changefeed position.
 fn feature<'a>(store_path: &Path, c: &'a FlagChange, to_wgs84: &CoordTransform) -> Result<FeedFeature<'a>> {
     let f = &c.flag;
-    let geometry = Geometry::from_wkb(&f.geometry).map_err(|e| Error::gdal("<flag geometry>", e))?;
-    let lonlat = geometry.transform(to_wgs84).map_err(|e| Error::gdal("<flag geometry>", e))?;
-    let geojson: Value =
-        serde_json::from_str(&lonlat.json().map_err(|e| Error::gdal("<flag geometry>", e))?).map_err(|e| {
-            Error::store(store_path, format!("flag {}: its geometry gives unreadable GeoJSON: {e}", f.flag_id))
-        })?;
-    let kind = geojson["type"].as_str().unwrap_or("Polygon").to_string();
-    let mut coordinates = round_coordinates(geojson["coordinates"].clone());
-    orient_rfc7946(&kind, &mut coordinates);
+    let (kind, coordinates) = rfc7946_geometry(&f.geometry, to_wgs84)
+        .map_err(|e| Error::store(store_path, format!("flag {}: its geometry: {e}", f.flag_id)))?;
     let date = |d: Option<chrono::NaiveDate>| d.map(|d| d.to_string());
     Ok(FeedFeature {
         kind: "Feature",
         id: c.fid,
         geometry: FeedGeometry { kind, coordinates },
         properties: FeedProperties {
-            op: op_of(f),
+            op: op_of(c),
             seq: c.seq,
             flag_id: &f.flag_id,
             plot_id: f.plot_id.as_deref(),
@@ -250,8 +280,26 @@ fn feature<'a>(store_path: &Path, c: &'a FlagChange, to_wgs84: &CoordTransform) 
             evidence: &f.evidence,
             scan_id: &f.scan_id,
             engine_version: &f.engine_version,
+            review: c.review.as_ref(),
         },
     })
+}
+
+/// A geometry (WKB in the analysis CRS) as RFC 7946 GeoJSON: transformed with `to_wgs84` (longitude
+/// first), coordinates rounded to about 1 cm, rings wound as the RFC says. Returns the GeoJSON type and
+/// coordinates. The changefeed and `jingtu serve`'s collections both write geometries through here.
+pub fn rfc7946_geometry(wkb: &[u8], to_wgs84: &CoordTransform) -> Result<(String, Value)> {
+    let geometry = Geometry::from_wkb(wkb).map_err(|e| Error::gdal("<geometry>", e))?;
+    let lonlat = geometry.transform(to_wgs84).map_err(|e| Error::gdal("<geometry>", e))?;
+    let geojson: Value =
+        serde_json::from_str(&lonlat.json().map_err(|e| Error::gdal("<geometry>", e))?).map_err(|e| Error::Gdal {
+            path: "<geometry>".into(),
+            message: format!("GDAL gave unreadable GeoJSON: {e}"),
+        })?;
+    let kind = geojson["type"].as_str().unwrap_or("Polygon").to_string();
+    let mut coordinates = round_coordinates(geojson["coordinates"].clone());
+    orient_rfc7946(&kind, &mut coordinates);
+    Ok((kind, coordinates))
 }
 
 /// Twice the signed area of a ring of `[x, y]` positions: positive when counter-clockwise.

@@ -96,6 +96,8 @@ pub struct FlagInfo {
     pub rings: Vec<Vec<(f64, f64)>>,
     /// Bounds in the analysis CRS.
     pub bounds: Bounds,
+    /// Analysts' field checks of the flag (`jingtu review`, `jingtu serve`), oldest first.
+    pub reviews: Vec<crate::store::reviews::Review>,
 }
 
 /// Everything the report draws from the store.
@@ -309,7 +311,8 @@ pub fn gather(store: &Store, scan: Option<&str>) -> Result<ReportData> {
         };
         let rings = rings_of(&flag.geometry);
         let bounds = bounds_of(&rings);
-        flags.push(FlagInfo { flag, status, new_since_previous, rings, bounds });
+        let reviews = store.reviews(&flag.flag_id)?;
+        flags.push(FlagInfo { flag, status, new_since_previous, rings, bounds, reviews });
     }
     flags.sort_by(|a, b| {
         (a.flag.plot_id.as_deref(), a.flag.first_seen, &a.flag.flag_id).cmp(&(

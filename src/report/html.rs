@@ -433,6 +433,18 @@ fn flag_article(s: &mut String, data: &ReportData, f: &FlagInfo, view: Option<&F
         if reason.is_empty() { "(no reason recorded)".to_string() } else { esc(reason) },
         esc(&facts.join(" · ")),
     );
+    // What field checks found, latest first: the analyst reading the report sees whether the lead was
+    // already followed up.
+    for r in f.reviews.iter().rev() {
+        let _ = write!(
+            s,
+            r#"<p class="review">field check: <b>{}</b> by {} on {}{}</p>"#,
+            esc(&r.outcome.replace('_', " ")),
+            esc(&r.reviewer),
+            esc(r.reviewed_at.get(..10).unwrap_or(&r.reviewed_at)),
+            r.note.as_deref().map(|n| format!(": {}", esc(n))).unwrap_or_default(),
+        );
+    }
     match view {
         Some(v) => {
             chips_html(s, data, v);

@@ -141,6 +141,10 @@ pub struct PlotTracker {
     pub days: Vec<PlotDay>,
     /// What the plot has seen so far (all runs).
     pub record: PlotRecord,
+    /// Its flags an analyst reviewed as `false_alarm` (latest review): closed at this run's first
+    /// acquisition, never continued or revived, and their ground flagged again only where a new break
+    /// starts after the flag's last sighting. Empty without reviews: the lifecycle is then unchanged.
+    pub dismissed: std::collections::BTreeSet<String>,
 }
 
 /// A plot's observation record, kept in the store between scans.
@@ -218,6 +222,7 @@ impl PlotTracker {
             history: Vec::new(),
             days: Vec::new(),
             record: PlotRecord::default(),
+            dismissed: std::collections::BTreeSet::new(),
         }
     }
 
@@ -289,7 +294,15 @@ impl PlotTracker {
                 let i = r * self.grid.width + c;
                 u8::from(applies && self.mask[[r, c]] != 0 && bits[i] & bit != 0)
             });
-            let regions = self.event_regions(backend, &active)?;
+            if !self.dismissed.is_empty() {
+                self.close_dismissed(kind, acq.day);
+            }
+            let regions: Vec<Vec<u32>> = self
+                .event_regions(backend, &active)?
+                .into_iter()
+                .map(|pixels| self.off_dismissed_ground(kind, pixels, &events))
+                .filter(|pixels| !pixels.is_empty())
+                .collect();
             let assignment = self.match_regions(kind, &regions, acq.day);
             let mut continued = vec![false; self.flags.len()];
             let mut gathered: std::collections::BTreeMap<usize, Vec<u32>> = std::collections::BTreeMap::new();
@@ -382,7 +395,10 @@ impl PlotTracker {
         // Older flags first, so that where footprints meet the older event keeps the ground.
         for (f, flag) in self.flags.iter().enumerate().rev() {
             let resolved = flag.status == FlagStatus::Resolved;
-            if flag.kind != kind || (resolved && day - flag.resolved_on > REVIVE_DAYS) {
+            if flag.kind != kind
+                || (resolved && day - flag.resolved_on > REVIVE_DAYS)
+                || self.dismissed.contains(&flag.flag_id)
+            {
                 continue;
             }
             // An open event may move by a few pixels; one that ended comes back only on its own ground,
@@ -403,6 +419,49 @@ impl PlotTracker {
                 counts.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0))).map(|(f, _)| f as usize)
             })
             .collect()
+    }
+
+    /// Resolves the open flags of `kind` an analyst dismissed as false alarms, on `day`.
+    fn close_dismissed(&mut self, kind: FlagKind, day: i32) {
+        for flag in self.flags.iter_mut() {
+            if flag.kind != kind || flag.status == FlagStatus::Resolved || !self.dismissed.contains(&flag.flag_id) {
+                continue;
+            }
+            flag.status = FlagStatus::Resolved;
+            flag.resolved_on = day;
+            flag.changed_on = day;
+            flag.absent = 0;
+            flag.evidence["resolved_on"] = json!(from_day_number(day).map(|d| d.to_string()));
+            flag.evidence["dismissed_by_review"] = json!("false_alarm");
+            self.history.push(FlagHistoryEntry {
+                flag_id: flag.flag_id.clone(),
+                day,
+                status: FlagStatus::Resolved,
+                pixels: flag.pixels.len() as u32,
+            });
+        }
+    }
+
+    /// `pixels` less those on the ground of a dismissed flag of `kind` whose event began before or at
+    /// that flag's last sighting (the event the analyst dismissed). A pixel whose event began later is
+    /// a new break, and stays.
+    fn off_dismissed_ground(&self, kind: FlagKind, mut pixels: Vec<u32>, state: &EventLookup) -> Vec<u32> {
+        let dismissed: Vec<&TrackedFlag> =
+            self.flags.iter().filter(|f| f.kind == kind && self.dismissed.contains(&f.flag_id)).collect();
+        if dismissed.is_empty() {
+            return pixels;
+        }
+        pixels.retain(|p| {
+            let start = match kind {
+                FlagKind::Construction => state[*p as usize].built_since,
+                FlagKind::Earthworks => state[*p as usize].works_start,
+                _ => state[*p as usize].bare_start,
+            };
+            !dismissed
+                .iter()
+                .any(|f| f.footprint.binary_search(p).is_ok() && (start == NONE_DAY || start <= f.last_seen))
+        });
+        pixels
     }
 
     /// True when most of `pixels` lie within [`EVENT_JOIN_PX`] of an open construction flag's footprint.

@@ -12,14 +12,17 @@
 //! | `scenes` | attributes | ingested acquisitions, unique by content hash |
 //! | `flag_history` | attributes | a flag's status per acquisition |
 //! | `plot_summary` | attributes | per plot and acquisition: clear share, cover shares, NDVI, BSI, active flags |
-//! | `changes` | attributes | changefeed log: which flags changed in which scan (`seq` is the cursor) |
+//! | `changes` | attributes | changefeed log: which flags changed in which scan or review (`seq` is the cursor) |
+//! | `flag_reviews` | attributes | what analysts found on the ground, per flag, append-only ([`reviews`]) |
 //! | `layer_styles` | attributes | QGIS's default styles of `flags` (kind and status) and `plots` (state) |
-//! | `plot_state`, `plot_state_rows`, `file_hashes`, `jingtu_meta` | not registered | internal: temporal state (of large plots by bands of rows), hash cache, frame |
+//! | `plot_state`, `plot_state_rows`, `file_hashes`, `jingtu_meta`, `api_tokens` | not registered | internal: temporal state (of large plots by bands of rows), hash cache, frame, hashes of `jingtu serve`'s API tokens ([`tokens`]) |
 //!
 //! One scan writes a store at a time ([`lock`]).
 
 pub mod gpkg;
 pub mod lock;
+pub mod reviews;
+pub mod tokens;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -33,11 +36,12 @@ use crate::scan::frame::AnalysisFrame;
 
 /// Schema version written to `jingtu_meta`. Version 1 (jingtu up to 0.1's first GeoPackage store) typed
 /// geometry columns as BLOB and dates as TEXT, had no spatial index and listed its internal tables as
-/// layers; [`Store::open`] upgrades it in place.
-pub const SCHEMA_VERSION: &str = "2";
+/// layers; [`Store::open`] upgrades it in place. Version 3 added the tables of `jingtu serve` and
+/// `jingtu review` (`flag_reviews`, `api_tokens`); a version 2 store gets them, empty, on its next open.
+pub const SCHEMA_VERSION: &str = "3";
 
 /// Schema versions this build reads: the current one and those it upgrades.
-const READABLE_VERSIONS: [&str; 2] = ["1", "2"];
+const READABLE_VERSIONS: [&str; 3] = ["1", "2", "3"];
 
 /// Row ids are plain `INTEGER PRIMARY KEY` (max + 1), not AUTOINCREMENT, whose counter an upsert that
 /// turns into an update still advances: two scans that reach the same state must give the same ids. The
@@ -69,17 +73,27 @@ CREATE TABLE IF NOT EXISTS plot_summary (fid INTEGER PRIMARY KEY, plot_id TEXT N
 CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, scan_id TEXT NOT NULL, flag_id TEXT NOT NULL, op TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS flags_plot ON flags (plot_id);
 CREATE INDEX IF NOT EXISTS changes_flag ON changes (flag_id);
+CREATE TABLE IF NOT EXISTS flag_reviews (fid INTEGER PRIMARY KEY, flag_id TEXT NOT NULL, outcome TEXT NOT NULL,
+  note TEXT, reviewer TEXT NOT NULL, reviewed_at DATETIME NOT NULL, recorded_by TEXT);
+CREATE INDEX IF NOT EXISTS flag_reviews_flag ON flag_reviews (flag_id);
+CREATE TRIGGER IF NOT EXISTS flag_reviews_no_update BEFORE UPDATE ON flag_reviews
+  BEGIN SELECT RAISE(ABORT, 'flag_reviews is append-only: record a new review instead'); END;
+CREATE TRIGGER IF NOT EXISTS flag_reviews_no_delete BEFORE DELETE ON flag_reviews
+  BEGIN SELECT RAISE(ABORT, 'flag_reviews is append-only: record a new review instead'); END;
+CREATE TABLE IF NOT EXISTS api_tokens (fid INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, scope TEXT NOT NULL,
+  sha256 TEXT NOT NULL UNIQUE, created_at DATETIME NOT NULL, revoked_at DATETIME);
 ";
 
 /// Tables analysts query, registered in `gpkg_contents` as `attributes`. The internal tables
 /// (`plot_state`, `plot_state_rows`, `file_hashes`, `jingtu_meta`) are not registered, so GIS clients do
 /// not list them as layers; the GeoPackage standard leaves unregistered tables alone.
-const ATTRIBUTE_TABLES: [(&str, &str); 5] = [
+const ATTRIBUTE_TABLES: [(&str, &str); 6] = [
     ("scans", "scan runs"),
     ("scenes", "ingested acquisitions, unique by content hash"),
     ("flag_history", "flag status per acquisition"),
     ("plot_summary", "per plot and acquisition"),
     ("changes", "changefeed log; seq is the export cursor"),
+    ("flag_reviews", "field checks of flags, append-only"),
 ];
 
 /// Tables a version 1 store registered as layers and version 2 keeps internal.
@@ -129,6 +143,11 @@ pub struct FlagChange {
     pub fid: i64,
     /// The flag's current state.
     pub flag: Flag,
+    /// What the flag's latest changefeed entry records: `scan` for a scan's change, `review` for an
+    /// analyst's review ([`reviews`]).
+    pub cause: &'static str,
+    /// The flag's latest review, if any.
+    pub review: Option<reviews::Review>,
 }
 
 /// An open store.
@@ -171,6 +190,74 @@ impl Store {
         let store = Store { conn, path };
         store.init()?;
         Ok(store)
+    }
+
+    /// Opens a store some earlier [`Store::open`] created or upgraded, as it is: nothing is created or
+    /// upgraded, so a read-only opening never writes. For `jingtu serve`, which opens one connection per
+    /// request: read-only ones for queries (each in one read transaction, [`Store::snapshot`]) and a
+    /// writable one for a review. A store of another schema version is refused with its version.
+    pub fn open_existing(path: &Path, writable: bool) -> Result<Store> {
+        use rusqlite::OpenFlags;
+        let flags = if writable {
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        };
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| Error::store(path, e))?;
+        // A reader in WAL mode is never blocked by the scan; a writer (a review) waits for the scan's
+        // transaction only this long, then the caller says "busy, retry".
+        conn.busy_timeout(std::time::Duration::from_secs(if writable { 5 } else { 30 }))
+            .map_err(|e| Error::store(path, e))?;
+        let store = Store { conn, path: path.to_path_buf() };
+        match store.schema_version().map_err(|e| Error::store(path, e))? {
+            Some(v) if v == SCHEMA_VERSION => {}
+            Some(v) => {
+                return Err(Error::store(
+                    path,
+                    format!(
+                        "store schema version {v}, not {SCHEMA_VERSION}: open it once with this jingtu's `jingtu export` or `jingtu scan` to upgrade it"
+                    ),
+                ));
+            }
+            None => return Err(Error::store(path, "not a jingtu store (no jingtu_meta table)")),
+        }
+        if writable {
+            gpkg::register_functions(&store.conn).map_err(|e| Error::store(path, e))?;
+        }
+        Ok(store)
+    }
+
+    /// Runs `read` inside one read transaction: every query it makes sees the store as one committed
+    /// state, before or after a concurrent scan's commit, never part of it. Generic in the error so a
+    /// caller can return its own (the server's HTTP errors).
+    pub fn snapshot<T, E: From<Error>>(
+        &self,
+        read: impl FnOnce(&Store) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.conn.execute_batch("BEGIN DEFERRED").map_err(|e| Error::store(&self.path, e))?;
+        let out = read(self);
+        // Ending a read transaction cannot lose anything; its failure is reported when the read succeeded.
+        let end = self.conn.execute_batch("COMMIT").map_err(|e| Error::store(&self.path, e));
+        let value = out?;
+        end?;
+        Ok(value)
+    }
+
+    /// Puts the store in SQLite's write-ahead-log mode (a setting kept in the file), in which readers
+    /// never block the writer and see the last commit before their read began. `jingtu serve` sets it so
+    /// requests run while a scan writes; scans, exports and GDAL read and write such a store unchanged.
+    pub fn use_wal(&self) -> Result<()> {
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(|e| Error::store(&self.path, e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::store(
+                &self.path,
+                format!("cannot switch to write-ahead logging (journal mode stays {mode})"),
+            ));
+        }
+        Ok(())
     }
 
     /// Creates what is missing, in one transaction: a scan killed while it creates the store leaves an
@@ -359,20 +446,23 @@ impl Store {
     /// Flags changed after changefeed position `since`, each once with the position of its latest
     /// change, in changefeed order.
     pub fn flags_changed_since(&self, since: i64) -> Result<Vec<FlagChange>> {
+        // SQLite takes the bare column `op` from the row that gives max(seq): the latest change's cause.
         let mut stmt = self
             .conn
-            .prepare("SELECT flag_id, max(seq) FROM changes WHERE seq > ?1 GROUP BY flag_id ORDER BY max(seq)")
+            .prepare("SELECT flag_id, max(seq), op FROM changes WHERE seq > ?1 GROUP BY flag_id ORDER BY max(seq)")
             .map_err(|e| Error::store(&self.path, e))?;
-        let ids: Vec<(String, i64)> = stmt
-            .query_map([since], |r| Ok((r.get(0)?, r.get(1)?)))
+        let ids: Vec<(String, i64, String)> = stmt
+            .query_map([since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .map_err(|e| Error::store(&self.path, e))?
             .collect::<rusqlite::Result<_>>()
             .map_err(|e| Error::store(&self.path, e))?;
         let mut out = Vec::new();
-        for (id, seq) in ids {
+        for (id, seq, op) in ids {
             let mut f = self.flags_where("flag_id = ?1", [id.as_str()])?;
             if let Some((fid, flag)) = f.pop() {
-                out.push(FlagChange { seq, fid, flag });
+                let review = self.latest_review(&id)?;
+                let cause = if op == reviews::CHANGE_OP { "review" } else { "scan" };
+                out.push(FlagChange { seq, fid, flag, cause, review });
             }
         }
         Ok(out)
@@ -485,6 +575,24 @@ impl StoreWriter<'_> {
         crate::export::style::add_flag_style(&self.txn, "flags").map_err(|e| self.fail(e))?;
         crate::export::style::add_plot_style(&self.txn, "plots").map_err(|e| self.fail(e))?;
         Ok(srs)
+    }
+
+    /// Flags whose latest review is `false_alarm` (`jingtu review`, `jingtu serve`): the scan neither
+    /// continues nor revives them, and flags again only ground beyond them or with a new break.
+    pub fn dismissed_flags(&self) -> Result<std::collections::BTreeSet<String>> {
+        let mut stmt = self
+            .txn
+            .prepare(
+                "SELECT r.flag_id FROM flag_reviews r
+                 WHERE r.fid = (SELECT max(fid) FROM flag_reviews WHERE flag_id = r.flag_id) AND r.outcome = ?1",
+            )
+            .map_err(|e| self.fail(e))?;
+        let ids = stmt
+            .query_map([reviews::Outcome::FalseAlarm.name()], |r| r.get(0))
+            .map_err(|e| self.fail(e))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.fail(e))?;
+        Ok(ids)
     }
 
     /// Records file hashes for the next scan.

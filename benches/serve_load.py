@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Load on `jingtu serve` while a scan writes the store (issue 16).
+
+N concurrent clients (default 50) page through `flags` (limit 10, following `next` links) and pull
+`/changes`, while `jingtu scan` takes the store from half-way to the end of the demo's months. Prints
+requests per second, p50/p99 latency, errors, and the scan's time beside the loaded server against the
+same scan with the server idle. Standard library only.
+
+    python3 benches/serve_load.py [--binary target/release/jingtu] [--clients 50] [--work DIR]
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+
+def run(binary, *args):
+    out = subprocess.run([binary, *args], capture_output=True, text=True)
+    if out.returncode not in (0, 1):
+        sys.exit(f"{' '.join(args)}: exit {out.returncode}\n{out.stderr}")
+    return out.stdout
+
+
+def serve(binary, store):
+    proc = subprocess.Popen([binary, "serve", "--store", store, "--listen", "127.0.0.1:0"],
+                            stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:
+        if " at http" in line:
+            base = line.split(" at ", 1)[1].split()[0]
+            threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
+            return proc, base
+    sys.exit("jingtu serve did not start")
+
+
+def scan(binary, data, store, as_of=None):
+    args = ["scan", "--plots", f"{data}/plots.gpkg", "--scenes", f"{data}/catalog.json", "--store", store, "-q",
+            "--no-report"]
+    if as_of:
+        args += ["--as-of", as_of]
+    started = time.monotonic()
+    run(binary, *args)
+    return time.monotonic() - started
+
+
+def client(base, token, stop, latencies, errors):
+    def get(url):
+        req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+        t = time.monotonic()
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                body = r.read()
+            latencies.append(time.monotonic() - t)
+            return body
+        except (urllib.error.URLError, OSError) as e:
+            errors.append(str(e))
+            return None
+
+    while not stop.is_set():
+        url = f"{base}/collections/flags/items?limit=10"
+        while url and not stop.is_set():
+            body = get(url)
+            if body is None:
+                break
+            links = json.loads(body)["links"]
+            url = next((l["href"] for l in links if l["rel"] == "next"), None)
+        get(f"{base}/changes?since=0")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--binary", default="target/release/jingtu")
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--work", default="serve-load")
+    a = ap.parse_args()
+    shutil.rmtree(a.work, ignore_errors=True)
+    os.makedirs(a.work)
+    run(a.binary, "demo", "--out", f"{a.work}/demo", "-q")
+    data = f"{a.work}/demo/data"
+    dates = sorted(json.load(open(f"{data}/truth.json"))["acquisitions"], key=lambda x: x[1])
+    half = dates[len(dates) - 7][1]
+    base_store = f"{a.work}/half.gpkg"
+    scan(a.binary, data, base_store, half)
+
+    idle = f"{a.work}/idle.gpkg"
+    shutil.copy(base_store, idle)
+    proc, _ = serve(a.binary, idle)
+    idle_time = scan(a.binary, data, idle)
+    proc.terminate()
+    proc.wait()
+
+    loaded = f"{a.work}/loaded.gpkg"
+    shutil.copy(base_store, loaded)
+    token = run(a.binary, "token", "create", "--store", loaded, "--scope", "read", "--name", "load").strip()
+    proc, base = serve(a.binary, loaded)
+    stop, latencies, errors = threading.Event(), [], []
+    threads = [threading.Thread(target=client, args=(base, token, stop, latencies, errors)) for _ in range(a.clients)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    time.sleep(2)
+    loaded_time = scan(a.binary, data, loaded)
+    stop.set()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    proc.terminate()
+    proc.wait()
+    lat = sorted(latencies)
+    p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000
+    print(json.dumps({
+        "clients": a.clients,
+        "requests": len(lat),
+        "requests_per_s": round(len(lat) / elapsed, 1),
+        "p50_ms": round(p(0.50), 1),
+        "p99_ms": round(p(0.99), 1),
+        "errors": len(errors),
+        "first_errors": errors[:3],
+        "scan_idle_server_s": round(idle_time, 2),
+        "scan_loaded_server_s": round(loaded_time, 2),
+        "scan_slowdown": round(loaded_time / idle_time, 3),
+    }, indent=1))
+    return 0 if not errors else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
