@@ -14,6 +14,8 @@
 //!
 //! Data: ../shared/data/real (sztaki-airchange, levir-cd-samples); skipped, saying so, where absent.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use jingtu::change::job::{ChangeRequest, run_change};
@@ -25,12 +27,9 @@ use jingtu::raster::BandRole;
 use ndarray::Array2;
 
 fn real_root() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/real");
-    let ok = root.join("sztaki-airchange").exists() && root.join("levir-cd-samples").exists();
-    if !ok {
-        eprintln!("SKIPPED: {} lacks sztaki-airchange or levir-cd-samples", root.display());
-    }
-    ok.then_some(root)
+    let root = common::real_data("sztaki-airchange")?;
+    common::real_data("levir-cd-samples")?;
+    root.parent().map(Path::to_path_buf)
 }
 
 fn mask(path: &Path) -> Array2<bool> {

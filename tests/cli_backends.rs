@@ -4,6 +4,7 @@
 //! a real GPU is an error that says so while `auto` quietly uses the CPU; `inspect --backends` tells
 //! which is which.
 
+mod common;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -32,15 +33,9 @@ fn summary(out: &Output) -> Value {
     serde_json::from_str(text.lines().last().expect("a summary line")).expect("JSON")
 }
 
-/// The shared real data, or `None` with a note where this checkout has none.
+/// The shared real Taizhou pair, by the suite's one policy for absent real data.
 fn taizhou() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/real/taizhou-landsat-cd");
-    if dir.join("2000TM").exists() {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED: {} is absent (the shared real data is not in this checkout)", dir.display());
-        None
-    }
+    common::real_data("taizhou-landsat-cd")
 }
 
 /// True when a real GPU is present, by the engine's own account.

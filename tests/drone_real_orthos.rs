@@ -8,6 +8,8 @@
 //!
 //! Data: ../shared/data/real (see its README); the tests skip, saying so, where the folder is absent.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use gdal::raster::{Buffer, RasterCreationOptions};
@@ -24,15 +26,12 @@ use jingtu::raster::{BandRole, Grid};
 const PIX4D: &str = "riotiler-cogs/my-bucket/pix4d/pix4d_alpha_nodata.tif";
 const WEBODM: &str = "webodm-drone-ortho/orthophoto.tif";
 
+/// A file of the shared real data (`folder/file`), by the suite's one policy for absent real data.
 fn real(relative: &str) -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/real");
-    let path = root.join(relative);
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!("SKIPPED: {} not found (real test data lives in ../shared/data/real)", path.display());
-        None
-    }
+    let (folder, file) = relative.split_once('/').expect("folder/file");
+    let path = common::real_data(folder)?.join(file);
+    assert!(path.exists(), "{} is missing from the shared real data", path.display());
+    Some(path)
 }
 
 /// Alpha and mean RGB under alpha > 0, read with plain GDAL calls as the independent reference.

@@ -9,6 +9,8 @@
 
 use ndarray::{Array2, ArrayView3};
 
+use crate::vectorize::union_find::DisjointSets;
+
 /// Segments of a multi-band image: a label (0..count) per pixel.
 #[derive(Debug, Clone)]
 pub struct Segments {
@@ -83,17 +85,17 @@ pub fn felzenszwalb(bands: ArrayView3<f32>, scale: f32, sigma: f32, min_size: us
         if ra == rb {
             continue;
         }
-        let limit_a = internal[ra] + scale / sets.size[ra] as f32;
-        let limit_b = internal[rb] + scale / sets.size[rb] as f32;
+        let limit_a = internal[ra] + scale / sets.size(ra) as f32;
+        let limit_b = internal[rb] + scale / sets.size(rb) as f32;
         if cost < limit_a.min(limit_b) {
-            let root = sets.union(ra, rb);
+            let root = sets.join_roots_by_size(ra, rb);
             internal[root] = cost;
         }
     }
     for &(_, a, b) in &edges {
         let (ra, rb) = (sets.find(a as usize), sets.find(b as usize));
-        if ra != rb && (sets.size[ra] < min_size || sets.size[rb] < min_size) {
-            sets.union(ra, rb);
+        if ra != rb && (sets.size(ra) < min_size || sets.size(rb) < min_size) {
+            sets.join_roots_by_size(ra, rb);
         }
     }
     let mut id = vec![u32::MAX; n];
@@ -108,34 +110,6 @@ pub fn felzenszwalb(bands: ArrayView3<f32>, scale: f32, sigma: f32, min_size: us
         *l = id[root];
     }
     Segments { labels, count: count as usize }
-}
-
-/// Union-find with sizes.
-struct DisjointSets {
-    parent: Vec<usize>,
-    size: Vec<usize>,
-}
-
-impl DisjointSets {
-    fn new(n: usize) -> Self {
-        DisjointSets { parent: (0..n).collect(), size: vec![1; n] }
-    }
-
-    fn find(&mut self, mut x: usize) -> usize {
-        while self.parent[x] != x {
-            self.parent[x] = self.parent[self.parent[x]];
-            x = self.parent[x];
-        }
-        x
-    }
-
-    /// Joins two roots; returns the new root.
-    fn union(&mut self, a: usize, b: usize) -> usize {
-        let (big, small) = if self.size[a] >= self.size[b] { (a, b) } else { (b, a) };
-        self.parent[small] = big;
-        self.size[big] += self.size[small];
-        big
-    }
 }
 
 /// Separable Gaussian blur, kernel truncated at 4 sigma, edges extended (as scipy's `nearest`).

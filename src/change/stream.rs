@@ -62,6 +62,7 @@ use crate::spectral::LandClass;
 use crate::spectral::classes::{ClassRules, classify_pixel};
 use crate::spectral::dark_object::{BINS as DARK_BINS, haze_offset};
 use crate::spectral::indices::{Pixel, pixel_indices};
+use crate::vectorize::union_find::DisjointSets;
 use crate::vectorize::{label_regions, merge_small_parts, polygonize_crop, remove_small};
 
 /// Pixels per piece a strip is processed in: about 48 rows of a Sentinel-2 tile, so that the halo rows
@@ -1252,21 +1253,13 @@ fn touching_groups(
         runs.extend(row.iter().map(|(a, b)| (r, *a, *b)));
     }
     first_of_row.push(runs.len());
-    let mut parent: Vec<usize> = (0..runs.len()).collect();
-    fn find(parent: &mut [usize], mut x: usize) -> usize {
-        while parent[x] != x {
-            parent[x] = parent[parent[x]];
-            x = parent[x];
-        }
-        x
-    }
+    let mut sets = DisjointSets::new(runs.len());
     for r in 1..h {
         let (mut i, mut j) = (first_of_row[r - 1], first_of_row[r]);
         while i < first_of_row[r] && j < first_of_row[r + 1] {
             let (a, b) = ((runs[i].1, runs[i].2), (runs[j].1, runs[j].2));
             if a.0 < b.1 && b.0 < a.1 {
-                let (x, y) = (find(&mut parent, i), find(&mut parent, j));
-                parent[x.max(y)] = x.min(y);
+                sets.join_to_lower(i, j);
             }
             if a.1 <= b.1 {
                 i += 1;
@@ -1278,7 +1271,7 @@ fn touching_groups(
     let mut group_of = vec![usize::MAX; runs.len()];
     let mut members: Vec<Vec<usize>> = Vec::new();
     for i in 0..runs.len() {
-        let root = find(&mut parent, i);
+        let root = sets.find(i);
         if group_of[root] == usize::MAX {
             group_of[root] = members.len();
             members.push(Vec::new());

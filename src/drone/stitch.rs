@@ -9,6 +9,7 @@ use ndarray::{Array2, ArrayView2};
 
 use super::tiles::{Tile, Tiling};
 use crate::vectorize::label_regions;
+use crate::vectorize::union_find::DisjointSets;
 
 /// Per-region sums that can be accumulated pixel by pixel and merged across tiles.
 pub trait RegionStats: Default + Clone {
@@ -51,7 +52,8 @@ pub struct TiledLabeller<S: RegionStats> {
     tiling: Tiling,
     keys: Vec<u32>,
     stats: Vec<S>,
-    parent: Vec<u32>,
+    /// Provisional labels joined across tile edges.
+    sets: DisjointSets,
     /// Bottom row of provisional labels of the last tile added in each tile column.
     bottom_rows: Vec<Option<Vec<u32>>>,
     /// Right column of provisional labels of the last tile added, with its tile row.
@@ -66,7 +68,7 @@ impl<S: RegionStats> TiledLabeller<S> {
             tiling,
             keys: vec![0],
             stats: vec![S::default()],
-            parent: vec![0],
+            sets: DisjointSets::new(1),
             bottom_rows: vec![None; tiling.tiles_across()],
             right_column: None,
             next_tile: 0,
@@ -118,7 +120,7 @@ impl<S: RegionStats> TiledLabeller<S> {
                 let id = self.keys.len() as u32;
                 self.keys.push(local_key[l]);
                 self.stats.push(std::mem::take(&mut sums[l]));
-                self.parent.push(id);
+                self.sets.push();
                 provisional[l] = id;
             }
         }
@@ -142,25 +144,12 @@ impl<S: RegionStats> TiledLabeller<S> {
         labels
     }
 
-    fn find(&mut self, mut x: u32) -> u32 {
-        while self.parent[x as usize] != x {
-            let grand = self.parent[self.parent[x as usize] as usize];
-            self.parent[x as usize] = grand;
-            x = grand;
-        }
-        x
-    }
-
     fn join(&mut self, a: u32, b: u32) {
         if a == 0 || b == 0 || self.keys[a as usize] != self.keys[b as usize] {
             return;
         }
-        let (ra, rb) = (self.find(a), self.find(b));
-        if ra != rb {
-            // The older label is the root, so final ids follow the order regions were first seen.
-            let (lo, hi) = (ra.min(rb), ra.max(rb));
-            self.parent[hi as usize] = lo;
-        }
+        // The older label is the root, so final ids follow the order regions were first seen.
+        self.sets.join_to_lower(a as usize, b as usize);
     }
 
     /// Merges the statistics of joined labels and numbers the regions; `keep(key, stats)` decides which
@@ -170,7 +159,7 @@ impl<S: RegionStats> TiledLabeller<S> {
         let count = self.keys.len();
         let mut merged: Vec<Option<S>> = vec![None; count];
         for id in 1..count as u32 {
-            let root = self.find(id) as usize;
+            let root = self.sets.find(id as usize);
             let part = std::mem::take(&mut self.stats[id as usize]);
             match &mut merged[root] {
                 Some(s) => s.merge(&part),
@@ -188,7 +177,7 @@ impl<S: RegionStats> TiledLabeller<S> {
             }
         }
         let final_of =
-            (0..count as u32).map(|id| if id == 0 { 0 } else { final_of_root[self.find(id) as usize] }).collect();
+            (0..count as u32).map(|id| if id == 0 { 0 } else { final_of_root[self.sets.find(id as usize)] }).collect();
         Stitched { final_of, regions }
     }
 }

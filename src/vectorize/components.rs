@@ -3,6 +3,8 @@
 
 use ndarray::{Array2, ArrayView2};
 
+use super::union_find::DisjointSets;
+
 /// 4-connected regions of equal nonzero keys.
 #[derive(Debug, Clone)]
 pub struct Regions {
@@ -26,14 +28,8 @@ pub fn label_regions(keys: ArrayView2<u32>) -> Regions {
     let keys = keys.as_standard_layout();
     let k = keys.as_slice().expect("standard layout");
     let mut labels = vec![0u32; h * w];
-    let mut parent: Vec<u32> = vec![0];
-    fn find(parent: &mut [u32], mut x: u32) -> u32 {
-        while parent[x as usize] != x {
-            parent[x as usize] = parent[parent[x as usize] as usize];
-            x = parent[x as usize];
-        }
-        x
-    }
+    // Id 0 is "no region".
+    let mut sets = DisjointSets::new(1);
     for r in 0..h {
         for c in 0..w {
             let i = r * w + c;
@@ -44,32 +40,24 @@ pub fn label_regions(keys: ArrayView2<u32>) -> Regions {
             let up = if r > 0 && k[i - w] == key { labels[i - w] } else { 0 };
             let left = if c > 0 && k[i - 1] == key { labels[i - 1] } else { 0 };
             labels[i] = match (up, left) {
-                (0, 0) => {
-                    let id = parent.len() as u32;
-                    parent.push(id);
-                    id
-                }
+                (0, 0) => sets.push() as u32,
                 (a, 0) | (0, a) => a,
                 (a, b) => {
-                    let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
-                    if ra != rb {
-                        let (lo, hi) = (ra.min(rb), ra.max(rb));
-                        parent[hi as usize] = lo;
-                    }
+                    sets.join_to_lower(a as usize, b as usize);
                     a.min(b)
                 }
             };
         }
     }
     // Compact the roots to 1..n in order of first appearance.
-    let mut compact = vec![0u32; parent.len()];
+    let mut compact = vec![0u32; sets.len()];
     let mut next = 0u32;
     let mut sizes = vec![0u32];
     for l in labels.iter_mut() {
         if *l == 0 {
             continue;
         }
-        let root = find(&mut parent, *l) as usize;
+        let root = sets.find(*l as usize);
         if compact[root] == 0 {
             next += 1;
             compact[root] = next;

@@ -307,7 +307,6 @@ pub fn assert_same_state(a: &Path, b: &Path, what: &str) {
 /// score are computed in f32 and print their rounding). The per-pixel state is left out: this is for
 /// stores whose models were fitted by different versions of the arithmetic, which agree in what they
 /// found, not in the last bits of their sums.
-#[allow(dead_code)]
 pub fn assert_same_outcome(a: &Path, b: &Path, what: &str, tolerance: f64) {
     let (sa, sb) = (store_state(a), store_state(b));
     for ((ta, ra), (_, rb)) in sa.iter().zip(&sb) {
