@@ -96,10 +96,14 @@ pub const REQUIRED_ROLES: [BandRole; 4] = [BandRole::Blue, BandRole::Green, Band
 /// Reads a scene source: a STAC ItemCollection or Item JSON file, a folder of STAC Item JSON files, or
 /// a folder of dated rasters.
 pub fn discover(source: &Path, selection: &BandSelection) -> Result<SceneList> {
-    if !source.exists() {
+    let remote = source.to_str().filter(|s| crate::io::vsi::is_remote(s));
+    if remote.is_none() && !source.exists() {
         return Err(Error::input(source, "no such file or folder"));
     }
-    let mut list = if source.is_dir() {
+    let mut list = if let Some(href) = remote {
+        // A catalogue on a server or in a bucket: read through GDAL, its relative hrefs resolved there.
+        stac::discover_items(&[PathBuf::from(crate::io::vsi::gdal_path(href))])?
+    } else if source.is_dir() {
         let jsons = json_files(source)?;
         if jsons.is_empty() { folder::discover(source, selection)? } else { stac::discover_items(&jsons)? }
     } else {
