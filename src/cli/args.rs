@@ -45,9 +45,14 @@ pub struct CommonArgs {
     /// Where per-pixel work runs: auto, gpu or cpu.
     #[arg(long, value_name = "auto|gpu|cpu", global = true)]
     pub backend: Option<String>,
-    /// Settings file (TOML): detector thresholds, registry field names, backend.
+    /// Settings file (TOML): detector thresholds, registry field names, backend. `--config KEY VALUE`
+    /// with an upper-case GDAL option name (`--config AWS_S3_ENDPOINT minio:9000`, `--config
+    /// GDAL_HTTP_MAX_RETRY 5`) sets a GDAL configuration option instead, as GDAL's own tools do.
     #[arg(long, value_name = "FILE.toml", global = true)]
     pub config: Option<PathBuf>,
+    /// Refuse every network href (`http(s)://`, `s3://`, `/vsicurl/`, `/vsis3/`): only local files are read.
+    #[arg(long, global = true)]
+    pub offline: bool,
     /// Output format: gpkg, geojson, shp, fgb or csv (default: from the extension).
     #[arg(long, value_name = "FORMAT", global = true)]
     pub format: Option<String>,

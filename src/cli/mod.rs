@@ -35,7 +35,8 @@ pub enum Outcome {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     quiet_vulkan_loader();
-    let cli = match Cli::try_parse() {
+    let (args, gdal_options) = split_gdal_config(std::env::args_os().collect());
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
@@ -44,6 +45,14 @@ pub fn main() -> ExitCode {
         }
     };
     init_logging();
+    // After jingtu's own GDAL defaults, so that the user's options win over them.
+    crate::io::gdal_env::init();
+    for (key, value) in &gdal_options {
+        if let Err(e) = gdal::config::set_config_option(key, value) {
+            eprintln!("jingtu: error: --config {key} {value}: GDAL refused the option ({e})");
+            return ExitCode::from(2);
+        }
+    }
     match run(cli) {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::Skipped) => ExitCode::from(1),
@@ -67,6 +76,49 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Report(a) => cmd_report::run(&a, &Settings::resolve(&a.common)?),
         Command::Inspect(a) => cmd_inspect::run(&a, &Settings::resolve(&a.common)?),
     }
+}
+
+/// Takes GDAL's `--config KEY VALUE` (and `--config KEY=VALUE`) out of the command line, leaving
+/// jingtu's `--config FILE.toml` to clap. A GDAL option is told from a settings file by its name: an
+/// upper-case identifier (`AWS_S3_ENDPOINT`, `GDAL_HTTP_MAX_RETRY`, `CPL_DEBUG`) that is not an existing
+/// file; a settings file is a path (it has an extension, a folder, or exists).
+fn split_gdal_config(args: Vec<std::ffi::OsString>) -> (Vec<std::ffi::OsString>, Vec<(String, String)>) {
+    let mut kept = Vec::with_capacity(args.len());
+    let mut options = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        if args[i] == "--" {
+            kept.extend(args[i..].iter().cloned());
+            break;
+        }
+        if args[i] == "--config" {
+            if let Some(key) = args.get(i + 1).and_then(|k| k.to_str()) {
+                if let Some((k, v)) = key.split_once('=').filter(|(k, _)| is_gdal_option_name(k)) {
+                    options.push((k.to_string(), v.to_string()));
+                    i += 2;
+                    continue;
+                }
+                if is_gdal_option_name(key) && !std::path::Path::new(key).exists() {
+                    if let Some(value) = args.get(i + 2).and_then(|v| v.to_str()) {
+                        options.push((key.to_string(), value.to_string()));
+                        i += 3;
+                        continue;
+                    }
+                }
+            }
+        }
+        kept.push(args[i].clone());
+        i += 1;
+    }
+    (kept, options)
+}
+
+/// GDAL configuration option names are upper-case identifiers with an underscore (`GDAL_CACHEMAX`,
+/// `AWS_REGION`, `CPL_DEBUG`); no settings file is named like that.
+fn is_gdal_option_name(s: &str) -> bool {
+    s.contains('_')
+        && s.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+        && s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// The backend for the settings (`compute::select`).
@@ -140,6 +192,33 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gdal_config_pairs_are_told_from_a_settings_file() {
+        let args = |a: &[&str]| a.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        let (kept, options) = split_gdal_config(args(&[
+            "jingtu",
+            "scan",
+            "--config",
+            "AWS_S3_ENDPOINT",
+            "127.0.0.1:9000",
+            "--config",
+            "settings.toml",
+            "--config",
+            "GDAL_HTTP_MAX_RETRY=5",
+        ]));
+        assert_eq!(kept, args(&["jingtu", "scan", "--config", "settings.toml"]));
+        assert_eq!(
+            options,
+            vec![
+                ("AWS_S3_ENDPOINT".to_string(), "127.0.0.1:9000".to_string()),
+                ("GDAL_HTTP_MAX_RETRY".to_string(), "5".to_string())
+            ]
+        );
+        assert!(
+            !is_gdal_option_name("config.toml") && !is_gdal_option_name("SETTINGS") && is_gdal_option_name("CPL_DEBUG")
+        );
+    }
 
     #[test]
     fn an_os_error_is_said_once() {
