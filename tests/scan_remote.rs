@@ -2,7 +2,8 @@
 //! servers the test starts: nginx (Debian, byte ranges) over HTTP and moto's S3 server holding them in a
 //! bucket. Each remote scan gives the local scan's flags, hashes the scenes to the same content hashes,
 //! and fetches no more than 1.5 times what the local scan read from files; `--offline` refuses the
-//! network by name.
+//! network by name. A STAC API (rustac's server) loaded with the demo's items gives, searched by
+//! collection over the plots' bbox, the local catalogue's scenes and flags.
 
 mod common;
 
@@ -10,7 +11,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use common::clients::{nginx, serve_with_moto, serve_with_nginx, stac_python};
+use common::clients::{nginx, serve_with_moto, serve_with_nginx, serve_with_rustac, stac_python};
 use common::{demo_area, jingtu, store_state};
 
 /// The state tables that hold the scan's results (the `scenes` table differs in its sources only,
@@ -47,8 +48,13 @@ fn scan(plots: &Path, scenes: &str, store: &Path, envs: &[(&str, String)]) -> Va
 }
 
 fn assert_same_scan(local: &Path, remote: &Path, what: &str) {
+    assert_same_results(local, remote, what);
+    assert!(!results(local)[0].1.is_empty(), "{what}: the local scan raised no flags");
+}
+
+/// The same flags, histories, pixel states and scenes (the flags may be none).
+fn assert_same_results(local: &Path, remote: &Path, what: &str) {
     let (a, b) = (results(local), results(remote));
-    assert!(!a[0].1.is_empty(), "the local scan raised no flags");
     for ((t, ra), (_, rb)) in a.iter().zip(&b) {
         assert_eq!(ra, rb, "{what}: table {t} differs from the local scan's");
     }
@@ -156,4 +162,66 @@ fn offline_refuses_network_hrefs_by_name() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn a_stac_api_search_finds_the_local_catalogs_scenes() {
+    let Some(python) = stac_python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let area = demo_area(dir.path());
+    // The API's copy of the collection: items with absolute asset hrefs, as every API serves them
+    // (file:// URIs: a bare absolute path from a server is a path on that server).
+    let api_dir = dir.path().join("api");
+    std::fs::create_dir(&api_dir).unwrap();
+    std::fs::copy(&area.stac, api_dir.join("catalog.json")).unwrap();
+    let data = area.stac.parent().unwrap();
+    let collection: Value = serde_json::from_str(&std::fs::read_to_string(&area.stac).unwrap()).unwrap();
+    for link in collection["links"].as_array().unwrap().iter().filter(|l| l["rel"] == "item") {
+        let name = link["href"].as_str().unwrap();
+        let mut item: Value = serde_json::from_str(&std::fs::read_to_string(data.join(name)).unwrap()).unwrap();
+        for asset in item["assets"].as_object_mut().unwrap().values_mut() {
+            let href = data.join(asset["href"].as_str().unwrap());
+            asset["href"] = format!("file://{}", std::path::absolute(href).unwrap().display()).into();
+        }
+        std::fs::write(api_dir.join(name), item.to_string()).unwrap();
+    }
+    let api = serve_with_rustac(&python, &api_dir.join("catalog.json"));
+    let url = format!("http://127.0.0.1:{}", api.port);
+    let half = area.truth.acquisitions[area.truth.acquisitions.len() / 2].1.to_string();
+    for as_of in [Some(half.as_str()), None] {
+        let extra: Vec<&str> = as_of.map(|d| vec!["--as-of", d]).unwrap_or_default();
+        let local_store = dir.path().join(format!("local-{}.gpkg", as_of.unwrap_or("all")));
+        let api_store = dir.path().join(format!("api-{}.gpkg", as_of.unwrap_or("all")));
+        let mut local = vec!["scan", "--no-report", "-q", "--plots", area.plots.to_str().unwrap()];
+        local.extend(["--scenes", area.stac.to_str().unwrap(), "--store", local_store.to_str().unwrap()]);
+        local.extend(&extra);
+        jingtu(&local).expect_code(0, "local scan");
+        let mut search = vec!["scan", "--no-report", "-q", "--plots", area.plots.to_str().unwrap()];
+        search.extend(["--scenes", &url, "--collection", "jingtu-demo", "--store", api_store.to_str().unwrap()]);
+        search.extend(&extra);
+        // Four items a page: the 25 scenes come over seven pages, along the `next` links.
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_jingtu"));
+        let out = command.args(&search).env("JINGTU_STAC_PAGE_LIMIT", "4").output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "API search scan: {}", String::from_utf8_lossy(&out.stderr));
+        let (a, b) = (scene_hashes(&local_store), scene_hashes(&api_store));
+        assert!(a.len() > 4, "{a:?}");
+        assert_eq!(a, b, "the API search (up to {as_of:?}) finds other scenes than the catalogue");
+        assert_same_results(&local_store, &api_store, "STAC API search");
+    }
+    assert!(!results(&dir.path().join("local-all.gpkg"))[0].1.is_empty(), "the full local scan raised no flags");
+    // A collection the API does not have: an error naming the search, not an empty scan.
+    let run = jingtu([
+        "scan",
+        "--no-report",
+        "--plots",
+        area.plots.to_str().unwrap(),
+        "--scenes",
+        &url,
+        "--collection",
+        "sentinel-2-l2a",
+        "--store",
+        dir.path().join("none.gpkg").to_str().unwrap(),
+    ]);
+    run.expect_code(2, "search of a missing collection");
+    assert!(run.stderr.contains("sentinel-2-l2a") && run.stderr.contains(&url), "{}", run.stderr);
 }

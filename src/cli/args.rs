@@ -139,9 +139,15 @@ pub struct ScanArgs {
     /// Plot registry (any OGR source: GeoPackage, Shapefile, GeoJSON, FlatGeobuf, KML).
     #[arg(long, value_name = "VECTOR")]
     pub plots: PathBuf,
-    /// Scenes: a STAC ItemCollection JSON, a folder of STAC Item JSON files, or a folder of dated rasters.
+    /// Scenes: a STAC Catalog, Collection, ItemCollection or Item (a file, or an http(s):// or s3://
+    /// href), a folder of STAC Item JSON files, a folder of dated rasters; or, with --collection, the URL
+    /// of a STAC API.
     #[arg(long, value_name = "SOURCE")]
     pub scenes: PathBuf,
+    /// Search this collection of the STAC API given as --scenes, over the plots' bounding box and up to
+    /// --as-of (following the `next` links).
+    #[arg(long, value_name = "NAME")]
+    pub collection: Option<String>,
     /// The store (GeoPackage) that keeps state between monthly scans; created when missing.
     #[arg(long, value_name = "FILE.gpkg")]
     pub store: Option<PathBuf>,

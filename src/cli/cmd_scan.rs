@@ -109,6 +109,7 @@ pub fn run(args: &ScanArgs, settings: &Settings) -> anyhow::Result<Outcome> {
         plots: args.plots.clone(),
         plot_fields: settings.config.plots.clone(),
         scenes: args.scenes.clone(),
+        collection: args.collection.clone(),
         bands: settings.bands.clone(),
         store: args.store.clone(),
         as_of,

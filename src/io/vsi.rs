@@ -216,6 +216,11 @@ pub fn count_download_message(message: &str) {
     FETCHED.fetch_add(total, Ordering::Relaxed);
 }
 
+/// Adds bytes fetched outside GDAL's file systems (STAC API pages fetched with `CPLHTTPFetch`).
+pub fn count_fetched(bytes: u64) {
+    FETCHED.fetch_add(bytes, Ordering::Relaxed);
+}
+
 /// Empties GDAL's cache of downloaded ranges and file sizes of every network file system.
 pub fn clear_cache() {
     // SAFETY: no arguments; GDAL locks its caches.

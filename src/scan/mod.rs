@@ -121,6 +121,9 @@ pub struct ScanRequest {
     pub plot_fields: PlotFields,
     /// Scene source.
     pub scenes: PathBuf,
+    /// With a STAC API's URL as `scenes`: the collection to search (over the plots' bbox, up to
+    /// `as_of`).
+    pub collection: Option<String>,
     /// Band mapping for folders of rasters.
     pub bands: BandSelection,
     /// Store; `None` scans from scratch in memory.
@@ -242,7 +245,21 @@ pub fn run_scan_keeping_store(
     let registry = PlotRegistry::open(&req.plots, &req.plot_fields)?;
     let mut warnings: Vec<String> = registry.warnings.iter().map(|w| format!("{}: {w}", req.plots.display())).collect();
     progress.stage("listing scenes");
-    let listing = discover(&req.scenes, &req.bands)?;
+    let listing = match &req.collection {
+        Some(collection) => {
+            let api = req.scenes.to_string_lossy();
+            let wgs84 = crate::io::crs::srs_from_epsg(4326)
+                .and_then(|s| s.to_wkt().ok())
+                .ok_or_else(|| Error::Usage("EPSG:4326 unknown to PROJ".into()))?;
+            let bounds = registry.bounds_in(&wgs84)?;
+            let bbox =
+                bounds.iter().fold([f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY], |b, p| {
+                    [b[0].min(p.min_x), b[1].min(p.min_y), b[2].max(p.max_x), b[3].max(p.max_y)]
+                });
+            crate::io::scenes::discover_search(&api, collection, bbox, req.as_of)?
+        }
+        None => discover(&req.scenes, &req.bands)?,
+    };
     let mut skipped = listing.skipped.clone();
     let scenes: Vec<Scene> = listing.scenes.into_iter().filter(|s| req.as_of.is_none_or(|d| s.date <= d)).collect();
     check_files(req, &scenes)?;

@@ -230,7 +230,7 @@ pub fn assert_rfc7946_winding(features: &[serde_json::Value], what: &str) -> usi
 pub fn stac_python() -> Option<PathBuf> {
     let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-stac/bin/python");
     let ok = Command::new(&python)
-        .args(["-c", "import pystac, jsonschema, odc.stac, stackstac, rio_stac, moto, boto3"])
+        .args(["-c", "import pystac, jsonschema, odc.stac, stackstac, rio_stac, moto, boto3, rustac"])
         .output()
         .is_ok_and(|o| o.status.success());
     available(ok, &format!("pystac, odc-stac, stackstac, rio-stac and moto in {}", python.display())).map(|_| python)
@@ -367,5 +367,23 @@ for folder, _, files in os.walk(root):
         s3.upload_file(path, bucket, os.path.relpath(path, root))
 "#;
     output_of(Command::new(python).args(["-c", upload, &port.to_string()]).arg(root).arg(bucket));
+    Server { child, port, dir }
+}
+
+/// rustac's STAC API server (`rustac serve`, in-memory backend, from the STAC environment) on a free
+/// port of 127.0.0.1, loaded with the Collection `collection` and its item links. Started in the
+/// collection's folder: rustac resolves the relative item links against its working directory.
+pub fn serve_with_rustac(python: &Path, collection: &Path) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = Command::new(python.with_file_name("rustac"))
+        .current_dir(collection.parent().unwrap())
+        .args(["serve", "--load-collection-items", "-a", &format!("127.0.0.1:{port}")])
+        .arg(collection.file_name().unwrap())
+        .stdout(std::fs::File::create(dir.path().join("access.log")).unwrap())
+        .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
+        .spawn()
+        .expect("rustac serve starts");
+    wait_for_port(port, "rustac serve", &dir.path().join("stderr.log"));
     Server { child, port, dir }
 }

@@ -418,6 +418,10 @@ pub fn resolve_href(href: &str, file: &Path) -> PathBuf {
         return PathBuf::from(vsi::gdal_path(href));
     }
     let file_str = file.to_string_lossy();
+    // A file:// URI is a local file wherever the document came from (a STAC API serving local data).
+    if let Some(local) = href.strip_prefix("file://") {
+        return PathBuf::from(local);
+    }
     if vsi::is_network_path(file) {
         if href.starts_with('/') {
             // An absolute path on the same server (or in the same bucket).
