@@ -31,6 +31,26 @@ pub enum Command {
     Report(ReportArgs),
     /// Show what the engine sees in a raster or a plot file, or (--backends) where kernels would run.
     Inspect(InspectArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard output.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) to standard output, or write one page per command into --out DIR.
+    Man(ManArgs),
+}
+
+/// `jingtu completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell: bash, zsh, fish, elvish or powershell.
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+/// `jingtu man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write jingtu.1 and jingtu-COMMAND.1 into this folder instead of printing jingtu.1.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 /// Options every command shares.
@@ -50,6 +70,10 @@ pub struct CommonArgs {
     /// GDAL_HTTP_MAX_RETRY 5`) sets a GDAL configuration option instead, as GDAL's own tools do.
     #[arg(long, value_name = "FILE.toml", global = true)]
     pub config: Option<PathBuf>,
+    /// GeoTIFF creation option for raster outputs (repeatable), e.g. --co COMPRESS=ZSTD --co
+    /// BLOCKSIZE=256: passed to GDAL's COG driver, replacing jingtu's default for the same option.
+    #[arg(long = "co", value_name = "NAME=VALUE", global = true)]
+    pub creation_options: Vec<String>,
     /// Refuse every network href (`http(s)://`, `s3://`, `/vsicurl/`, `/vsis3/`): only local files are read.
     #[arg(long, global = true)]
     pub offline: bool,

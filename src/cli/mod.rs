@@ -67,14 +67,99 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    // The common options a command takes but has no use for: said, not silently accepted.
+    let settings = |common: &args::CommonArgs, name: &str, unused: &[&str]| -> anyhow::Result<Settings> {
+        warn_inapplicable(common, name, unused);
+        if !unused.contains(&"co") {
+            crate::export::raster::set_user_options(&common.creation_options)?;
+        }
+        Ok(Settings::resolve(common)?)
+    };
     match cli.command {
-        Command::Demo(a) => cmd_demo::run(&a, &Settings::resolve(&a.common)?),
-        Command::Change(a) => cmd_change::run(&a, &Settings::resolve(&a.common)?),
-        Command::Scan(a) => cmd_scan::run(&a, &Settings::resolve(&a.common)?),
-        Command::Export(a) => cmd_export::run(&a, &Settings::resolve(&a.common)?),
-        Command::Drone(a) => cmd_drone::run(&a, &Settings::resolve(&a.common)?),
-        Command::Report(a) => cmd_report::run(&a, &Settings::resolve(&a.common)?),
-        Command::Inspect(a) => cmd_inspect::run(&a, &Settings::resolve(&a.common)?),
+        Command::Demo(a) => cmd_demo::run(&a, &settings(&a.common, "demo", &["format", "co"])?),
+        Command::Change(a) => {
+            refuse_stdout(&a.out)?;
+            cmd_change::run(&a, &settings(&a.common, "change", &[])?)
+        }
+        Command::Scan(a) => {
+            if let Some(out) = &a.out {
+                refuse_stdout(out)?;
+            }
+            cmd_scan::run(&a, &settings(&a.common, "scan", &["co"])?)
+        }
+        Command::Export(mut a) => {
+            // `--out -` is standard output, where the feed goes without --out.
+            if a.out.as_deref() == Some(std::path::Path::new("-")) {
+                a.out = None;
+            }
+            cmd_export::run(
+                &a,
+                &settings(&a.common, "export", &["bands", "sensor", "backend", "config", "co", "offline"])?,
+            )
+        }
+        Command::Drone(a) => {
+            refuse_stdout(&a.out)?;
+            cmd_drone::run(&a, &settings(&a.common, "drone", &[])?)
+        }
+        Command::Report(a) => cmd_report::run(&a, &settings(&a.common, "report", &["format", "co"])?),
+        Command::Inspect(a) => cmd_inspect::run(&a, &settings(&a.common, "inspect", &["format", "overwrite", "co"])?),
+        Command::Completions(a) => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            // Into a buffer first: clap_complete panics on a closed pipe (`| head`); a write error here
+            // is a broken pipe, which ends quietly.
+            let mut script = Vec::new();
+            clap_complete::generate(a.shell, &mut command, "jingtu", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout(), &script)?;
+            Ok(Outcome::Done)
+        }
+        Command::Man(a) => {
+            let command = <Cli as clap::CommandFactory>::command();
+            match &a.out {
+                Some(dir) => {
+                    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+                    clap_mangen::generate_to(command, dir).map_err(|e| Error::io(dir, e))?;
+                }
+                None => {
+                    let mut page = Vec::new();
+                    clap_mangen::Man::new(command).render(&mut page)?;
+                    std::io::Write::write_all(&mut std::io::stdout(), &page)?;
+                }
+            }
+            Ok(Outcome::Done)
+        }
+    }
+}
+
+/// Flags and change outputs are GeoPackages, Shapefiles, FlatGeobufs (binary, seekable) or GeoJSON
+/// written atomically beside their final name: none of that goes to a pipe. `--out -` said so, instead
+/// of writing a file named "-".
+fn refuse_stdout(out: &std::path::Path) -> Result<(), Error> {
+    if out == std::path::Path::new("-") {
+        return Err(Error::Usage(
+            "--out -: this command's outputs are files written atomically (and most formats cannot stream); give a file name. `jingtu export` writes the changefeed to standard output".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Warns (unless quiet) about each common option given to a command that has no use for it.
+fn warn_inapplicable(common: &args::CommonArgs, command: &str, unused: &[&str]) {
+    if common.quiet {
+        return;
+    }
+    let given = |name: &str| match name {
+        "format" => common.format.is_some(),
+        "bands" => common.bands.is_some(),
+        "sensor" => common.sensor.is_some(),
+        "backend" => common.backend.is_some(),
+        "config" => common.config.is_some(),
+        "co" => !common.creation_options.is_empty(),
+        "offline" => common.offline,
+        "overwrite" => common.overwrite,
+        _ => false,
+    };
+    for name in unused.iter().filter(|n| given(n)) {
+        eprintln!("jingtu: warning: --{name} does not apply to `jingtu {command}`; ignored");
     }
 }
 
