@@ -20,6 +20,7 @@ fn scan(backend: &dyn Backend, area: &DemoArea, dir: &Path) -> ScanSummary {
         plots: area.plots.clone(),
         plot_fields: Default::default(),
         scenes: area.stac.clone(),
+        collection: None,
         bands: Default::default(),
         store: Some(dir.join("store.gpkg")),
         as_of: None,

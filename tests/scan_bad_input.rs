@@ -13,17 +13,27 @@ fn scan(plots: &Path, scenes: &Path, store: &Path) -> common::Run {
     common::scan(plots, scenes, store, &["--json"])
 }
 
-/// The catalogue with `edit` applied to its items, written next to the original (so relative hrefs
-/// still resolve).
+/// The catalogue's items (in the catalogue's order) with `edit` applied, written as an ItemCollection
+/// next to the original (so relative hrefs still resolve).
 fn edited_catalog(
     area: &jingtu::synth::area::DemoArea,
     name: &str,
     edit: impl Fn(&mut Vec<serde_json::Value>),
 ) -> std::path::PathBuf {
-    let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&area.stac).unwrap()).unwrap();
-    edit(json["features"].as_array_mut().unwrap());
+    let catalog: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&area.stac).unwrap()).unwrap();
+    let mut items: Vec<serde_json::Value> = catalog["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["rel"] == "item")
+        .map(|l| {
+            let file = area.stac.with_file_name(l["href"].as_str().unwrap());
+            serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap()
+        })
+        .collect();
+    edit(&mut items);
     let path = area.stac.with_file_name(name);
-    std::fs::write(&path, json.to_string()).unwrap();
+    std::fs::write(&path, serde_json::json!({"type": "FeatureCollection", "features": items}).to_string()).unwrap();
     path
 }
 
@@ -195,9 +205,11 @@ fn scenes_with_wrong_metadata_or_unreadable_assets_are_skipped_by_name() {
     let catalog = edited_catalog(&area, "bad-metadata.json", |items| {
         items[1]["assets"]["red"]["raster:bands"][0]["scale"] = "abc".into();
         items[2]["assets"]["nir"]["raster:bands"][0]["scale"] = 0.into();
+        // Scale 10 on UInt16 counts: stated, and wrong. (1.0 with offset 0 on integer counts is what
+        // rio-stac writes for a file without scaling metadata, and is read as "not stated".)
         for band in ["blue", "green", "red", "nir", "swir16", "swir22"] {
             if let Some(a) = items[3]["assets"].get_mut(band) {
-                a["raster:bands"][0]["scale"] = 1.0.into();
+                a["raster:bands"][0]["scale"] = 10.0.into();
             }
         }
         // Overflows every value to infinity (found by the bad-input campaign).

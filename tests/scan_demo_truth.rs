@@ -14,6 +14,7 @@ fn scan_area(spec: &AreaSpec) -> jingtu::synth::score::AreaScore {
         plots: area.plots.clone(),
         plot_fields: Default::default(),
         scenes: area.stac.clone(),
+        collection: None,
         bands: Default::default(),
         store: Some(dir.path().join("store.gpkg")),
         as_of: None,

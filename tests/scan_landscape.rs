@@ -31,6 +31,7 @@ fn scan_seed(seed: u64) -> Score {
         plots: written.plots.clone(),
         plot_fields: Default::default(),
         scenes: written.catalog.clone(),
+        collection: None,
         bands: Default::default(),
         store: None,
         as_of: None,

@@ -37,6 +37,26 @@ pub enum Command {
     Token(TokenArgs),
     /// Record what a field check of a flag found (as POST /flags/{flag_id}/reviews does).
     Review(ReviewArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard output.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) to standard output, or write one page per command into --out DIR.
+    Man(ManArgs),
+}
+
+/// `jingtu completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell: bash, zsh, fish, elvish or powershell.
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+/// `jingtu man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write jingtu.1 and jingtu-COMMAND.1 into this folder instead of printing jingtu.1.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 /// Options every command shares.
@@ -51,9 +71,18 @@ pub struct CommonArgs {
     /// Where per-pixel work runs: auto, gpu or cpu.
     #[arg(long, value_name = "auto|gpu|cpu", global = true)]
     pub backend: Option<String>,
-    /// Settings file (TOML): detector thresholds, registry field names, backend.
+    /// Settings file (TOML): detector thresholds, registry field names, backend. `--config KEY VALUE`
+    /// with an upper-case GDAL option name (`--config AWS_S3_ENDPOINT minio:9000`, `--config
+    /// GDAL_HTTP_MAX_RETRY 5`) sets a GDAL configuration option instead, as GDAL's own tools do.
     #[arg(long, value_name = "FILE.toml", global = true)]
     pub config: Option<PathBuf>,
+    /// GeoTIFF creation option for raster outputs (repeatable), e.g. --co COMPRESS=ZSTD --co
+    /// BLOCKSIZE=256: passed to GDAL's COG driver, replacing jingtu's default for the same option.
+    #[arg(long = "co", value_name = "NAME=VALUE", global = true)]
+    pub creation_options: Vec<String>,
+    /// Refuse every network href (`http(s)://`, `s3://`, `/vsicurl/`, `/vsis3/`): only local files are read.
+    #[arg(long, global = true)]
+    pub offline: bool,
     /// Output format: gpkg, geojson, shp, fgb or csv (default: from the extension).
     #[arg(long, value_name = "FORMAT", global = true)]
     pub format: Option<String>,
@@ -140,9 +169,15 @@ pub struct ScanArgs {
     /// Plot registry (any OGR source: GeoPackage, Shapefile, GeoJSON, FlatGeobuf, KML).
     #[arg(long, value_name = "VECTOR")]
     pub plots: PathBuf,
-    /// Scenes: a STAC ItemCollection JSON, a folder of STAC Item JSON files, or a folder of dated rasters.
+    /// Scenes: a STAC Catalog, Collection, ItemCollection or Item (a file, or an http(s):// or s3://
+    /// href), a folder of STAC Item JSON files, a folder of dated rasters; or, with --collection, the URL
+    /// of a STAC API.
     #[arg(long, value_name = "SOURCE")]
     pub scenes: PathBuf,
+    /// Search this collection of the STAC API given as --scenes, over the plots' bounding box and up to
+    /// --as-of (following the `next` links).
+    #[arg(long, value_name = "NAME")]
+    pub collection: Option<String>,
     /// The store (GeoPackage) that keeps state between monthly scans; created when missing.
     #[arg(long, value_name = "FILE.gpkg")]
     pub store: Option<PathBuf>,

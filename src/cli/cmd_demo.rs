@@ -26,6 +26,7 @@ pub fn run(args: &DemoArgs, settings: &Settings) -> anyhow::Result<Outcome> {
         plots: area.plots.clone(),
         plot_fields: settings.config.plots.clone(),
         scenes: area.stac.clone(),
+        collection: None,
         bands: settings.bands.clone(),
         store: Some(dir.join("store.gpkg")),
         as_of: None,

@@ -109,6 +109,7 @@ pub fn run(args: &ScanArgs, settings: &Settings) -> anyhow::Result<Outcome> {
         plots: args.plots.clone(),
         plot_fields: settings.config.plots.clone(),
         scenes: args.scenes.clone(),
+        collection: args.collection.clone(),
         bands: settings.bands.clone(),
         store: args.store.clone(),
         as_of,
@@ -135,7 +136,12 @@ pub(crate) fn scan_and_report(
     let progress = super::progress(settings);
     let (mut summary, store) = run_scan_keeping_store(backend.as_ref(), request, progress.as_ref())?;
     for s in &summary.scenes_skipped {
-        progress.warn(&format!("skipped: {s}"));
+        // Named even with -q: a scene left out changes the flags, and -q only quietens progress.
+        if settings.quiet && !settings.json {
+            eprintln!("jingtu: warning: skipped: {s}");
+        } else {
+            progress.warn(&format!("skipped: {s}"));
+        }
     }
     for w in &summary.warnings {
         progress.warn(w);
@@ -254,10 +260,15 @@ pub(crate) fn render(s: &ScanSummary) -> String {
     let mb = |b: u64| b as f64 / 1e6;
     let _ = writeln!(
         out,
-        "read {} plot window(s): {:.1} MB decoded{}{}",
+        "read {} plot window(s): {:.1} MB decoded{}{}{}",
         s.reads.windows,
         mb(s.reads.decoded_bytes),
         s.reads.file_bytes.map_or(String::new(), |b| format!(", {:.1} MB read from files", mb(b))),
+        if s.reads.fetched_bytes > 0 {
+            format!(", {:.1} MB fetched over the network", mb(s.reads.fetched_bytes))
+        } else {
+            String::new()
+        },
         s.reads.hashed_bytes.map_or(String::new(), |b| format!(" (and {:.1} MB hashed)", mb(b)))
     );
     for o in &s.outputs {

@@ -130,6 +130,7 @@ pub struct Settings {
 impl Settings {
     /// Resolves the shared options; command-line values win over the config file.
     pub fn resolve(common: &CommonArgs) -> Result<Settings> {
+        crate::io::vsi::set_offline(common.offline);
         let config = match &common.config {
             Some(p) => ConfigFile::load(p)?,
             None => ConfigFile::default(),

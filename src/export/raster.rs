@@ -17,12 +17,39 @@ use crate::raster::Grid;
 /// class names) and the QGIS style that QGIS loads with the file.
 pub const CODE_RASTER_SIDECARS: [&str; 2] = [".aux.xml", "qml"];
 
+/// The user's `--co NAME=VALUE` options, for every GeoTIFF output of the run.
+static USER_OPTIONS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
+/// Sets the user's creation options (`--co`), once per process, each `NAME=VALUE`; a malformed one is
+/// a usage error naming it.
+pub fn set_user_options(options: &[String]) -> Result<()> {
+    for o in options {
+        let ok = o
+            .split_once('=')
+            .is_some_and(|(k, _)| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+        if !ok {
+            return Err(Error::Usage(format!("--co {o}: a creation option is NAME=VALUE, e.g. --co COMPRESS=ZSTD")));
+        }
+    }
+    let _ = USER_OPTIONS.set(options.to_vec());
+    Ok(())
+}
+
 /// Creation options of every GeoTIFF output. COG's default overviews (`AUTO`) stop once the image fits
-/// one block, so a raster of at most 512 px has none and a larger one has as many as it needs.
+/// one block, so a raster of at most 512 px has none and a larger one has as many as it needs. The
+/// user's `--co` options come last and replace a default (or `extra`) of the same name.
 fn cog_options(extra: &[&str]) -> RasterCreationOptions {
-    let mut options = vec!["COMPRESS=DEFLATE", "BLOCKSIZE=512", "OVERVIEWS=AUTO", "BIGTIFF=IF_SAFER"];
-    options.extend_from_slice(extra);
-    RasterCreationOptions::from_iter(options)
+    let mut options: Vec<String> = ["COMPRESS=DEFLATE", "BLOCKSIZE=512", "OVERVIEWS=AUTO", "BIGTIFF=IF_SAFER"]
+        .iter()
+        .chain(extra)
+        .map(|s| s.to_string())
+        .collect();
+    let name = |o: &str| o.split('=').next().unwrap_or("").to_ascii_uppercase();
+    for user in USER_OPTIONS.get().map(Vec::as_slice).unwrap_or(&[]) {
+        options.retain(|o| name(o) != name(user));
+        options.push(user.clone());
+    }
+    RasterCreationOptions::from_iter(options.iter().map(String::as_str))
 }
 
 /// Copies `source` into `target` as a Cloud Optimized GeoTIFF.

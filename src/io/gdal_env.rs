@@ -16,6 +16,10 @@ pub fn init() {
             match class {
                 CplErrType::Failure | CplErrType::Fatal => log::debug!("GDAL error {number}: {message}"),
                 CplErrType::Warning => log::debug!("GDAL warning {number}: {message}"),
+                CplErrType::Debug => {
+                    crate::io::vsi::count_download_message(message);
+                    log::trace!("GDAL: {message}")
+                }
                 _ => log::trace!("GDAL: {message}"),
             }
         });
@@ -23,6 +27,19 @@ pub fn init() {
         // scene-sized reads and far too large for plot windows, so size it for tiles.
         let _ = gdal::config::set_config_option("GDAL_CACHEMAX", "512");
         let _ = gdal::config::set_config_option("CPL_VSIL_CURL_ALLOWED_EXTENSIONS", ".tif,.tiff,.json");
+        // Remote reads: retries with backoff on 429/5xx and timeouts unless the user chose otherwise in
+        // the environment (a config option set here would override it). GDAL doubles the delay after
+        // each retry.
+        for (key, value) in [("GDAL_HTTP_MAX_RETRY", "4"), ("GDAL_HTTP_RETRY_DELAY", "1")] {
+            if std::env::var_os(key).is_none() {
+                let _ = gdal::config::set_config_option(key, value);
+            }
+        }
+        // The bytes fetched are counted from the download debug messages of the network file systems
+        // (see `vsi`); only their categories are turned on, unless the user asked for more.
+        if std::env::var_os("CPL_DEBUG").is_none() {
+            let _ = gdal::config::set_config_option("CPL_DEBUG", "VSICURL,S3,GS,AZURE,ADLS,OSS,SWIFT");
+        }
     });
 }
 

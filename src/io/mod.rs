@@ -9,6 +9,7 @@ pub mod raster;
 pub mod scenes;
 pub mod sensor;
 pub mod vector_info;
+pub mod vsi;
 
 pub use raster::{BandMap, BandSelection, MappedBand, Raster, RasterInfo};
 pub use sensor::Sensor;

@@ -147,6 +147,9 @@ impl Raster {
 
     fn open_with(path: &Path, north_up_only: bool) -> Result<Raster> {
         crate::io::gdal_env::init();
+        if crate::io::vsi::is_network_path(path) {
+            return Self::open_remote(path, north_up_only);
+        }
         let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
         // A device or a FIFO never ends (/dev/zero) or never starts (a FIFO without a writer): GDAL would
         // wait on it forever. Folders stay allowed for GDAL's folder formats.
@@ -181,6 +184,21 @@ impl Raster {
             } else {
                 Error::Gdal { path: path.to_path_buf(), message: msg }
             }
+        })?;
+        Self::from_dataset_with(dataset, path, north_up_only)
+    }
+
+    /// A raster behind a GDAL network path (`/vsicurl/`, `/vsis3/`, ...): no local file checks, GDAL's
+    /// own message (HTTP status, S3 error code) when it cannot be opened.
+    fn open_remote(path: &Path, north_up_only: bool) -> Result<Raster> {
+        crate::io::vsi::check_allowed(path)?;
+        let options = DatasetOptions {
+            open_flags: GdalOpenFlags::GDAL_OF_RASTER | GdalOpenFlags::GDAL_OF_VERBOSE_ERROR,
+            ..Default::default()
+        };
+        let dataset = Dataset::open_ex(path, options).map_err(|e| {
+            let msg = crate::io::gdal_env::describe_at(path, &e);
+            Error::input(path, format!("cannot be read over the network ({msg})"))
         })?;
         Self::from_dataset_with(dataset, path, north_up_only)
     }

@@ -121,6 +121,9 @@ pub struct ScanRequest {
     pub plot_fields: PlotFields,
     /// Scene source.
     pub scenes: PathBuf,
+    /// With a STAC API's URL as `scenes`: the collection to search (over the plots' bbox, up to
+    /// `as_of`).
+    pub collection: Option<String>,
     /// Band mapping for folders of rasters.
     pub bands: BandSelection,
     /// Store; `None` scans from scratch in memory.
@@ -206,8 +209,11 @@ pub struct ReadVolume {
     /// is checked with.
     pub file_bytes: Option<u64>,
     /// Bytes read from files to hash scenes not hashed before (whole files: a scene is known by its
-    /// content; later scans find the hash in the store's cache).
+    /// content; later scans find the hash in the store's cache). Remote files count what was fetched.
     pub hashed_bytes: Option<u64>,
+    /// Bytes fetched over the network while the scenes were read (remote hrefs, through GDAL's
+    /// `/vsicurl/` and `/vsis3/`): the byte ranges GDAL downloaded. 0 for a scan of local files.
+    pub fetched_bytes: u64,
 }
 
 /// Bytes this process has read through system calls so far (Linux), for reporting what a stage read.
@@ -239,7 +245,21 @@ pub fn run_scan_keeping_store(
     let registry = PlotRegistry::open(&req.plots, &req.plot_fields)?;
     let mut warnings: Vec<String> = registry.warnings.iter().map(|w| format!("{}: {w}", req.plots.display())).collect();
     progress.stage("listing scenes");
-    let listing = discover(&req.scenes, &req.bands)?;
+    let listing = match &req.collection {
+        Some(collection) => {
+            let api = req.scenes.to_string_lossy();
+            let wgs84 = crate::io::crs::srs_from_epsg(4326)
+                .and_then(|s| s.to_wkt().ok())
+                .ok_or_else(|| Error::Usage("EPSG:4326 unknown to PROJ".into()))?;
+            let bounds = registry.bounds_in(&wgs84)?;
+            let bbox =
+                bounds.iter().fold([f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY], |b, p| {
+                    [b[0].min(p.min_x), b[1].min(p.min_y), b[2].max(p.max_x), b[3].max(p.max_y)]
+                });
+            crate::io::scenes::discover_search(&api, collection, bbox, req.as_of)?
+        }
+        None => discover(&req.scenes, &req.bands)?,
+    };
     let mut skipped = listing.skipped.clone();
     let scenes: Vec<Scene> = listing.scenes.into_iter().filter(|s| req.as_of.is_none_or(|d| s.date <= d)).collect();
     check_files(req, &scenes)?;
@@ -250,6 +270,20 @@ pub fn run_scan_keeping_store(
 
     let frame = match store.frame()? {
         Some(f) => f,
+        None if scenes.is_empty() && !skipped.is_empty() => {
+            // Every scene was skipped: the reasons are the answer, not "no scenes".
+            let shown: Vec<&str> = skipped.iter().take(5).map(String::as_str).collect();
+            let more = skipped.len().saturating_sub(shown.len());
+            return Err(Error::input(
+                &req.scenes,
+                format!(
+                    "no usable scene: all {} skipped: {}{}",
+                    skipped.len(),
+                    shown.join("; "),
+                    if more > 0 { format!("; and {more} more") } else { String::new() }
+                ),
+            ));
+        }
         None => frame_from_scenes(&scenes, &registry)?,
     };
     let options = &req.options;
@@ -284,6 +318,7 @@ pub fn run_scan_keeping_store(
 
     progress.stage("hashing scenes");
     let hashing_from = bytes_read_so_far();
+    let fetched_hashing_from = crate::io::vsi::fetched_so_far();
     let ingested = store.ingested()?;
     let cached = store.file_hashes()?;
     let last_day = ingested.values().filter_map(|s| s.acquired.parse::<NaiveDate>().ok()).max();
@@ -320,7 +355,14 @@ pub fn run_scan_keeping_store(
 
     let mut reads = ReadVolume::default();
     let reading_from = bytes_read_so_far();
-    reads.hashed_bytes = hashing_from.zip(reading_from).map(|(a, b)| b - a);
+    reads.hashed_bytes =
+        hashing_from.zip(reading_from).map(|(a, b)| b - a + (crate::io::vsi::fetched_so_far() - fetched_hashing_from));
+    // Hashing read remote files whole through GDAL's cache; emptied so that what reading the plot
+    // windows fetches is measured, not served from what hashing left behind.
+    if new_scenes.iter().any(|(s, _)| s.files().iter().any(|f| crate::io::vsi::is_network_path(f))) {
+        crate::io::vsi::clear_cache();
+    }
+    let fetched_from = crate::io::vsi::fetched_so_far();
     // Plots are scanned in groups whose per-pixel state fits the budget, so that memory does not grow
     // with the registry. With more than one group, an acquisition's verdicts (its scale checked, its
     // season measured over every plot window) are taken in a first pass over the scenes, before any
@@ -456,6 +498,7 @@ pub fn run_scan_keeping_store(
     warnings.extend(restore_warnings.into_iter().flatten());
     let trackers: Vec<ScannedPlot> = results.into_iter().map(|r| r.expect("every plot is in one group")).collect();
     reads.file_bytes = reading_from.zip(bytes_read_so_far()).map(|(a, b)| b - a);
+    reads.fetched_bytes = crate::io::vsi::fetched_so_far() - fetched_from;
 
     progress.stage("vectorizing flags");
     let mut all_hashes: Vec<String> = ingested.keys().cloned().collect();
@@ -610,11 +653,15 @@ fn check_files(req: &ScanRequest, scenes: &[Scene]) -> Result<()> {
     if req.scenes.is_file() {
         files = files.input("--scenes", &req.scenes);
     }
+    // Remote scenes cannot be overwritten by a local output, and have no local file to check.
+    let local = |p: &std::path::Path| !crate::io::vsi::is_network_path(p);
     for s in scenes {
-        for f in s.files() {
+        for f in s.files().into_iter().filter(|f| local(f)) {
             files = files.input(&format!("scene {} band", s.id), &f);
         }
-        files = files.input(&format!("scene {}", s.id), &s.source);
+        if local(&s.source) {
+            files = files.input(&format!("scene {}", s.id), &s.source);
+        }
     }
     if let Some(store) = &req.store {
         files = files.store("--store", store);

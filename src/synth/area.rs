@@ -228,7 +228,7 @@ pub struct DemoArea {
     pub dir: PathBuf,
     /// The plot registry (GeoPackage, EPSG:32651).
     pub plots: PathBuf,
-    /// The STAC ItemCollection.
+    /// The STAC Collection (`catalog.json`, linking one Item file per acquisition).
     pub stac: PathBuf,
     /// The truth (also written as truth.json).
     pub truth: AreaTruth,
@@ -330,10 +330,18 @@ pub fn generate(dir: &Path, spec: &AreaSpec) -> Result<DemoArea> {
         let written = super::scene_writer::write_scene(&scene_dir, size, &transform, |c, r| {
             pixel_at(&painter.covers[m][r * size + c], m, date, c, r, &textures, &clouds[m], &rng)
         })?;
-        items.push(super::scene_writer::stac_item(id, date, &scene_dir, dir, written.cloud_cover, &transform, size));
+        items.push(super::scene_writer::stac_item(
+            id,
+            date,
+            &scene_dir,
+            dir,
+            written.cloud_cover,
+            &transform,
+            size,
+            32651,
+        )?);
     }
-    let stac = dir.join("catalog.json");
-    super::scene_writer::write_item_collection(&stac, items)?;
+    let stac = super::scene_writer::write_catalog(dir, &mut items)?;
     let plots_path = dir.join("plots.gpkg");
     super::scene_writer::write_plots(&plots_path, &plots, &transform, dates[0])?;
     let truth = AreaTruth { spec: spec.clone(), transform, epsg: 32651, plots, events: truth_events, acquisitions };

@@ -86,15 +86,19 @@ pub fn write_case(dir: &Path) -> (PathBuf, PathBuf) {
             }
         })
         .unwrap();
-        items.push(stac_item(
-            &format!("S2A_MSIL2A_{}T025101_T51STR", date.format("%Y%m%d")),
-            date,
-            &scene_dir,
-            dir,
-            written.cloud_cover,
-            &transform,
-            SIZE,
-        ));
+        items.push(
+            stac_item(
+                &format!("S2A_MSIL2A_{}T025101_T51STR", date.format("%Y%m%d")),
+                date,
+                &scene_dir,
+                dir,
+                written.cloud_cover,
+                &transform,
+                SIZE,
+                32651,
+            )
+            .unwrap(),
+        );
     }
     let catalog = dir.join("catalog.json");
     write_item_collection(&catalog, items).unwrap();

@@ -223,3 +223,167 @@ pub fn assert_rfc7946_winding(features: &[serde_json::Value], what: &str) -> usi
     }
     rings
 }
+
+/// The Python of the project's STAC environment (`.venv-stac`, made by `.ci/setup-debian` from
+/// `.ci/python-stac-requirements.txt`: pystac, odc-stac, stackstac, rio-stac, moto), or `None`. Apart
+/// from geopandas' `.venv` because stackstac needs a pandas before 3.
+pub fn stac_python() -> Option<PathBuf> {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-stac/bin/python");
+    let ok = Command::new(&python)
+        .args(["-c", "import pystac, jsonschema, odc.stac, stackstac, rio_stac, moto, boto3, rustac"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    available(ok, &format!("pystac, odc-stac, stackstac, rio-stac and moto in {}", python.display())).map(|_| python)
+}
+
+/// The STAC extension schemas the demo catalogue declares, vendored (no network in tests).
+pub fn stac_schemas() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/stac-schemas")
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released for the server to take).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("bound").port()
+}
+
+/// Waits until something accepts connections on `port`, or panics naming `what` and its log.
+fn wait_for_port(port: u16, what: &str, log: &Path) {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("{what} does not listen on port {port}:\n{}", std::fs::read_to_string(log).unwrap_or_default());
+}
+
+/// A server process a test started; killed (by its own pid) when dropped.
+pub struct Server {
+    child: std::process::Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// Its folder (configuration, logs).
+    pub dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // SIGTERM, not Child::kill's SIGKILL: nginx's master then stops its workers, which a killed
+        // master leaves running.
+        // SAFETY: signals our own child, by its pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// The server's log (nginx's access log, moto's output).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default()
+    }
+}
+
+/// nginx from Debian (`nginx-light`), or `None`.
+pub fn nginx() -> Option<PathBuf> {
+    let path = PathBuf::from("/usr/sbin/nginx");
+    let ok = Command::new(&path).arg("-v").output().is_ok_and(|o| o.status.success());
+    available(ok, "nginx (Debian package nginx-light)").map(|_| path)
+}
+
+/// nginx serving `root` on a free port of 127.0.0.1, in the foreground, with byte ranges (its default
+/// for static files) and an access log of the bytes it sent.
+pub fn serve_with_nginx(nginx: &Path, root: &Path) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let d = dir.path().display();
+    // `user` applies only when started as root (CI containers): the workers then read as root, which
+    // the test's temporary files need.
+    let conf = format!(
+        r#"user root;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log {d}/access.log;
+    log_format bytes '$request $status $body_bytes_sent';
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    types {{ application/json json; image/tiff tif; }}
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+        access_log {d}/access.log bytes;
+    }}
+}}
+"#,
+        root = root.display()
+    );
+    let conf = if nix_root() { conf } else { conf.replacen("user root;\n", "", 1) };
+    std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
+    let child = Command::new(nginx)
+        .arg("-e")
+        .arg(dir.path().join("error.log"))
+        .arg("-c")
+        .arg(dir.path().join("nginx.conf"))
+        .args(["-g", "daemon off;"])
+        .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
+        .spawn()
+        .expect("nginx starts");
+    wait_for_port(port, "nginx", &dir.path().join("error.log"));
+    Server { child, port, dir }
+}
+
+fn nix_root() -> bool {
+    // SAFETY: getuid has no preconditions.
+    unsafe { libc::getuid() == 0 }
+}
+
+/// moto's S3 server (`moto_server` from the STAC environment) on a free port of 127.0.0.1, holding
+/// every file under `root` in `bucket` under the same relative keys.
+pub fn serve_with_moto(python: &Path, root: &Path, bucket: &str) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = python.with_file_name("moto_server");
+    let child = Command::new(&server)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::fs::File::create(dir.path().join("access.log")).unwrap())
+        .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
+        .spawn()
+        .expect("moto_server starts");
+    wait_for_port(port, "moto_server", &dir.path().join("stderr.log"));
+    let upload = r#"
+import os, sys, boto3
+port, root, bucket = sys.argv[1], sys.argv[2], sys.argv[3]
+s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                  aws_access_key_id="testing", aws_secret_access_key="testing")
+s3.create_bucket(Bucket=bucket)
+for folder, _, files in os.walk(root):
+    for f in files:
+        path = os.path.join(folder, f)
+        s3.upload_file(path, bucket, os.path.relpath(path, root))
+"#;
+    output_of(Command::new(python).args(["-c", upload, &port.to_string()]).arg(root).arg(bucket));
+    Server { child, port, dir }
+}
+
+/// rustac's STAC API server (`rustac serve`, in-memory backend, from the STAC environment) on a free
+/// port of 127.0.0.1, loaded with the Collection `collection` and its item links. Started in the
+/// collection's folder: rustac resolves the relative item links against its working directory.
+pub fn serve_with_rustac(python: &Path, collection: &Path) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = Command::new(python.with_file_name("rustac"))
+        .current_dir(collection.parent().unwrap())
+        .args(["serve", "--load-collection-items", "-a", &format!("127.0.0.1:{port}")])
+        .arg(collection.file_name().unwrap())
+        .stdout(std::fs::File::create(dir.path().join("access.log")).unwrap())
+        .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
+        .spawn()
+        .expect("rustac serve starts");
+    wait_for_port(port, "rustac serve", &dir.path().join("stderr.log"));
+    Server { child, port, dir }
+}

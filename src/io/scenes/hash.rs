@@ -20,6 +20,12 @@ pub struct FileFingerprint {
 impl FileFingerprint {
     /// The fingerprint of `path`.
     pub fn of(path: &Path) -> Result<FileFingerprint> {
+        if crate::io::vsi::is_network_path(path) {
+            // Size and Last-Modified from the server: an object replaced under the same key changes
+            // one of them, and its cached hash is then computed again.
+            let (size, modified_s) = crate::io::vsi::stat(path)?;
+            return Ok(FileFingerprint { size, modified_ns: modified_s.saturating_mul(1_000_000_000) });
+        }
         let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
         let modified_ns = meta
             .modified()
@@ -55,7 +61,14 @@ pub fn content_hash(
 }
 
 fn file_hash(path: &Path) -> Result<String> {
-    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    // A remote file is hashed from its bytes as a local one is (read through GDAL), so the same
+    // acquisition is one scene whether a store first met it on disk or in a bucket. It is read once:
+    // later scans find the hash in the store's cache under the same size and modification time.
+    let mut file: Box<dyn Read> = if crate::io::vsi::is_network_path(path) {
+        Box::new(crate::io::vsi::Reader::open(path)?)
+    } else {
+        Box::new(std::fs::File::open(path).map_err(|e| Error::io(path, e))?)
+    };
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {

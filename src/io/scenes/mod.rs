@@ -2,6 +2,7 @@
 //! rasters. Each acquisition becomes a [`Scene`]: its date, the file and band holding each spectral
 //! role, and its cloud mask where one exists.
 
+pub mod api;
 mod folder;
 mod hash;
 pub mod stac;
@@ -96,15 +97,39 @@ pub const REQUIRED_ROLES: [BandRole; 4] = [BandRole::Blue, BandRole::Green, Band
 /// Reads a scene source: a STAC ItemCollection or Item JSON file, a folder of STAC Item JSON files, or
 /// a folder of dated rasters.
 pub fn discover(source: &Path, selection: &BandSelection) -> Result<SceneList> {
-    if !source.exists() {
+    let remote = source.to_str().filter(|s| crate::io::vsi::is_remote(s));
+    if remote.is_none() && !source.exists() {
         return Err(Error::input(source, "no such file or folder"));
     }
-    let mut list = if source.is_dir() {
+    let list = if let Some(href) = remote {
+        // A catalogue on a server or in a bucket: read through GDAL, its relative hrefs resolved there.
+        stac::discover_items(&[PathBuf::from(crate::io::vsi::gdal_path(href))])?
+    } else if source.is_dir() {
         let jsons = json_files(source)?;
         if jsons.is_empty() { folder::discover(source, selection)? } else { stac::discover_items(&jsons)? }
     } else {
         stac::discover_items(&[source.to_path_buf()])?
     };
+    finish(source, list)
+}
+
+/// The scenes a STAC API search finds (`--scenes URL --collection NAME`): see [`api::search`].
+pub fn discover_search(api: &str, collection: &str, bbox: [f64; 4], until: Option<NaiveDate>) -> Result<SceneList> {
+    let list = api::search(api, collection, bbox, until)?;
+    if list.scenes.is_empty() && list.skipped.is_empty() {
+        let until = until.map_or(String::new(), |d| format!(" acquired up to {d}"));
+        return Err(Error::input(
+            api,
+            format!(
+                "the STAC API search found no item of collection {collection} over the plots' bbox {bbox:?}{until}"
+            ),
+        ));
+    }
+    finish(Path::new(api), list)
+}
+
+/// Future-dated scenes set aside, the rest in date order; nothing found at all is an error.
+fn finish(source: &Path, mut list: SceneList) -> Result<SceneList> {
     // An acquisition dated after tomorrow (any time zone's today) is a catalogue or file-name error,
     // and would end every later scan's history at that date ("older than the store's latest").
     let latest = chrono::Utc::now().date_naive() + chrono::Days::new(1);
