@@ -69,6 +69,10 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The common options of imagery and outputs, which the commands that only work on a store (serving
+/// it, recording reviews) have no use for.
+const STORE_ONLY: &[&str] = &["bands", "sensor", "backend", "config", "co", "offline", "format", "overwrite"];
+
 fn run(cli: Cli) -> anyhow::Result<Outcome> {
     // The common options a command takes but has no use for: said, not silently accepted.
     let settings = |common: &args::CommonArgs, name: &str, unused: &[&str]| -> anyhow::Result<Settings> {
@@ -130,23 +134,9 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             }
             Ok(Outcome::Done)
         }
-        Command::Serve(a) => cmd_serve::run(
-            &a,
-            &settings(
-                &a.common,
-                "serve",
-                &["bands", "sensor", "backend", "config", "co", "offline", "format", "overwrite"],
-            )?,
-        ),
+        Command::Serve(a) => cmd_serve::run(&a, &settings(&a.common, "serve", STORE_ONLY)?),
         Command::Token(a) => cmd_token::run(&a),
-        Command::Review(a) => cmd_review::run(
-            &a,
-            &settings(
-                &a.common,
-                "review",
-                &["bands", "sensor", "backend", "config", "co", "offline", "format", "overwrite"],
-            )?,
-        ),
+        Command::Review(a) => cmd_review::run(&a, &settings(&a.common, "review", STORE_ONLY)?),
     }
 }
 

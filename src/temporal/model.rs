@@ -103,6 +103,20 @@ pub const fn packed(i: usize, j: usize) -> usize {
     i * TERMS - i * (i + 1) / 2 + j
 }
 
+/// The full symmetric matrix of a packed upper triangle, row-major: products with it then run without
+/// index arithmetic or branches.
+#[inline]
+fn unpacked(upper: &[f32; PACKED]) -> [f32; TERMS * TERMS] {
+    let mut full = [0.0f32; TERMS * TERMS];
+    for i in 0..TERMS {
+        for j in i..TERMS {
+            full[i * TERMS + j] = upper[packed(i, j)];
+            full[j * TERMS + i] = upper[packed(i, j)];
+        }
+    }
+    full
+}
+
 /// The running sums of one segment, and the fit last made from them.
 #[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(C)]
@@ -183,14 +197,7 @@ impl SegmentFit {
     /// elsewhere), or `None` (and keeps nothing) when the matrix is not positive definite.
     pub fn fit(&mut self, m: usize, n: u32, p: &ModelParams) -> Option<Recursion> {
         let inverse = self.inverse(m, p.ridge)?;
-        // Unpacked once: the products below then run without index arithmetic or branches.
-        let mut a = [0.0f32; TERMS * TERMS];
-        for i in 0..m {
-            for j in i..m {
-                a[i * TERMS + j] = inverse[packed(i, j)];
-                a[j * TERMS + i] = inverse[packed(i, j)];
-            }
-        }
+        let a = unpacked(&inverse);
         let dof = (n as f32 - m as f32).max(1.0);
         let floor = p.min_rmse * p.min_rmse;
         let mut coef = [0.0f32; BANDS * TERMS];
@@ -231,14 +238,7 @@ impl SegmentFit {
     /// `x' A^-1 x` read from the recursion kept since the latest fit (no factorization). Between
     /// refits the inverse is that of every look taken in, so the leverage is that of the current fit.
     pub fn judge(&self, recursion: &Recursion, x: &[f32; TERMS]) -> Judged {
-        // Unpacked first: the product then runs without index arithmetic or branches.
-        let mut full = [0.0f32; TERMS * TERMS];
-        for i in 0..TERMS {
-            for j in i..TERMS {
-                full[i * TERMS + j] = recursion.inverse[packed(i, j)];
-                full[j * TERMS + i] = recursion.inverse[packed(i, j)];
-            }
-        }
+        let full = unpacked(&recursion.inverse);
         let mut gain_direction = [0.0f32; TERMS];
         for i in 0..TERMS {
             let mut sum = 0.0f32;
