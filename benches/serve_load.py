@@ -12,6 +12,7 @@ same scan with the server idle. Standard library only.
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -45,9 +46,19 @@ def scan(binary, data, store, as_of=None):
             "--no-report"]
     if as_of:
         args += ["--as-of", as_of]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     run(binary, *args)
-    return time.monotonic() - started
+    wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # What the scan itself used: CPU seconds, and how often it gave the CPU up by itself (waiting on I/O
+    # or a lock) against how often it was preempted (another process wanted the core). A scan slowed by
+    # the server's locks waits voluntarily; one slowed by the clients' CPU is preempted.
+    return wall, {
+        "cpu_s": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2),
+        "voluntary_switches": after.ru_nvcsw - before.ru_nvcsw,
+        "preemptions": after.ru_nivcsw - before.ru_nivcsw,
+    }
 
 
 def client(base, token, stop, latencies, errors):
@@ -92,7 +103,7 @@ def main():
     idle = f"{a.work}/idle.gpkg"
     shutil.copy(base_store, idle)
     proc, _ = serve(a.binary, idle)
-    idle_time = scan(a.binary, data, idle)
+    idle_time, idle_use = scan(a.binary, data, idle)
     proc.terminate()
     proc.wait()
 
@@ -106,7 +117,7 @@ def main():
     for t in threads:
         t.start()
     time.sleep(2)
-    loaded_time = scan(a.binary, data, loaded)
+    loaded_time, loaded_use = scan(a.binary, data, loaded)
     stop.set()
     for t in threads:
         t.join()
@@ -126,6 +137,8 @@ def main():
         "scan_idle_server_s": round(idle_time, 2),
         "scan_loaded_server_s": round(loaded_time, 2),
         "scan_slowdown": round(loaded_time / idle_time, 3),
+        "scan_idle_server_use": idle_use,
+        "scan_loaded_server_use": loaded_use,
     }, indent=1))
     return 0 if not errors else 1
 
