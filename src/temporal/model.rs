@@ -117,6 +117,20 @@ fn unpacked(upper: &[f32; PACKED]) -> [f32; TERMS * TERMS] {
     full
 }
 
+/// `a v` over the first `m` terms (`a` row-major, zero beyond them), each row summed in term order.
+#[inline]
+fn product(a: &[f32; TERMS * TERMS], v: &[f32], m: usize) -> [f32; TERMS] {
+    let mut out = [0.0f32; TERMS];
+    for i in 0..m {
+        let mut sum = 0.0f32;
+        for j in 0..m {
+            sum += a[i * TERMS + j] * v[j];
+        }
+        out[i] = sum;
+    }
+    out
+}
+
 /// The running sums of one segment, and the fit last made from them.
 #[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(C)]
@@ -205,14 +219,7 @@ impl SegmentFit {
         let mut objective = [0.0f32; BANDS];
         for b in 0..BANDS {
             let xy = &self.xty[b * TERMS..b * TERMS + TERMS];
-            let mut c = [0.0f32; TERMS];
-            for i in 0..m {
-                let mut sum = 0.0f32;
-                for j in 0..m {
-                    sum += a[i * TERMS + j] * xy[j];
-                }
-                c[i] = sum;
-            }
+            let c = product(&a, xy, m);
             // RSS = y'y - 2 c'X'y + c'X'X c, and (X'X + R) c = X'y makes c'X'X c = c'X'y - c'R c: the
             // residuals from the sums without the quadratic form (the ridge is not part of them).
             let mut cxy = 0.0f32;
@@ -238,15 +245,7 @@ impl SegmentFit {
     /// `x' A^-1 x` read from the recursion kept since the latest fit (no factorization). Between
     /// refits the inverse is that of every look taken in, so the leverage is that of the current fit.
     pub fn judge(&self, recursion: &Recursion, x: &[f32; TERMS]) -> Judged {
-        let full = unpacked(&recursion.inverse);
-        let mut gain_direction = [0.0f32; TERMS];
-        for i in 0..TERMS {
-            let mut sum = 0.0f32;
-            for j in 0..TERMS {
-                sum += full[i * TERMS + j] * x[j];
-            }
-            gain_direction[i] = sum;
-        }
+        let gain_direction = product(&unpacked(&recursion.inverse), x, TERMS);
         let mut leverage = 0.0f32;
         for i in 0..TERMS {
             leverage += x[i] * gain_direction[i];
