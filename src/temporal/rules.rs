@@ -507,9 +507,7 @@ fn refit(
     bands: usize,
 ) {
     let m = &p.model;
-    let terms_now =
-        if s.seg_obs >= m.full_min_obs && day - s.seg_start >= m.full_min_span_days { TERMS as u32 } else { 0 };
-    if terms_now == 0 {
+    if s.seg_obs < m.full_min_obs || day - s.seg_start < m.full_min_span_days {
         return;
     }
     if s.model_terms != 0 && !refit_due(s.seg_obs, s.recursion.fitted_obs) {
@@ -523,9 +521,9 @@ fn refit(
         }
         return;
     }
-    let Some(recursion) = s.fit.fit(terms_now as usize, s.seg_obs, m) else { return };
+    let Some(recursion) = s.fit.fit(TERMS, s.seg_obs, m) else { return };
     s.recursion = recursion;
-    s.model_terms = terms_now;
+    s.model_terms = TERMS as u32;
     s.green_season = season_of(s, p, rules, bands);
 }
 

@@ -340,6 +340,20 @@ impl TemporalState {
 mod tests {
     use super::*;
 
+    /// A deflated blob under `magic`: the grid's head, then `raw` records.
+    fn deflated(magic: &[u8; 4], width: u32, height: u32, raw: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::DeflateEncoder::new(magic.to_vec(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut enc, &width.to_le_bytes()).unwrap();
+        std::io::Write::write_all(&mut enc, &height.to_le_bytes()).unwrap();
+        std::io::Write::write_all(&mut enc, raw).unwrap();
+        enc.finish().unwrap()
+    }
+
+    /// The raw records of `s` as an earlier layout wrote them: `record` cuts each from this layout's.
+    fn old_records(s: &TemporalState, record: impl Fn(&[u8]) -> Vec<u8>) -> Vec<u8> {
+        s.pixels.iter().flat_map(|p| record(bytemuck::bytes_of(p))).collect()
+    }
+
     #[test]
     fn state_blob_round_trips_bit_for_bit() {
         let mut s = TemporalState::new(3, 2);
@@ -373,15 +387,7 @@ mod tests {
         s.pixels[1].works_start = 19800;
         s.pixels[1].fit.variance[5] = 0.5;
         // The JTS3 blob of the same state: every record without its last four bytes.
-        let mut raw = Vec::new();
-        raw.extend_from_slice(&2u32.to_le_bytes());
-        raw.extend_from_slice(&1u32.to_le_bytes());
-        for p in &s.pixels {
-            raw.extend_from_slice(&bytemuck::bytes_of(p)[..JTS3_RECORD]);
-        }
-        let mut enc = flate2::write::DeflateEncoder::new(b"JTS3".to_vec(), flate2::Compression::fast());
-        std::io::Write::write_all(&mut enc, &raw).unwrap();
-        let old = enc.finish().unwrap();
+        let old = deflated(b"JTS3", 2, 1, &old_records(&s, |r| r[..JTS3_RECORD].to_vec()));
         let back = TemporalState::from_bytes(&old).expect("a JTS3 blob is read");
         // The RMSE it held (0.5) is now kept as its square.
         s.pixels[1].fit.variance[5] = 0.25;
@@ -399,15 +405,7 @@ mod tests {
         s.pixels[1].works_start = 19800;
         s.pixels[1].bright_looks = 2;
         s.pixels[1].fit.variance[0] = 0.5;
-        let mut raw = Vec::new();
-        raw.extend_from_slice(&2u32.to_le_bytes());
-        raw.extend_from_slice(&1u32.to_le_bytes());
-        for p in &s.pixels {
-            raw.extend_from_slice(&bytemuck::bytes_of(p)[..JTS4_RECORD]);
-        }
-        let mut enc = flate2::write::DeflateEncoder::new(b"JTS4".to_vec(), flate2::Compression::fast());
-        std::io::Write::write_all(&mut enc, &raw).unwrap();
-        let old = enc.finish().unwrap();
+        let old = deflated(b"JTS4", 2, 1, &old_records(&s, |r| r[..JTS4_RECORD].to_vec()));
         let back = TemporalState::from_bytes(&old).expect("a JTS4 blob is read");
         s.pixels[1].fit.variance[0] = 0.25;
         assert_eq!(back.to_bytes(), s.to_bytes());
@@ -425,17 +423,8 @@ mod tests {
         s.pixels[2].works_start = 19800;
         s.pixels[2].fit.variance[5] = 0.5;
         let gap = std::mem::offset_of!(PixelState, seg_by_model);
-        let mut raw = Vec::new();
-        raw.extend_from_slice(&3u32.to_le_bytes());
-        raw.extend_from_slice(&1u32.to_le_bytes());
-        for p in &s.pixels {
-            let b = bytemuck::bytes_of(p);
-            raw.extend_from_slice(&b[..gap]);
-            raw.extend_from_slice(&b[gap + 4..JTS3_RECORD]);
-        }
-        let mut enc = flate2::write::DeflateEncoder::new(b"JTS3".to_vec(), flate2::Compression::fast());
-        std::io::Write::write_all(&mut enc, &raw).unwrap();
-        let old = enc.finish().unwrap();
+        let mut raw = old_records(&s, |r| [&r[..gap], &r[gap + 4..JTS3_RECORD]].concat());
+        let old = deflated(b"JTS3", 3, 1, &raw);
         let back = TemporalState::from_bytes(&old).expect("a first-layout JTS3 blob is read");
         s.pixels[2].fit.variance[5] = 0.25;
         assert_eq!(back.to_bytes(), s.to_bytes());
@@ -446,9 +435,7 @@ mod tests {
         assert_eq!(back.pixels[2].fit.variance[5], 0.25);
         // Records of neither length are refused.
         raw.truncate(raw.len() - 4);
-        let mut enc = flate2::write::DeflateEncoder::new(b"JTS3".to_vec(), flate2::Compression::fast());
-        std::io::Write::write_all(&mut enc, &raw).unwrap();
-        assert!(TemporalState::from_bytes(&enc.finish().unwrap()).is_none());
+        assert!(TemporalState::from_bytes(&deflated(b"JTS3", 3, 1, &raw)).is_none());
     }
 
     #[test]
