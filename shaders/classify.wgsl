@@ -15,6 +15,7 @@ struct Params {
     built_min_brightness: f32,
     soil_min_ndti: f32,
     net_max_dark: f32,
+    net_max_dark_ndvi: f32,
     net_max_nir_over_green: f32,
     net_min_blue_excess: f32,
     net_min_blue: f32,
@@ -28,7 +29,6 @@ struct Params {
     red: u32,
     swir1: u32,
     swir2: u32,
-    pad0: u32,
 }
 
 const ABSENT: u32 = 0xffffffffu;
@@ -95,7 +95,7 @@ fn classify_pixel(i: u32) -> u32 {
     if lt(ndvi, params.cover_max_ndvi) && gt(-redness, params.net_min_blue_excess) && mesh_over_soil {
         return COVERED;
     }
-    if lt(brightness, params.net_max_dark) && ge(ndti, params.soil_min_ndti) {
+    if lt(brightness, params.net_max_dark) && lt(ndvi, params.net_max_dark_ndvi) && ge(ndti, params.soil_min_ndti) {
         return COVERED;
     }
     let white = ge(blue, params.net_min_blue) && lt(blue, params.net_max_blue);

@@ -878,21 +878,24 @@ pub fn observe_pixels(
     }
     if trace_plot().is_some_and(|id| id == block.plot_id) {
         // A developer's view of one plot, one line per pixel and acquisition: date, pixel, class,
-        // event bits, segment start, model terms.
+        // event bits, segment start, model terms, NDVI, break by model, bands, the segment's accepted looks
+        // and the departures held back.
         let date = from_day_number(acq.day).map(|d| d.to_string()).unwrap_or_default();
         let n = bits.len();
         for (i, (s, b)) in state.iter().zip(&bits).enumerate() {
             if block.mask[i] != 0 {
                 let bands: Vec<String> = (0..6).map(|k| format!("{:.4}", obs.planes.bands[k * n + i])).collect();
                 eprintln!(
-                    "trace {date} {} {} {b} {} {} {:.2} {} {}",
+                    "trace {date} {} {} {b} {} {} {:.2} {} {} {} {}",
                     block.first_pixel as usize + i,
                     obs.planes.class[i],
                     s.seg_start,
                     s.model_terms,
                     obs.planes.ndvi[i],
                     s.seg_by_model,
-                    bands.join(" ")
+                    bands.join(" "),
+                    s.seg_obs,
+                    s.pend_count
                 );
             }
         }

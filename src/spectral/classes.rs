@@ -87,6 +87,11 @@ pub struct ClassRules {
     /// Brightness (mean of blue, green, red and NIR) under which a pixel with soil's NDTI is a black
     /// dust net over soil: wet soil stays above 0.1.
     pub net_max_dark: f32,
+    /// NDVI at and above which a dark pixel is not a black net: the HDPE mesh is flat from red to NIR
+    /// (NDVI near 0.05, about 0.1 with a fifth of soil showing through), while leafless deciduous
+    /// canopy in winter (bark, twigs, litter and evergreen understorey), as dark in the visible, keeps
+    /// some red edge (NDVI 0.2-0.35 on Sentinel-2 in the Yangtze delta winter).
+    pub net_max_dark_ndvi: f32,
     /// NIR over green below which a green, low-NDVI pixel is a net: a young crop of the same NDVI
     /// reflects two to three times more NIR than green.
     pub net_max_nir_over_green: f32,
@@ -114,6 +119,7 @@ impl Default for ClassRules {
             built_min_brightness: 0.05,
             soil_min_ndti: 0.04,
             net_max_dark: 0.085,
+            net_max_dark_ndvi: 0.16,
             net_max_nir_over_green: 1.6,
             net_min_blue_excess: 0.08,
             net_min_blue: 0.2,
@@ -164,7 +170,7 @@ pub fn classify_pixel(p: &Pixel, idx: &[f32; 7], rules: &ClassRules) -> LandClas
     if ndvi < rules.cover_max_ndvi && -redness > rules.net_min_blue_excess && mesh_over_soil {
         return LandClass::Covered;
     }
-    if brightness < rules.net_max_dark && ndti >= rules.soil_min_ndti {
+    if brightness < rules.net_max_dark && ndvi < rules.net_max_dark_ndvi && ndti >= rules.soil_min_ndti {
         return LandClass::Covered;
     }
     let white = p.blue >= rules.net_min_blue && p.blue < rules.net_max_blue;
@@ -272,6 +278,10 @@ mod tests {
         assert_eq!(class(concrete), LandClass::Built);
         assert_eq!(class(mix(concrete, white_net, 0.3)), LandClass::Built, "concrete beside a white net");
         assert_eq!(class(soil), LandClass::BareSoil);
+        // Leafless deciduous canopy in winter is as dark as a black net but keeps a red edge.
+        let leaf_off_canopy = [0.045, 0.060, 0.065, 0.115, 0.150, 0.105];
+        assert_ne!(class(leaf_off_canopy), LandClass::Covered, "winter trees are no net");
+        assert_ne!(class(mix(leaf_off_canopy, leaves, 0.15)), LandClass::Covered, "winter trees with evergreens");
     }
 
     #[test]

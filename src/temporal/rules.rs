@@ -320,11 +320,7 @@ fn take_break(s: &mut PixelState, latest: &PixelObservation, p: &TemporalParams,
     s.bsi_before = s.bsi_last;
     let before = LandClass::from_u8(s.pend_before as u8);
     let into = LandClass::from_u8(s.pend_class[0] as u8);
-    // Without a model, vegetation turning bare is what every harvest looks like: the segment goes on.
-    // Into or out of buildings, nets and water it is a new state of the ground.
-    let reset = by_model
-        || matches!(into, LandClass::Built | LandClass::Covered | LandClass::Water)
-        || matches!(before, LandClass::Built | LandClass::Covered | LandClass::Water);
+    let reset = by_model || resets_segment(before, into);
     if reset {
         // A break from the model into bare ground marks what follows as new ground; a change judged by
         // class (the building going up on it) keeps the mark.
@@ -368,6 +364,15 @@ fn take_break(s: &mut PixelState, latest: &PixelObservation, p: &TemporalParams,
         let taken = Taken { day, season, area_green: s.pend_green[k] != 0, class, bands, ndvi, bsi, judged: None };
         accept_departure(s, &taken, before, failed_to_green, by_model, history, p, rules);
     }
+}
+
+/// True when a change of class, judged without a model, is a new state of the ground that starts a new
+/// segment: into or out of buildings, nets and water (vegetation turning bare and back is what every
+/// harvest looks like).
+#[inline]
+fn resets_segment(before: LandClass, into: LandClass) -> bool {
+    matches!(into, LandClass::Built | LandClass::Covered | LandClass::Water)
+        || matches!(before, LandClass::Built | LandClass::Covered | LandClass::Water)
 }
 
 /// An observation as the runs and the model take it in (held-back ones with the season and the area's
@@ -440,9 +445,17 @@ fn accept(s: &mut PixelState, o: &Taken, departed: bool, p: &TemporalParams, rul
     } else {
         s.bare_start_seen != 0
     };
+    // Ground bare since before it was first seen and still bare in the green season a full idle period
+    // into its run is no fallow winter (it greens as the area does) and no harvest gap (weeks): without
+    // waiting a year for its model, it is idle ground.
+    let bare_since_unseen = s.bare_start != NONE_DAY
+        && !start_seen
+        && from_day_number(s.bare_start)
+            .zip(from_day_number(day))
+            .is_some_and(|(start, today)| add_months(start, p.idle_months) <= today);
     let unexplained = departed
         || (s.model_terms != 0 && s.green_season == SEASON_BARE)
-        || (s.model_terms == 0 && area_green && start_seen);
+        || (s.model_terms == 0 && area_green && (start_seen || bare_since_unseen));
     if s.seg_start == NONE_DAY {
         s.seg_start = day;
     }

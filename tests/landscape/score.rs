@@ -203,7 +203,8 @@ pub fn read_flags(path: &Path) -> Vec<ScoredFlag> {
             flag_id: text("flag_id").unwrap_or_default(),
             plot_id: text("plot_id").unwrap_or_default(),
             kind,
-            first_seen: text("first_seen").and_then(|d| d.get(..10).and_then(|d| d.parse().ok())),
+            // GDAL writes dates as 2024/03/01.
+            first_seen: text("first_seen").and_then(|d| d.get(..10).and_then(|d| d.replace('/', "-").parse().ok())),
             pixels: rasterize(&geometry),
         });
     }

@@ -171,7 +171,6 @@ struct ClassifyParams {
     red: u32,
     swir1: u32,
     swir2: u32,
-    pad: [u32; 1],
 }
 
 /// The index planes the class rules read, in the order classify.wgsl expects them.
@@ -217,7 +216,6 @@ pub(super) fn classify(
             red: slots[3],
             swir1: slots[4],
             swir2: slots[5],
-            pad: [0; 1],
         };
         Pass {
             params: bytemuck::bytes_of(&params).to_vec(),
