@@ -52,6 +52,7 @@ pub mod error;
 pub mod export;
 pub mod flags;
 pub mod io;
+pub mod jobs;
 pub mod progress;
 pub mod raster;
 pub mod report;

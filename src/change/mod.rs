@@ -20,13 +20,12 @@
 //! cut at Kapur's maximum entropy.
 
 pub mod conditional;
+pub mod dark_object;
 pub mod evidence;
-pub mod job;
 pub mod kinds;
 pub mod normalize;
 pub mod rgb;
 pub mod segments;
-pub mod stream;
 pub mod threshold;
 
 use ndarray::{Array2, Zip};
@@ -37,7 +36,7 @@ use crate::error::Result;
 use crate::raster::BandStack;
 use crate::spectral::{ClassRules, IndexStack, LandClass};
 use crate::vectorize::{merge_small, remove_small};
-pub use kinds::{ChangeCode, absorb_halo, change_kind};
+pub use kinds::{CHANGE_PALETTE, ChangeCode, absorb_halo, change_kind};
 pub use normalize::Normalization;
 
 /// Settings of the change detector. Defaults are what every user gets; none is tuned to one dataset.

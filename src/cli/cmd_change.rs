@@ -6,7 +6,7 @@ use super::Outcome;
 use super::args::ChangeArgs;
 use super::config::Settings;
 use super::output::print_summary;
-use crate::change::job::{ChangeRequest, run_change};
+use crate::jobs::change::{ChangeRequest, run_change};
 
 pub fn run(args: &ChangeArgs, settings: &Settings) -> anyhow::Result<Outcome> {
     let backend = super::backend(settings)?;

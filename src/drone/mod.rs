@@ -21,7 +21,6 @@
 
 pub mod classify;
 pub mod height;
-pub mod job;
 pub mod register;
 pub mod scratch;
 pub mod stitch;

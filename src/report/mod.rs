@@ -33,7 +33,6 @@ use serde::Serialize;
 
 use crate::compute::Backend;
 use crate::error::{Error, Result};
-use crate::export::style::hex;
 use crate::export::{AtomicOutput, RunFiles};
 use crate::flags::{FlagKind, FlagStatus};
 use crate::io::BandSelection;
@@ -44,6 +43,7 @@ use crate::raster::{Bounds, Grid};
 use crate::scan::ScanOptions;
 use crate::scan::observe::SceneReader;
 use crate::store::Store;
+use crate::store::style::hex;
 use charts::{CLEAR_ENOUGH, SeriesPoint};
 use chips::{Composite, Rgb, Stretch};
 use data::{FlagInfo, ReportData};

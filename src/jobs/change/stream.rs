@@ -1,5 +1,5 @@
 //! Streaming change detection: full Sentinel-2 tiles and larger, with the same result as
-//! [`detect`](super::detect) to the bit (the same change raster, the same flags).
+//! [`detect`](crate::change::detect) to the bit (the same change raster, the same flags).
 //!
 //! The whole-scene detector holds both dates as float stacks, a normalized copy and every index plane:
 //! about 150 bytes a pixel, 18 GB for a 10980 x 10980 tile. This path decodes every input block once (the
@@ -41,13 +41,14 @@ use gdal::Metadata;
 use ndarray::{Array2, Array3, ArrayView2, Axis, Zip, s};
 use rayon::prelude::*;
 
-use super::evidence::{FlagContext, RegionStats, SceneRef, flags_from_regions};
-use super::job::{ChangeRequest, ChangeSummary, write_outputs};
-use super::kinds::absorb_halo_at;
-use super::normalize::{FitSample, Normalization, fit_bands, gains_and_offsets};
-use super::threshold::{finite_range, otsu, otsu_and_minimum_error_in};
-use super::{ChangeCode, ChangeOptions, absorb_halo, change_kind};
+use super::{ChangeRequest, ChangeSummary, write_outputs};
 use crate::align::window_of;
+use crate::change::dark_object::{BINS as DARK_BINS, haze_offset};
+use crate::change::evidence::{FlagContext, RegionStats, SceneRef, flags_from_regions};
+use crate::change::kinds::absorb_halo_at;
+use crate::change::normalize::{FitSample, Normalization, fit_bands, gains_and_offsets};
+use crate::change::threshold::{finite_range, otsu, otsu_and_minimum_error_in};
+use crate::change::{ChangeCode, ChangeOptions, absorb_halo, change_kind};
 use crate::compute::Backend;
 use crate::compute::moments::{BLOCK, PairMoments, block_moments};
 use crate::error::{Error, Result};
@@ -60,7 +61,6 @@ use crate::progress::Progress;
 use crate::raster::{BandRole, BandStack, Grid, Window};
 use crate::spectral::LandClass;
 use crate::spectral::classes::{ClassRules, classify_pixel};
-use crate::spectral::dark_object::{BINS as DARK_BINS, haze_offset};
 use crate::spectral::indices::{Pixel, pixel_indices};
 use crate::vectorize::union_find::DisjointSets;
 use crate::vectorize::{label_regions, merge_small_parts, polygonize_crop, remove_small};
@@ -971,7 +971,7 @@ fn in_order<T: Send>(
     Ok(())
 }
 
-/// The haze offset of every band of both dates (`spectral::dark_object`), from the whole scene's range
+/// The haze offset of every band of both dates (`dark_object`), from the whole scene's range
 /// and histogram of each band: two reads of the scene, which only inputs in digital numbers pay.
 fn haze_offsets(source: &Source, strips: &[Range<usize>]) -> Result<[Vec<f32>; 2]> {
     let bands = source.roles.len();
