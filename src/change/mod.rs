@@ -64,8 +64,9 @@ pub struct ChangeOptions {
     pub misregistration_tolerance_px: usize,
     /// Settings of the detector for imagery with red, green and blue only (`rgb`).
     pub rgb: rgb::RgbChangeOptions,
-    /// Inputs whose pixels are the analysis grid's are streamed in strips (see [`stream`]): the same
-    /// result as the whole-scene detector, in memory bounded by the strips and a few bytes per pixel.
+    /// Inputs whose pixels are the analysis grid's are streamed in strips (see
+    /// [`crate::jobs::change::stream`]): the same result as the whole-scene detector, in memory bounded
+    /// by the strips and a few bytes per pixel.
     /// False reads both dates whole, as [`detect`] needs them.
     pub streaming: bool,
     /// Rows the streaming path decodes at a time (and half as many per piece it processes); 0 decodes whole
