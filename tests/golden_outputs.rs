@@ -235,23 +235,14 @@ fn taizhou_change() -> Option<Golden> {
     }
     let tmp = tempfile::tempdir().unwrap();
     let (out, raster) = (tmp.path().join("taizhou.gpkg"), tmp.path().join("taizhou.tif"));
-    let args: [&OsStr; 9] = [
-        "change".as_ref(),
-        "2000TM".as_ref(),
-        "2003TM".as_ref(),
-        "--sensor".as_ref(),
-        "landsat-tm".as_ref(),
-        "--change-raster".as_ref(),
-        raster.as_os_str(),
-        "--out".as_ref(),
-        out.as_os_str(),
-    ];
-    jingtu(&dir, &args);
+    let (out, raster) = (out.to_str().expect("a UTF-8 temporary path"), raster.to_str().expect("UTF-8"));
+    let change = ["change", "2000TM", "2003TM", "--sensor", "landsat-tm"];
+    jingtu(&dir, &[&change[..], &["--change-raster", raster, "--out", out]].concat());
     let mut g = Golden::default();
-    let (bytes, w, h) = raster_bytes(&raster);
+    let (bytes, w, h) = raster_bytes(Path::new(raster));
     g.digest("change_raster", &bytes);
     g.count("change_raster.size", format!("{w}x{h}"));
-    let ds = Dataset::open(&raster).unwrap();
+    let ds = Dataset::open(raster).unwrap();
     let mut codes = vec![0u8; w * h];
     ds.rasterband(1).unwrap().read_into_slice::<u8>((0, 0), (w, h), (w, h), &mut codes, None).unwrap();
     let mut histogram: BTreeMap<String, usize> = BTreeMap::new();
@@ -259,7 +250,7 @@ fn taizhou_change() -> Option<Golden> {
         *histogram.entry(c.to_string()).or_default() += 1;
     }
     g.count("change_raster.pixels_by_code", serde_json::to_value(histogram).unwrap());
-    flag_output(&mut g, &out, "flags");
+    flag_output(&mut g, Path::new(out), "flags");
     Some(g)
 }
 
@@ -302,38 +293,30 @@ fn drone_synthetic() -> Option<Golden> {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     let site = DroneSite::standard();
-    let spec = |later: bool| FlightSpec {
-        later,
+    // The flights of tests/cli_drone.rs: the later one shifted by (0.2, 0.1) m and 0.2 m lower.
+    let before = FlightSpec {
+        later: false,
         dsm_resolution: 0.5,
         ortho_resolution: 0.25,
         extent: (0.0, 0.0, 200.0, 160.0),
-        shift: if later { (0.2, 0.1) } else { (0.0, 0.0) },
-        vertical_offset: if later { -0.2 } else { 0.0 },
+        shift: (0.0, 0.0),
+        vertical_offset: 0.0,
         noise_m: 0.02,
         pix4d_nodata: false,
-        date: if later { "2024:09:01 10:00:00" } else { "2024:03:01 10:00:00" },
+        date: "2024:03:01 10:00:00",
     };
-    write_flight(&site, &spec(false), &d.join("b_dsm.tif"), &d.join("b_rgb.tif")).unwrap();
-    write_flight(&site, &spec(true), &d.join("a_dsm.tif"), &d.join("a_rgb.tif")).unwrap();
-    jingtu(
-        d,
-        &[
-            "drone",
-            "--before-dsm",
-            "b_dsm.tif",
-            "--after-dsm",
-            "a_dsm.tif",
-            "--before-ortho",
-            "b_rgb.tif",
-            "--after-ortho",
-            "a_rgb.tif",
-            "--out",
-            "flags.gpkg",
-            "--height-raster",
-            "dh.tif",
-            "-q",
-        ],
-    );
+    let after = FlightSpec {
+        later: true,
+        shift: (0.2, 0.1),
+        vertical_offset: -0.2,
+        date: "2024:09:01 10:00:00",
+        ..before.clone()
+    };
+    write_flight(&site, &before, &d.join("b_dsm.tif"), &d.join("b_rgb.tif")).unwrap();
+    write_flight(&site, &after, &d.join("a_dsm.tif"), &d.join("a_rgb.tif")).unwrap();
+    let flights = "--before-dsm b_dsm.tif --after-dsm a_dsm.tif --before-ortho b_rgb.tif --after-ortho a_rgb.tif";
+    let args: Vec<&str> = flights.split(' ').collect();
+    jingtu(d, &[&["drone"], &args[..], &["--out", "flags.gpkg", "--height-raster", "dh.tif", "-q"]].concat());
     let mut g = Golden::default();
     let (bytes, w, h) = raster_bytes(&d.join("dh.tif"));
     g.digest("height_raster", &bytes);
