@@ -4,8 +4,10 @@ use std::path::{Path, PathBuf};
 
 use gdal::errors::GdalError;
 
-/// Everything that can go wrong in jingtu's library code.
+/// Everything that can go wrong in jingtu's library code. Non-exhaustive, so that a new variant breaks no
+/// caller's `match`.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// GDAL could not open or read a file; `message` is GDAL's own.
     #[error("{}: {message}", path.display())]
