@@ -127,7 +127,6 @@ pub fn run(
     progress: &dyn Progress,
 ) -> Result<ChangeSummary> {
     let _cache = CacheLimit::at_most(GDAL_CACHE_BYTES);
-    keep_freed_memory();
     let clock = std::time::Instant::now();
     let lap = |what: &str| log::debug!("streaming change: {what} done at {:.2} s", clock.elapsed().as_secs_f64());
     let Inputs { before, after, map_before, map_after, grid, georeferenced, mut warnings } = inputs;
@@ -1373,22 +1372,9 @@ fn trace(parts: &[Part], regions: &Numbered, grid: &Grid) -> Result<Vec<crate::v
     Ok(polygons)
 }
 
-/// Buffers of a few megabytes are allocated and freed for every piece of every strip; glibc would map
-/// each afresh from the system and return it when freed, and the job would then spend a tenth of its
-/// time faulting in and zeroing pages it had a moment ago. Served from the heap and kept there instead,
-/// they are reused. (Resident memory stays bounded by what the job holds at once; the strips' memory is
-/// handed back when the pass is done, see `release_freed_memory`.)
-fn keep_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets allocator parameters; it takes the allocator's own lock.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
-    }
-}
-
 /// Hands the memory the strips were decoded into back to the system before the scene-sized steps that
-/// follow (the allocator keeps freed memory for reuse while strips come and go; see `main`).
+/// follow (the binary has the allocator keep freed memory for reuse while strips come and go, see
+/// `cli::cmd_change`).
 fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free heap pages to the system.
