@@ -21,7 +21,7 @@
 //! | the GeoPackage store: state between scans, flag history, changefeed, QGIS styles | [`store`] |
 //! | GeoPackage, GeoJSON, Shapefile, FlatGeobuf, CSV, GeoTIFF outputs; the changefeed's formats | [`export`] |
 //! | the HTML scan report, image chips and quicklooks | [`report`] |
-//! | the jobs: `change`, `scan`, `drone` read inputs, run the steps above, write outputs | [`jobs`] |
+//! | the jobs: `change`, `scan`, `drone`, `report` read inputs, run the steps above, write outputs | [`jobs`] |
 //! | synthetic scenes with known truth (fixtures, demo) | [`synth`] |
 //! | the command line; the HTTP API | [`cli`], [`serve`] |
 //!

@@ -8,7 +8,9 @@
 //! | [`change`] | `jingtu change` | two rasters, optionally plots | flags, change raster |
 //! | [`scan`] | `jingtu scan`, `jingtu demo` | plot registry, scenes, the store | the store, flags |
 //! | [`drone`] | `jingtu drone` | two flights' surface models and orthomosaics | flags, height raster |
+//! | [`report`] | `jingtu report`, after `jingtu scan` | the store, the scanned imagery | HTML report, quicklooks |
 
 pub mod change;
 pub mod drone;
+pub mod report;
 pub mod scan;
