@@ -2,8 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-/// Everything that can go wrong in jingtu's library code.
+use gdal::errors::GdalError;
+
+/// Everything that can go wrong in jingtu's library code. Non-exhaustive, so that a new variant breaks no
+/// caller's `match`.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// GDAL could not open or read a file; `message` is GDAL's own.
     #[error("{}: {message}", path.display())]
@@ -81,11 +85,8 @@ impl Error {
     }
 
     /// A GDAL failure on `path`, carrying GDAL's last error message.
-    pub fn gdal(path: impl AsRef<Path>, err: gdal::errors::GdalError) -> Self {
-        Error::Gdal {
-            path: path.as_ref().to_path_buf(),
-            message: crate::io::gdal_env::describe_at(path.as_ref(), &err),
-        }
+    pub fn gdal(path: impl AsRef<Path>, err: GdalError) -> Self {
+        Error::Gdal { path: path.as_ref().to_path_buf(), message: describe_gdal_at(path.as_ref(), &err) }
     }
 
     /// An I/O failure on `path`.
@@ -96,5 +97,58 @@ impl Error {
     /// A store failure.
     pub fn store(path: impl AsRef<Path>, message: impl std::fmt::Display) -> Self {
         Error::Store { path: path.as_ref().to_path_buf(), message: message.to_string() }
+    }
+}
+
+/// GDAL's message for an error on `path`, without the path: jingtu's messages name the file once, in
+/// front, and GDAL's own often repeat it ("a.tif: TIFFReadDirectory: ...", "(a.tif, band 1: ...)").
+pub fn describe_gdal_at(path: &std::path::Path, err: &GdalError) -> String {
+    without_path(&describe_gdal(err), &path.display().to_string())
+}
+
+fn without_path(message: &str, path: &str) -> String {
+    if path.is_empty() {
+        return message.to_string();
+    }
+    let mut m = message.to_string();
+    for form in [format!("{path}: "), format!("{path}, "), format!("'{path}' "), format!("`{path}' "), path.to_string()]
+    {
+        m = m.replace(&form, "");
+    }
+    let m = m.trim().trim_start_matches([':', ',']).trim().to_string();
+    if m.is_empty() { "GDAL failed without a message".to_string() } else { m }
+}
+
+/// GDAL's message for an error, without the wrapper text of the Rust bindings.
+pub fn describe_gdal(err: &GdalError) -> String {
+    let msg = match err {
+        GdalError::CplError { msg, .. } => msg.clone(),
+        GdalError::NullPointer { msg, method_name } => {
+            if msg.is_empty() {
+                format!("GDAL {method_name} failed")
+            } else {
+                msg.clone()
+            }
+        }
+        other => other.to_string(),
+    };
+    let one_line = msg.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.is_empty() { "GDAL failed without a message".to_string() } else { one_line }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gdal_messages_lose_the_path_jingtu_already_names() {
+        let p = "/data/a b.tif";
+        assert_eq!(without_path("/data/a b.tif: TIFFReadDirectory: failed", p), "TIFFReadDirectory: failed");
+        assert_eq!(without_path("(/data/a b.tif, band 1: IReadBlock failed)", p), "(band 1: IReadBlock failed)");
+        assert_eq!(
+            without_path("`/data/a b.tif' not recognized as a supported file format.", p),
+            "not recognized as a supported file format."
+        );
+        assert_eq!(without_path("no path here", p), "no path here");
     }
 }

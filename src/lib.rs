@@ -9,20 +9,34 @@
 //! | step | module |
 //! | --- | --- |
 //! | read rasters, sensor profiles, plot registries (GDAL) | [`io`] |
-//! | put inputs on one analysis grid (windows, GDAL warp) | [`align`] |
+//! | put inputs on one analysis grid (windows, GDAL warp); the scan's analysis frame | [`align`] |
 //! | per-pixel kernels behind one interface (CPU with rayon; GPU with wgpu) | [`compute`] |
-//! | indices, land-cover classes, haze correction | [`spectral`] |
-//! | bi-temporal change: normalization, statistic, threshold, kinds; RGB-only imagery | [`change`] |
+//! | indices, land-cover classes, cloud test | [`spectral`] |
+//! | bi-temporal change: haze, normalization, statistic, threshold, kinds; RGB-only imagery | [`change`] |
 //! | per-pixel temporal state of the monthly scan: bare runs, built runs, works | [`temporal`] |
-//! | the monthly scan: plot grids, observations, trackers, flag lifecycle | [`scan`] |
+//! | the monthly scan's observations, trackers and flag lifecycle | [`scan`] |
 //! | drone flights: registration, tiled height change, structures, earthworks volumes | [`drone`] |
 //! | regions, minimum mapping unit, polygons | [`vectorize`] |
 //! | flags and their ids | [`flags`] |
-//! | the GeoPackage store: state between scans, flag history, changefeed | [`store`] |
-//! | GeoPackage, GeoJSON, Shapefile, FlatGeobuf, CSV, GeoTIFF outputs; QGIS styles | [`export`] |
+//! | the GeoPackage store: state between scans, flag history, changefeed, QGIS styles | [`store`] |
+//! | GeoPackage, GeoJSON, Shapefile, FlatGeobuf, CSV, GeoTIFF outputs; the changefeed's formats | [`export`] |
 //! | the HTML scan report, image chips and quicklooks | [`report`] |
+//! | the jobs: `change`, `scan`, `drone`, `report` read inputs, run the steps above, write outputs | [`jobs`] |
 //! | synthetic scenes with known truth (fixtures, demo) | [`synth`] |
-//! | the command line | [`cli`] |
+//! | the command line; the HTTP API | [`cli`], [`serve`] |
+//!
+//! # Layers
+//!
+//! A module uses its own layer and those below, never one above, and no two modules use each other
+//! (`tests/layers.rs` checks every `crate::` path against this table):
+//!
+//! | layer | modules |
+//! | --- | --- |
+//! | front ends | [`cli`], [`serve`] |
+//! | jobs | [`jobs`], [`synth`] |
+//! | outputs | [`store`], [`export`], [`report`] |
+//! | algorithms | [`spectral`], [`temporal`], [`compute`], [`align`], [`vectorize`], [`change`], [`drone`], [`scan`] |
+//! | base | [`error`], [`raster`], [`flags`], [`progress`], [`io`] |
 //!
 //! # Indices
 //!
@@ -52,6 +66,7 @@ pub mod error;
 pub mod export;
 pub mod flags;
 pub mod io;
+pub mod jobs;
 pub mod progress;
 pub mod raster;
 pub mod report;

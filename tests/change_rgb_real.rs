@@ -18,10 +18,10 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use jingtu::change::job::{ChangeRequest, run_change};
 use jingtu::change::threshold::otsu;
 use jingtu::compute::CpuBackend;
 use jingtu::io::Raster;
+use jingtu::jobs::change::{ChangeRequest, run_change};
 use jingtu::progress::Silent;
 use jingtu::raster::BandRole;
 use ndarray::Array2;

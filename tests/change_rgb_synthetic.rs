@@ -3,8 +3,8 @@
 //! synthetic site are flagged, and the trees that grew are not.
 
 use gdal::vector::LayerAccess;
-use jingtu::change::job::{ChangeRequest, run_change};
 use jingtu::compute::CpuBackend;
+use jingtu::jobs::change::{ChangeRequest, run_change};
 use jingtu::progress::Silent;
 use jingtu::raster::Bounds;
 use jingtu::synth::drone::{DroneSite, FeatureKind, FlightSpec, write_flight};

@@ -46,7 +46,7 @@ fn change(
         .arg(&config_path)
         .args(["--backend", "cpu", "-q"])
         .args(extra)
-        .env("JINGTU_LOG", "jingtu::change::stream=debug")
+        .env("JINGTU_LOG", "jingtu::jobs::change::stream=debug")
         .output()
         .expect("the jingtu binary runs");
     let stderr = String::from_utf8_lossy(&run.stderr);

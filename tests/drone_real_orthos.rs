@@ -17,9 +17,9 @@ use gdal::{Dataset, DriverManager};
 use jingtu::align::{Resampling, read_on_grid};
 use jingtu::compute::CpuBackend;
 use jingtu::drone::DroneOptions;
-use jingtu::drone::job::{DroneRequest, run_drone};
 use jingtu::io::Raster;
 use jingtu::io::raster::MaskSource;
+use jingtu::jobs::drone::{DroneRequest, run_drone};
 use jingtu::progress::Silent;
 use jingtu::raster::{BandRole, Grid};
 

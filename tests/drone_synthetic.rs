@@ -8,8 +8,8 @@ use std::sync::OnceLock;
 
 use jingtu::compute::CpuBackend;
 use jingtu::drone::DroneOptions;
-use jingtu::drone::job::{DroneRequest, DroneResult, flag_bounds, run_drone};
 use jingtu::flags::FlagKind;
+use jingtu::jobs::drone::{DroneRequest, DroneResult, flag_bounds, run_drone};
 use jingtu::progress::Silent;
 use jingtu::raster::Bounds;
 use jingtu::synth::drone::{DroneSite, Feature, FeatureKind, FlightSpec, write_flight};

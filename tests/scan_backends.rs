@@ -11,8 +11,9 @@ use std::path::Path;
 use gdal::Dataset;
 use gdal::vector::LayerAccess;
 use jingtu::compute::{Backend, CpuBackend, GpuWithFallback};
+use jingtu::jobs::scan::{ScanRequest, ScanSummary, run_scan};
 use jingtu::progress::Silent;
-use jingtu::scan::{ScanOptions, ScanRequest, ScanSummary, run_scan};
+use jingtu::scan::ScanOptions;
 use jingtu::synth::area::DemoArea;
 
 fn scan(backend: &dyn Backend, area: &DemoArea, dir: &Path) -> ScanSummary {

@@ -1,8 +1,9 @@
 //! Issue 3, acceptance 1 and 2: the scan on generated areas with known truth, scored at object level.
 
 use jingtu::compute::CpuBackend;
+use jingtu::jobs::scan::{ScanRequest, run_scan};
 use jingtu::progress::Silent;
-use jingtu::scan::{ScanOptions, ScanRequest, run_scan};
+use jingtu::scan::ScanOptions;
 use jingtu::synth::area::{AreaSpec, EventMix, generate};
 use jingtu::synth::score::{read_flags, score};
 

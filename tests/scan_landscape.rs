@@ -10,8 +10,9 @@ use std::collections::HashSet;
 
 use chrono::Datelike;
 use jingtu::compute::CpuBackend;
+use jingtu::jobs::scan::{ScanRequest, run_scan};
 use jingtu::progress::Silent;
-use jingtu::scan::{ScanOptions, ScanRequest, run_scan};
+use jingtu::scan::ScanOptions;
 use landscape::geometry::{EPSG, ORIGIN_E, ORIGIN_N, PIXEL_M, WIDTH_PX};
 use landscape::score::{Score, ScoredFlag, read_flags, score, worst_lines};
 use landscape::truth::{ExpectedKind, IDLE_RUN_MIN_DAYS, SHORT_RUN_MAX_DAYS, WARM_UP_MONTHS, generate};

@@ -9,8 +9,9 @@ use std::path::Path;
 
 use common::{assert_same_state, demo_area};
 use jingtu::compute::CpuBackend;
+use jingtu::jobs::scan::{ScanRequest, ScanSummary, run_scan};
 use jingtu::progress::Silent;
-use jingtu::scan::{ScanOptions, ScanRequest, ScanSummary, run_scan};
+use jingtu::scan::ScanOptions;
 
 fn scan(area: &jingtu::synth::area::DemoArea, store: &Path, as_of: Option<&str>, budget_px: usize) -> ScanSummary {
     let request = ScanRequest {

@@ -1,6 +1,7 @@
 //! Putting rasters onto one analysis grid: choosing the grid, reading windows where the pixels already
 //! line up, warping with GDAL where they do not.
 
+pub mod frame;
 pub mod warp;
 
 use gdal::spatial_ref::SpatialRef;

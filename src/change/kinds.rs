@@ -125,6 +125,16 @@ fn halo_kind(original: ArrayView2<u8>, row: usize, col: usize, radius: usize) ->
     (count > 0).then_some(best as u8)
 }
 
+/// The change raster's legend.
+pub const CHANGE_PALETTE: [(u8, [i16; 3], &str); 6] = [
+    (0, [0, 0, 0], "no change"),
+    (ChangeCode::Construction as u8, [228, 26, 28], "construction"),
+    (ChangeCode::Earthworks as u8, [255, 127, 0], "earthworks"),
+    (ChangeCode::VegetationLoss as u8, [166, 86, 40], "vegetation_loss"),
+    (ChangeCode::Other as u8, [55, 126, 184], "other change"),
+    (ChangeCode::NoData as u8, [255, 255, 255], "nodata"),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

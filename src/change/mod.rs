@@ -20,13 +20,12 @@
 //! cut at Kapur's maximum entropy.
 
 pub mod conditional;
+pub mod dark_object;
 pub mod evidence;
-pub mod job;
 pub mod kinds;
 pub mod normalize;
 pub mod rgb;
 pub mod segments;
-pub mod stream;
 pub mod threshold;
 
 use ndarray::{Array2, Zip};
@@ -37,7 +36,7 @@ use crate::error::Result;
 use crate::raster::BandStack;
 use crate::spectral::{ClassRules, IndexStack, LandClass};
 use crate::vectorize::{merge_small, remove_small};
-pub use kinds::{ChangeCode, absorb_halo, change_kind};
+pub use kinds::{CHANGE_PALETTE, ChangeCode, absorb_halo, change_kind};
 pub use normalize::Normalization;
 
 /// Settings of the change detector. Defaults are what every user gets; none is tuned to one dataset.
@@ -65,8 +64,9 @@ pub struct ChangeOptions {
     pub misregistration_tolerance_px: usize,
     /// Settings of the detector for imagery with red, green and blue only (`rgb`).
     pub rgb: rgb::RgbChangeOptions,
-    /// Inputs whose pixels are the analysis grid's are streamed in strips (see [`stream`]): the same
-    /// result as the whole-scene detector, in memory bounded by the strips and a few bytes per pixel.
+    /// Inputs whose pixels are the analysis grid's are streamed in strips (see
+    /// [`crate::jobs::change::stream`]): the same result as the whole-scene detector, in memory bounded
+    /// by the strips and a few bytes per pixel.
     /// False reads both dates whole, as [`detect`] needs them.
     pub streaming: bool,
     /// Rows the streaming path decodes at a time (and half as many per piece it processes); 0 decodes whole

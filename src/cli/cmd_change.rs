@@ -6,7 +6,7 @@ use super::Outcome;
 use super::args::ChangeArgs;
 use super::config::Settings;
 use super::output::print_summary;
-use crate::change::job::{ChangeRequest, run_change};
+use crate::jobs::change::{ChangeRequest, run_change};
 
 pub fn run(args: &ChangeArgs, settings: &Settings) -> anyhow::Result<Outcome> {
     let backend = super::backend(settings)?;
@@ -23,6 +23,7 @@ pub fn run(args: &ChangeArgs, settings: &Settings) -> anyhow::Result<Outcome> {
         overwrite: settings.overwrite,
         options: settings.config.change.clone(),
     };
+    keep_freed_memory();
     let progress = super::progress(settings);
     let summary = run_change(backend.as_ref(), &request, progress.as_ref())?;
     for w in &summary.warnings {
@@ -68,4 +69,19 @@ pub fn run(args: &ChangeArgs, settings: &Settings) -> anyhow::Result<Outcome> {
         s
     });
     Ok(Outcome::Done)
+}
+
+/// The streamed change job (`jobs::change::stream`) allocates and frees buffers of a few megabytes for
+/// every piece of every strip; glibc would map each afresh from the system and return it when freed, and
+/// the job would then spend a tenth of its time faulting in and zeroing pages it had a moment ago. Served
+/// from the heap and kept there instead, they are reused. (Resident memory stays bounded by what the job
+/// holds at once; the job hands the strips' memory back when its pass is done.) The allocator's settings
+/// are the process's, so the binary sets them for its command; the library never does.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; it takes the allocator's own lock.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
+    }
 }

@@ -6,7 +6,7 @@ use super::args::DemoArgs;
 use super::cmd_scan::{HtmlTarget, ReportPlan};
 use super::config::Settings;
 use crate::error::Error;
-use crate::scan::ScanRequest;
+use crate::jobs::scan::ScanRequest;
 use crate::synth::area::{AreaSpec, generate};
 
 pub fn run(args: &DemoArgs, settings: &Settings) -> anyhow::Result<Outcome> {

@@ -6,7 +6,7 @@ use super::Outcome;
 use super::args::DroneArgs;
 use super::config::Settings;
 use super::output::print_summary;
-use crate::drone::job::{DroneRequest, run_drone};
+use crate::jobs::drone::{DroneRequest, run_drone};
 
 pub fn run(args: &DroneArgs, settings: &Settings) -> anyhow::Result<Outcome> {
     let backend = super::backend(settings)?;

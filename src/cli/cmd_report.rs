@@ -7,7 +7,8 @@ use super::args::ReportArgs;
 use super::config::Settings;
 use super::output::print_summary;
 use crate::error::Error;
-use crate::report::{ReportOptions, check_outputs, write_report};
+use crate::jobs::report::{check_outputs, write_report};
+use crate::report::ReportOptions;
 use crate::store::Store;
 
 pub fn run(args: &ReportArgs, settings: &Settings) -> anyhow::Result<Outcome> {

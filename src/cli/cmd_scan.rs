@@ -11,8 +11,9 @@ use super::config::Settings;
 use super::output::print_summary;
 use crate::error::Error;
 use crate::export::RunFiles;
-use crate::report::{ReportOptions, ReportSummary, report_files, write_report};
-use crate::scan::{ScanRequest, ScanSummary, run_scan_keeping_store};
+use crate::jobs::report::{report_files, write_report};
+use crate::jobs::scan::{ScanRequest, ScanSummary, run_scan_keeping_store};
+use crate::report::{ReportOptions, ReportSummary};
 
 /// Where the HTML report of a scan goes.
 #[derive(Debug, Clone, PartialEq)]

@@ -17,11 +17,10 @@
 //!    - the final regions are written as one raster and polygonized in one go, so polygons do not
 //!      split along tile borders.
 //! 4. Flags (`height_gain`, `height_loss`, `earthworks`) with the evidence: heights, volumes,
-//!    registration ([`job`]).
+//!    registration ([`crate::jobs::drone`], the job that runs these steps and writes the outputs).
 
 pub mod classify;
 pub mod height;
-pub mod job;
 pub mod register;
 pub mod scratch;
 pub mod stitch;

@@ -4,7 +4,6 @@ pub mod atomic;
 pub mod changefeed;
 pub mod files;
 pub mod raster;
-pub mod style;
 pub mod vector;
 
 pub use atomic::AtomicOutput;

@@ -248,7 +248,7 @@ fn write_into(temp: &Path, format: VectorFormat, set: &FlagSet, feed: Option<&Fe
     if format == VectorFormat::GeoPackage {
         // QGIS opens the layer with this style; written with SQLite once GDAL has closed the file.
         let conn = rusqlite::Connection::open(temp).map_err(|e| Error::store(temp, e))?;
-        super::style::add_flag_style(&conn, FLAG_LAYER).map_err(|e| Error::store(temp, e))?;
+        crate::store::style::add_flag_style(&conn, FLAG_LAYER).map_err(|e| Error::store(temp, e))?;
     }
     Ok(())
 }

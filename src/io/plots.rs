@@ -218,7 +218,7 @@ impl PlotRegistry {
         let ds = Dataset::open_ex(path, options).map_err(|e| {
             Error::input(
                 path,
-                format!("not a vector source GDAL can read ({})", crate::io::gdal_env::describe_at(path, &e)),
+                format!("not a vector source GDAL can read ({})", crate::error::describe_gdal_at(path, &e)),
             )
         })?;
         let mut layer = match &fields.layer {
@@ -335,7 +335,7 @@ impl PlotRegistry {
                         format!(
                             "plot {}: cannot be transformed to the analysis CRS ({})",
                             p.plot_id,
-                            crate::io::gdal_env::describe(&e)
+                            crate::error::describe_gdal(&e)
                         ),
                     )
                 })?;

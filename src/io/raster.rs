@@ -173,7 +173,7 @@ impl Raster {
             ..Default::default()
         };
         let dataset = Dataset::open_ex(path, options).map_err(|e| {
-            let msg = crate::io::gdal_env::describe_at(path, &e);
+            let msg = crate::error::describe_gdal_at(path, &e);
             let known = msg.contains("not recognized as") || msg.contains("not a supported");
             if known {
                 Error::input(path, "not a raster GDAL can read (unrecognised format)")
@@ -197,7 +197,7 @@ impl Raster {
             ..Default::default()
         };
         let dataset = Dataset::open_ex(path, options).map_err(|e| {
-            let msg = crate::io::gdal_env::describe_at(path, &e);
+            let msg = crate::error::describe_gdal_at(path, &e);
             Error::input(path, format!("cannot be read over the network ({msg})"))
         })?;
         Self::from_dataset_with(dataset, path, north_up_only)
@@ -770,7 +770,7 @@ fn acquisition_date(dataset: &Dataset, path: &Path) -> Option<(NaiveDate, String
 fn unreadable(path: &Path, band: usize, e: &gdal::errors::GdalError) -> Error {
     Error::input(
         path,
-        format!("truncated or corrupt: band {band} cannot be read ({})", crate::io::gdal_env::describe_at(path, e)),
+        format!("truncated or corrupt: band {band} cannot be read ({})", crate::error::describe_gdal_at(path, e)),
     )
 }
 

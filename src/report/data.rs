@@ -4,10 +4,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
+use crate::align::frame::AnalysisFrame;
 use crate::error::{Error, Result};
 use crate::flags::{Flag, FlagStatus};
 use crate::raster::Bounds;
-use crate::scan::frame::AnalysisFrame;
 use crate::store::{Store, gpkg};
 use chrono::NaiveDate;
 

@@ -11,8 +11,8 @@ use super::charts::{CLEAR_ENOUGH, Marker, SeriesPoint, series_chart};
 use super::data::{FlagInfo, PlotInfo, ReportData};
 use super::map::{MapPlot, overview};
 use super::{FlagView, PlotStatus, anchor, esc, plot_status};
-use crate::export::style::{KINDS, STATUSES, hex, kind_colour};
 use crate::flags::{FlagKind, FlagStatus};
+use crate::store::style::{KINDS, STATUSES, hex, kind_colour};
 
 const STYLE: &str = include_str!("report.css");
 const SCRIPT: &str = include_str!("report.js");

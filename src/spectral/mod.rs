@@ -3,7 +3,6 @@
 
 pub mod classes;
 pub mod cloud;
-pub mod dark_object;
 pub mod indices;
 pub mod rgb;
 

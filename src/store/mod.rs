@@ -14,7 +14,7 @@
 //! | `plot_summary` | attributes | per plot and acquisition: clear share, cover shares, NDVI, BSI, active flags |
 //! | `changes` | attributes | changefeed log: which flags changed in which scan or review (`seq` is the cursor) |
 //! | `flag_reviews` | attributes | what analysts found on the ground, per flag, append-only ([`reviews`]) |
-//! | `layer_styles` | attributes | QGIS's default styles of `flags` (kind and status) and `plots` (state) |
+//! | `layer_styles` | attributes | QGIS's default styles of `flags` (kind and status) and `plots` (state), from [`style`] (which every GeoPackage output uses too) |
 //! | `plot_state`, `plot_state_rows`, `file_hashes`, `jingtu_meta`, `api_tokens` | not registered | internal: temporal state (of large plots by bands of rows), hash cache, frame, hashes of `jingtu serve`'s API tokens ([`tokens`]) |
 //!
 //! One scan writes a store at a time ([`lock`]).
@@ -22,6 +22,7 @@
 pub mod gpkg;
 pub mod lock;
 pub mod reviews;
+pub mod style;
 pub mod tokens;
 
 use std::collections::{BTreeMap, HashMap};
@@ -29,10 +30,10 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::align::frame::AnalysisFrame;
 use crate::error::{Error, Result};
 use crate::flags::{Flag, FlagKind, FlagStatus};
 use crate::io::scenes::FileFingerprint;
-use crate::scan::frame::AnalysisFrame;
 
 /// Schema version written to `jingtu_meta`. Version 1 (jingtu up to 0.1's first GeoPackage store) typed
 /// geometry columns as BLOB and dates as TEXT, had no spatial index and listed its internal tables as
@@ -572,8 +573,8 @@ impl StoreWriter<'_> {
             .map_err(|e| self.fail(e))?;
         gpkg::add_rtree(&self.txn, "flags", "geom").map_err(|e| self.fail(e))?;
         gpkg::add_rtree(&self.txn, "plots", "geom").map_err(|e| self.fail(e))?;
-        crate::export::style::add_flag_style(&self.txn, "flags").map_err(|e| self.fail(e))?;
-        crate::export::style::add_plot_style(&self.txn, "plots").map_err(|e| self.fail(e))?;
+        style::add_flag_style(&self.txn, "flags").map_err(|e| self.fail(e))?;
+        style::add_plot_style(&self.txn, "plots").map_err(|e| self.fail(e))?;
         Ok(srs)
     }
 

@@ -157,7 +157,7 @@ pub fn polygonize_band(band: &RasterBand, grid: &Grid) -> Result<Vec<RegionPolyg
 }
 
 fn fail(e: gdal::errors::GdalError) -> Error {
-    Error::Gdal { path: "<polygonize>".into(), message: crate::io::gdal_env::describe(&e) }
+    Error::Gdal { path: "<polygonize>".into(), message: crate::error::describe_gdal(&e) }
 }
 
 /// Geometry from WKB, for writers.

@@ -1,5 +1,5 @@
 //! Streaming change detection: full Sentinel-2 tiles and larger, with the same result as
-//! [`detect`](super::detect) to the bit (the same change raster, the same flags).
+//! [`detect`](crate::change::detect) to the bit (the same change raster, the same flags).
 //!
 //! The whole-scene detector holds both dates as float stacks, a normalized copy and every index plane:
 //! about 150 bytes a pixel, 18 GB for a 10980 x 10980 tile. This path decodes every input block once (the
@@ -41,13 +41,14 @@ use gdal::Metadata;
 use ndarray::{Array2, Array3, ArrayView2, Axis, Zip, s};
 use rayon::prelude::*;
 
-use super::evidence::{FlagContext, RegionStats, SceneRef, flags_from_regions};
-use super::job::{ChangeRequest, ChangeSummary, write_outputs};
-use super::kinds::absorb_halo_at;
-use super::normalize::{FitSample, Normalization, fit_bands, gains_and_offsets};
-use super::threshold::{finite_range, otsu, otsu_and_minimum_error_in};
-use super::{ChangeCode, ChangeOptions, absorb_halo, change_kind};
+use super::{ChangeRequest, ChangeSummary, write_outputs};
 use crate::align::window_of;
+use crate::change::dark_object::{BINS as DARK_BINS, haze_offset};
+use crate::change::evidence::{FlagContext, RegionStats, SceneRef, flags_from_regions};
+use crate::change::kinds::absorb_halo_at;
+use crate::change::normalize::{FitSample, Normalization, fit_bands, gains_and_offsets};
+use crate::change::threshold::{finite_range, otsu, otsu_and_minimum_error_in};
+use crate::change::{ChangeCode, ChangeOptions, absorb_halo, change_kind};
 use crate::compute::Backend;
 use crate::compute::moments::{BLOCK, PairMoments, block_moments};
 use crate::error::{Error, Result};
@@ -60,7 +61,6 @@ use crate::progress::Progress;
 use crate::raster::{BandRole, BandStack, Grid, Window};
 use crate::spectral::LandClass;
 use crate::spectral::classes::{ClassRules, classify_pixel};
-use crate::spectral::dark_object::{BINS as DARK_BINS, haze_offset};
 use crate::spectral::indices::{Pixel, pixel_indices};
 use crate::vectorize::union_find::DisjointSets;
 use crate::vectorize::{label_regions, merge_small_parts, polygonize_crop, remove_small};
@@ -127,7 +127,6 @@ pub fn run(
     progress: &dyn Progress,
 ) -> Result<ChangeSummary> {
     let _cache = CacheLimit::at_most(GDAL_CACHE_BYTES);
-    keep_freed_memory();
     let clock = std::time::Instant::now();
     let lap = |what: &str| log::debug!("streaming change: {what} done at {:.2} s", clock.elapsed().as_secs_f64());
     let Inputs { before, after, map_before, map_after, grid, georeferenced, mut warnings } = inputs;
@@ -971,7 +970,7 @@ fn in_order<T: Send>(
     Ok(())
 }
 
-/// The haze offset of every band of both dates (`spectral::dark_object`), from the whole scene's range
+/// The haze offset of every band of both dates (`dark_object`), from the whole scene's range
 /// and histogram of each band: two reads of the scene, which only inputs in digital numbers pay.
 fn haze_offsets(source: &Source, strips: &[Range<usize>]) -> Result<[Vec<f32>; 2]> {
     let bands = source.roles.len();
@@ -1373,22 +1372,9 @@ fn trace(parts: &[Part], regions: &Numbered, grid: &Grid) -> Result<Vec<crate::v
     Ok(polygons)
 }
 
-/// Buffers of a few megabytes are allocated and freed for every piece of every strip; glibc would map
-/// each afresh from the system and return it when freed, and the job would then spend a tenth of its
-/// time faulting in and zeroing pages it had a moment ago. Served from the heap and kept there instead,
-/// they are reused. (Resident memory stays bounded by what the job holds at once; the strips' memory is
-/// handed back when the pass is done, see `release_freed_memory`.)
-fn keep_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets allocator parameters; it takes the allocator's own lock.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
-    }
-}
-
 /// Hands the memory the strips were decoded into back to the system before the scene-sized steps that
-/// follow (the allocator keeps freed memory for reuse while strips come and go; see `main`).
+/// follow (the binary has the allocator keep freed memory for reuse while strips come and go, see
+/// `cli::cmd_change`).
 fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free heap pages to the system.

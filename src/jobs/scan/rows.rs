@@ -10,12 +10,12 @@ use std::ops::Range;
 
 use ndarray::{Array2, s};
 
-use super::observe::{PlotObservation, SceneReader, set_aside_bare};
-use super::tracker::{Acquisition, PixelBlock, PixelOutcome, PlotTracker, observe_pixels};
 use super::{PlotWindow, ReadVolume, ScanContext, SceneVerdict, read_windows, scene_footprint};
 use crate::error::{Error, Result};
 use crate::io::scenes::Scene;
 use crate::raster::{Grid, Window};
+use crate::scan::observe::{PlotObservation, SceneReader, set_aside_bare};
+use crate::scan::tracker::{Acquisition, PixelBlock, PixelOutcome, PlotTracker, observe_pixels};
 use crate::store::StoreWriter;
 use crate::temporal::{DateContext, TemporalState, day_number};
 
@@ -193,7 +193,7 @@ impl ReadBand {
         scan: &ScanContext,
         scene: &Scene,
         bright: &[u8],
-        sample: Option<&mut super::observe::ValueSample>,
+        sample: Option<&mut crate::scan::observe::ValueSample>,
         reads: &mut ReadVolume,
     ) -> Result<PlotObservation> {
         let reader = SceneReader::open(scene, scan.bands)?;

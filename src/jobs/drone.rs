@@ -10,20 +10,20 @@ use ndarray::{Array2, ArrayView2, Zip};
 use serde::Serialize;
 use serde_json::json;
 
-use super::DroneOptions;
-use super::classify::{FinalStats, HighStats, HighVerdict, final_keys, judge_final, judge_high};
-use super::height::{
+use crate::align::{Resampling, common_grid, read_band_on_grid, read_on_grid, resampling_for};
+use crate::compute::Backend;
+use crate::drone::DroneOptions;
+use crate::drone::classify::{FinalStats, HighStats, HighVerdict, final_keys, judge_final, judge_high};
+use crate::drone::height::{
     HIGH_GAIN, HIGH_LOSS, PixelRules, bits, high_classes, tile_heights, vegetation_mask, wall_step_px, walls,
 };
-use super::register::{
+use crate::drone::register::{
     PhaseShift, ShiftEstimate, ShiftPolicy, VerticalOffset, combine_shifts, overview_grid, phase_correlation,
     sample_windows, shifted_grid, vertical_offset,
 };
-use super::scratch::{ScratchDir, ScratchRaster};
-use super::stitch::{Stitched, TiledLabeller};
-use super::tiles::Tiling;
-use crate::align::{Resampling, common_grid, read_band_on_grid, read_on_grid, resampling_for};
-use crate::compute::Backend;
+use crate::drone::scratch::{ScratchDir, ScratchRaster};
+use crate::drone::stitch::{Stitched, TiledLabeller};
+use crate::drone::tiles::Tiling;
 use crate::error::{Error, Result};
 use crate::export::{AtomicOutput, RunFiles, VectorFormat, write_flags};
 use crate::flags::{ENGINE_VERSION, Flag, FlagKind, FlagSet, FlagStatus, round4, stable_id};

@@ -1,14 +1,17 @@
 //! The `change` job: two rasters in, flags and a change raster out.
 
+pub mod stream;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use ndarray::Array2;
 use serde::Serialize;
 
-use super::evidence::{FlagContext, SceneRef, flags_from_detection};
-use super::{ChangeCode, ChangeOptions, detect};
 use crate::align::{common_grid, read_on_grid, resampling_for, window_of};
+use crate::change::dark_object::subtract_dark_object;
+use crate::change::evidence::{FlagContext, SceneRef, flags_from_detection};
+use crate::change::{CHANGE_PALETTE, ChangeCode, ChangeOptions, detect};
 use crate::compute::Backend;
 use crate::error::{Error, Result};
 use crate::export::raster::write_codes;
@@ -18,7 +21,6 @@ use crate::io::plots::{PlotFields, PlotRegistry};
 use crate::io::{BandSelection, Raster};
 use crate::progress::Progress;
 use crate::raster::{BandRole, BandStack, Grid};
-use crate::spectral::dark_object::subtract_dark_object;
 
 /// What the user asked for.
 #[derive(Debug, Clone)]
@@ -80,16 +82,6 @@ pub struct ChangeSummary {
     pub warnings: Vec<String>,
 }
 
-/// The change raster's legend.
-pub const CHANGE_PALETTE: [(u8, [i16; 3], &str); 6] = [
-    (0, [0, 0, 0], "no change"),
-    (ChangeCode::Construction as u8, [228, 26, 28], "construction"),
-    (ChangeCode::Earthworks as u8, [255, 127, 0], "earthworks"),
-    (ChangeCode::VegetationLoss as u8, [166, 86, 40], "vegetation_loss"),
-    (ChangeCode::Other as u8, [55, 126, 184], "other change"),
-    (ChangeCode::NoData as u8, [255, 255, 255], "nodata"),
-];
-
 /// Runs the job. Outputs are checked before any work and written atomically at the end.
 pub fn run_change(backend: &dyn Backend, req: &ChangeRequest, progress: &dyn Progress) -> Result<ChangeSummary> {
     let format = crate::export::resolve_format(&req.out, req.format)?;
@@ -135,10 +127,10 @@ pub fn run_change(backend: &dyn Backend, req: &ChangeRequest, progress: &dyn Pro
     }
     // Inputs whose pixels are the grid's stream through in strips: the same result in bounded memory.
     // (Imagery with red, green and blue only has a detector of its own, which works on the whole scene.)
-    let streamed = if rgb_bands { None } else { super::stream::plan(&req.options, &before, &after, &grid) };
+    let streamed = if rgb_bands { None } else { stream::plan(&req.options, &before, &after, &grid) };
     if let Some(plan) = streamed {
-        let inputs = super::stream::Inputs { before, after, map_before, map_after, grid, georeferenced, warnings };
-        return super::stream::run(backend, req, format, plan, inputs, progress);
+        let inputs = stream::Inputs { before, after, map_before, map_after, grid, georeferenced, warnings };
+        return stream::run(backend, req, format, plan, inputs, progress);
     }
     progress.stage("aligning");
     let mut stack_before = read_on_grid(&before, &map_before, &grid, resampling_for(&before, &grid))?;

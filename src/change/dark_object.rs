@@ -2,7 +2,7 @@
 //! surface reflectance. The darkest pixels of a scene (deep water, shadow) should reflect about 1%;
 //! whatever a band records above that over them is path radiance, subtracted from the whole band.
 
-use crate::change::threshold::finite_range;
+use super::threshold::finite_range;
 use crate::compute::Backend;
 use crate::error::Result;
 use crate::raster::BandStack;
