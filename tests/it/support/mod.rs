@@ -21,19 +21,119 @@ use gdal::Dataset;
 use gdal::vector::{Geometry, LayerAccess};
 use jingtu::synth::pair::{FixturePair, PIXEL_SIZE, PairOptions, Truth, TruthEvent, write_pair};
 
-/// `../shared/data/real/<folder>` from the project root, or `None` (after saying so on stderr, which
-/// `cargo test` shows) when the folder is absent, as on a clone without the shared data. With
-/// `JINGTU_REQUIRE_REAL_DATA=1` (as `.ci/run` sets it) a missing folder fails the test instead.
-pub fn real_data(folder: &str) -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/real").join(folder);
-    if path.is_dir() {
-        Some(path)
-    } else if std::env::var_os("JINGTU_REQUIRE_REAL_DATA").is_some_and(|v| v == "1") {
-        panic!("{} is absent and JINGTU_REQUIRE_REAL_DATA=1: this test needs the shared real data", path.display());
-    } else {
-        eprintln!("SKIPPED: {} is absent; this test needs the shared real data", path.display());
-        None
+/// The real-data sets the tests read from the shared folder; [`real_data`] takes no other name, so that
+/// [`every_real_data_set_is_present`] checks every set a test may have skipped.
+pub const REAL_SETS: [&str; 7] = [
+    "eolearn-s2-ndvi-series",
+    "levir-cd-samples",
+    "rasterio-testdata",
+    "riotiler-cogs",
+    "sztaki-airchange",
+    "taizhou-landsat-cd",
+    "webodm-drone-ortho",
+];
+
+/// Set to 1 (as `.ci/run` does) to fail a test whose real-data set is absent instead of skipping it.
+pub const REQUIRE_REAL_DATA_ENV: &str = "JINGTU_REQUIRE_REAL_DATA";
+
+/// Where the shared real data is, when not at `../shared/data/real` from the project root.
+pub const REAL_DATA_DIR_ENV: &str = "JINGTU_REAL_DATA_DIR";
+
+/// The shared real-data folder: `JINGTU_REAL_DATA_DIR`, or `../shared/data/real` from the project root.
+pub fn real_data_root() -> PathBuf {
+    match std::env::var_os(REAL_DATA_DIR_ENV) {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/real"),
     }
+}
+
+/// What a test does about a real-data set.
+#[derive(Debug, PartialEq)]
+pub enum RealData {
+    /// The set is there: read it.
+    Read,
+    /// Absent, and absence is allowed: the test returns early (and [`every_real_data_set_is_present`]
+    /// fails, so the skip is not counted as a pass).
+    Skip,
+    /// Absent with `JINGTU_REQUIRE_REAL_DATA=1`: the test fails.
+    Fail,
+}
+
+/// The policy: a present set is read; an absent one fails the test where `require` (the value of
+/// `JINGTU_REQUIRE_REAL_DATA`) is 1, and is skipped otherwise.
+pub fn real_data_policy(present: bool, require: Option<&OsStr>) -> RealData {
+    if present {
+        RealData::Read
+    } else if require.is_some_and(|v| v == "1") {
+        RealData::Fail
+    } else {
+        RealData::Skip
+    }
+}
+
+/// `<real data root>/<folder>` (see [`real_data_root`]), or `None` when the folder is absent, as on a
+/// clone without the shared data: the test then returns without checking, says so on stderr at once
+/// (past the harness's capture, so it shows without `--nocapture`), and the summary test
+/// [`every_real_data_set_is_present`] fails naming the set. With `JINGTU_REQUIRE_REAL_DATA=1` (as
+/// `.ci/run` sets it) a missing folder fails the test itself. Sets copied into `fixtures/real` are read
+/// with [`licensed_data`] instead, and are never missing.
+pub fn real_data(folder: &str) -> Option<PathBuf> {
+    assert!(REAL_SETS.contains(&folder), "{folder} is not in support::REAL_SETS: add it there");
+    let path = real_data_root().join(folder);
+    match real_data_policy(path.is_dir(), std::env::var_os(REQUIRE_REAL_DATA_ENV).as_deref()) {
+        RealData::Read => Some(path),
+        RealData::Fail => {
+            panic!("{} is absent and {REQUIRE_REAL_DATA_ENV}=1: this test needs the shared real data", path.display())
+        }
+        RealData::Skip => {
+            use std::io::Write;
+            // Not eprintln!: the harness captures that and shows it only for a failing test.
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: {} is absent; a test that needs it checked nothing",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
+/// `fixtures/real/<folder>`: a real-data set whose license allows a copy in the repository
+/// (fixtures/README.md), so that a clone without the shared data still tests with it.
+pub fn licensed_data(folder: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/real").join(folder);
+    assert!(path.is_dir(), "{} is part of the repository but absent", path.display());
+    path
+}
+
+/// The tests that need a shared real-data set return early without it: this test fails instead, naming
+/// every absent set, so that `cargo test` never reports their skips as passes. Where the shared data
+/// cannot be had, `cargo test --release --test it -- --skip support::every_real_data_set` leaves it out,
+/// and the summary line says one test was filtered out.
+#[test]
+fn every_real_data_set_is_present() {
+    let root = real_data_root();
+    let missing: Vec<&str> = REAL_SETS.iter().copied().filter(|set| !root.join(set).is_dir()).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} real-data sets are absent from {}: {}. The tests that read them returned without checking \
+         (set {REQUIRE_REAL_DATA_ENV}=1 to fail each of them instead, or {REAL_DATA_DIR_ENV}=DIR if the data is \
+         elsewhere).",
+        missing.len(),
+        REAL_SETS.len(),
+        root.display(),
+        missing.join(", ")
+    );
+}
+
+#[test]
+fn a_missing_real_data_set_fails_where_required_and_is_skipped_otherwise() {
+    let one = Some(OsStr::new("1"));
+    assert_eq!(real_data_policy(true, None), RealData::Read);
+    assert_eq!(real_data_policy(true, one), RealData::Read);
+    assert_eq!(real_data_policy(false, one), RealData::Fail);
+    assert_eq!(real_data_policy(false, None), RealData::Skip);
+    assert_eq!(real_data_policy(false, Some(OsStr::new("0"))), RealData::Skip);
 }
 
 /// What one run of the binary did.
