@@ -91,13 +91,10 @@ fn missing_inputs_and_folders_for_files_are_said_once_naming_the_file() {
 fn a_geotiff_cut_at_half_its_size_is_said_to_be_truncated() {
     let dir = tempfile::tempdir().unwrap();
     let pair = common::fixture(dir.path(), &PairOptions::new(1));
-    let mut sources = vec![pair.after.clone()];
-    // Real files too: a tiled COG (header first) and a strip GeoTIFF with its directory at the end.
-    for real in ["riotiler-cogs/cog.tif", "rasterio-testdata/RGB.byte.tif"] {
-        let (folder, file) = real.split_once('/').unwrap();
-        if let Some(p) = common::real_data(folder) {
-            sources.push(p.join(file));
-        }
+    // Real files too: a strip GeoTIFF with its directory at the end and a tiled COG (header first).
+    let mut sources = vec![pair.after.clone(), common::licensed_data("rasterio-testdata").join("RGB.byte.tif")];
+    if let Some(p) = common::real_data("riotiler-cogs") {
+        sources.push(p.join("cog.tif"));
     }
     let out = dir.path().join("c.gpkg");
     for source in sources {

@@ -12,7 +12,7 @@ use jingtu::synth::pair::PairOptions;
 use jingtu::synth::rng::Rng;
 use serde_json::Value;
 
-use common::{Run, fixture, jingtu, real_data};
+use common::{Run, fixture, jingtu, licensed_data, real_data};
 
 /// The real test sets `inspect` must read completely.
 const FOLDERS: [&str; 2] = ["rasterio-testdata", "riotiler-cogs"];
@@ -125,7 +125,7 @@ fn inspect_reads_every_real_raster_and_its_json_parses() {
 /// What `inspect --json` says about the awkward files, against `gdalinfo` (GDAL 3.6) on the same files.
 #[test]
 fn inspect_reports_masks_alpha_nodata_rotation_and_scaling_as_gdal_does() {
-    let Some(rio) = real_data("rasterio-testdata") else { return };
+    let rio = licensed_data("rasterio-testdata");
     // gdalinfo rotated.tif: GeoTransform 100, 17.3205, 5.0 / 200, 10.0, -8.6603 (a 30 degree rotation).
     let r = inspect_json(&rio.join("rotated.tif"));
     let t = &r["grid"]["transform"];
@@ -193,10 +193,9 @@ fn truncated_geotiffs_are_one_line_and_status_2() {
     let dir = tempfile::tempdir().unwrap();
     let pair = fixture(dir.path(), &PairOptions::new(1));
     let mut cut = vec![truncated_copy(&pair.before, dir.path(), "fixture-half.tif", 0.5)];
-    if let Some(rio) = real_data("rasterio-testdata") {
-        // Striped, directory at the end of the file: the cut removes the header GDAL needs to open it.
-        cut.push(truncated_copy(&rio.join("RGB.byte.tif"), dir.path(), "RGB.byte-third.tif", 1.0 / 3.0));
-    }
+    // Striped, directory at the end of the file: the cut removes the header GDAL needs to open it.
+    let rio = licensed_data("rasterio-testdata");
+    cut.push(truncated_copy(&rio.join("RGB.byte.tif"), dir.path(), "RGB.byte-third.tif", 1.0 / 3.0));
     if let Some(cogs) = real_data("riotiler-cogs") {
         // Cloud-optimized, directories first: it opens, but the full-resolution tiles are gone.
         cut.push(truncated_copy(&cogs.join("cog.tif"), dir.path(), "cog-third.tif", 1.0 / 3.0));
