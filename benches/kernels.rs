@@ -8,7 +8,7 @@
 //! `JINGTU_BENCH_SIDE` sets the scene's side in pixels (default 1024). The GPU group runs on a real GPU,
 //! or on a software adapter where `JINGTU_GPU_ALLOW_SOFTWARE=1`; without either it is left out, saying so.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/backend.rs"]
 mod support;
 
 use std::hint::black_box;

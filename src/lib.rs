@@ -28,7 +28,7 @@
 //! # Layers
 //!
 //! A module uses its own layer and those below, never one above, and no two modules use each other
-//! (`tests/layers.rs` checks every `crate::` path against this table):
+//! (`tests/it/layers.rs` checks every `crate::` path against this table):
 //!
 //! | layer | modules |
 //! | --- | --- |

@@ -2,6 +2,7 @@
 //! loss are redone on the CPU with the CPU's output. A binary of its own, because a lost device stays
 //! lost for the whole process.
 
+#[path = "it/support/backend.rs"]
 mod support;
 
 use jingtu::compute::{Backend, CpuBackend, GpuWithFallback};

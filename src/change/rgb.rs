@@ -19,7 +19,7 @@
 //! 5. The cut is Kapur's maximum-entropy threshold, which finds the start of a thin tail of change
 //!    where Otsu's would split a broad no-change mode ([`super::threshold::max_entropy`]).
 //!
-//! Measured with default settings (issue 5, `tests/change_rgb_real.rs`): SZTAKI AirChange Szada/1 and
+//! Measured with default settings (issue 5, `tests/it/change/rgb_real.rs`): SZTAKI AirChange Szada/1 and
 //! Szada/2 pixel F1 0.372 and 0.599, LEVIR-CD samples mean F1 0.351, where normalized change vectors
 //! reach 0.33 and 0.42 at their best possible threshold, and 0.24, 0.30 and 0.21 with Otsu. The
 //! defaults were chosen on these same pairs (no other labelled RGB pairs are at hand). The SZTAKI

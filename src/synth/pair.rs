@@ -87,7 +87,7 @@
 //! misregistration and the atmosphere within the ranges above, never the layout, so the picture and the truth hold for every
 //! seed. [`generate`] makes the scene in memory; [`write_pair`] writes the GeoTIFFs (optionally the later
 //! date warped into another CRS with GDAL, for the CRS-mismatch case), the truth change raster, a truth
-//! JSON file and the plot registry. `JINGTU_FIXTURE_DIR=DIR cargo test --release --test change_synthetic keep_a_copy` writes one by hand.
+//! JSON file and the plot registry. `JINGTU_FIXTURE_DIR=DIR cargo test --release --test it change::synthetic::keep_a_copy` writes one by hand.
 
 use std::path::{Path, PathBuf};
 

@@ -48,7 +48,7 @@
 //!    function like `pointwise::change_magnitude`: a `#[repr(C)]` params struct matching the WGSL one,
 //!    `pixel_chunks` for the chunks, one `engine::Pass` per chunk built from plane slices, and a
 //!    closure copying the read-back bytes into the result. Then give it a test body in
-//!    `tests/backend_parity.rs`, a case in `tests/gpu_fallback.rs` and a bench in `benches/kernels.rs`.
+//!    `tests/it/backend/parity.rs`, a case in `tests/it/backend/gpu_fallback.rs` and a bench in `benches/kernels.rs`.
 //!
 //! A kernel that rewrites a record per pixel in place follows `temporal.rs`: the `#[repr(C)]`, 32-bit
 //! record array goes up as one `in_out` binding (a WGSL struct field for field; f32 fields declared as

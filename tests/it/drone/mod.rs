@@ -1,0 +1,4 @@
+//! Drone orthomosaics: generated flights with known truth and real orthophotos.
+
+mod real_orthos;
+mod synthetic;

@@ -1,0 +1,3 @@
+//! The temporal rules on single pixels.
+
+mod rules;
