@@ -6,11 +6,19 @@ N concurrent clients (default 50) page through `flags` (limit 10, following `nex
 requests per second, p50/p99 latency, errors, and the scan's time beside the loaded server against the
 same scan with the server idle. Standard library only.
 
-    python3 benches/serve_load.py [--binary target/release/jingtu] [--clients 50] [--work DIR]
+Two ways of sharing the machine are measured:
+- `shared`: server, clients and scan at the same priority, all on this machine's cores;
+- `deployed`: the server at the priority the systemd unit gives it (`Nice=10`, deploy/jingtu-serve.service)
+  and the clients at the lowest (they stand in for registry services on other machines, whose CPU a
+  deployment does not share); the scan at normal priority, as the monthly job runs.
+Each scan is run `--repeat` times (median).
+
+    python3 benches/serve_load.py [--binary target/release/jingtu] [--clients 50] [--work DIR] [--repeat 3]
 """
 
 import argparse
 import json
+import multiprocessing
 import os
 import resource
 import shutil
@@ -30,8 +38,8 @@ def run(binary, *args):
     return out.stdout
 
 
-def serve(binary, store):
-    proc = subprocess.Popen([binary, "serve", "--store", store, "--listen", "127.0.0.1:0"],
+def serve(binary, store, nice=0):
+    proc = subprocess.Popen(["nice", "-n", str(nice), binary, "serve", "--store", store, "--listen", "127.0.0.1:0"],
                             stderr=subprocess.PIPE, text=True)
     for line in proc.stderr:
         if " at http" in line:
@@ -85,11 +93,53 @@ def client(base, token, stop, latencies, errors):
         get(f"{base}/changes?since=0")
 
 
+def clients(base, token, count, nice, stop, results):
+    """The client threads, in a process of their own at `nice` (the scan is not a child of it)."""
+    os.nice(nice)
+    halt, latencies, errors = threading.Event(), [], []
+    threads = [threading.Thread(target=client, args=(base, token, halt, latencies, errors)) for _ in range(count)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    stop.wait()
+    halt.set()
+    for t in threads:
+        t.join()
+    results.put((latencies, errors, time.monotonic() - started))
+
+
+def loaded_scans(a, data, base_store, server_nice, client_nice):
+    """Scans beside a server under load, `a.repeat` times: (scan times, scan use, latencies, errors, elapsed)."""
+    times, uses, latencies, errors, elapsed = [], [], [], [], 0.0
+    for k in range(a.repeat):
+        loaded = f"{a.work}/loaded-{server_nice}-{k}.gpkg"
+        shutil.copy(base_store, loaded)
+        token = run(a.binary, "token", "create", "--store", loaded, "--scope", "read", "--name", "load").strip()
+        proc, base = serve(a.binary, loaded, server_nice)
+        stop, results = multiprocessing.Event(), multiprocessing.Queue()
+        load = multiprocessing.Process(target=clients, args=(base, token, a.clients, client_nice, stop, results))
+        load.start()
+        time.sleep(2)
+        t, use = scan(a.binary, data, loaded)
+        stop.set()
+        lat, err, took = results.get()
+        load.join()
+        proc.terminate()
+        proc.wait()
+        times.append(t)
+        uses.append(use)
+        latencies += lat
+        errors += err
+        elapsed += took
+    return times, uses, latencies, errors, elapsed
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default="target/release/jingtu")
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--work", default="serve-load")
+    ap.add_argument("--repeat", type=int, default=3)
     a = ap.parse_args()
     shutil.rmtree(a.work, ignore_errors=True)
     os.makedirs(a.work)
@@ -100,47 +150,41 @@ def main():
     base_store = f"{a.work}/half.gpkg"
     scan(a.binary, data, base_store, half)
 
-    idle = f"{a.work}/idle.gpkg"
-    shutil.copy(base_store, idle)
-    proc, _ = serve(a.binary, idle)
-    idle_time, idle_use = scan(a.binary, data, idle)
-    proc.terminate()
-    proc.wait()
+    idle_times, idle_uses = [], []
+    for k in range(a.repeat):
+        idle = f"{a.work}/idle-{k}.gpkg"
+        shutil.copy(base_store, idle)
+        proc, _ = serve(a.binary, idle)
+        t, use = scan(a.binary, data, idle)
+        proc.terminate()
+        proc.wait()
+        idle_times.append(t)
+        idle_uses.append(use)
+    idle_time = statistics.median(idle_times)
 
-    loaded = f"{a.work}/loaded.gpkg"
-    shutil.copy(base_store, loaded)
-    token = run(a.binary, "token", "create", "--store", loaded, "--scope", "read", "--name", "load").strip()
-    proc, base = serve(a.binary, loaded)
-    stop, latencies, errors = threading.Event(), [], []
-    threads = [threading.Thread(target=client, args=(base, token, stop, latencies, errors)) for _ in range(a.clients)]
-    started = time.monotonic()
-    for t in threads:
-        t.start()
-    time.sleep(2)
-    loaded_time, loaded_use = scan(a.binary, data, loaded)
-    stop.set()
-    for t in threads:
-        t.join()
-    elapsed = time.monotonic() - started
-    proc.terminate()
-    proc.wait()
-    lat = sorted(latencies)
-    p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000
-    print(json.dumps({
-        "clients": a.clients,
-        "requests": len(lat),
-        "requests_per_s": round(len(lat) / elapsed, 1),
-        "p50_ms": round(p(0.50), 1),
-        "p99_ms": round(p(0.99), 1),
-        "errors": len(errors),
-        "first_errors": errors[:3],
-        "scan_idle_server_s": round(idle_time, 2),
-        "scan_loaded_server_s": round(loaded_time, 2),
-        "scan_slowdown": round(loaded_time / idle_time, 3),
-        "scan_idle_server_use": idle_use,
-        "scan_loaded_server_use": loaded_use,
-    }, indent=1))
-    return 0 if not errors else 1
+    report = {"clients": a.clients, "repeat": a.repeat, "load_before": os.getloadavg()[0],
+              "scan_idle_server_s": [round(t, 2) for t in idle_times], "scan_idle_server_use": idle_uses}
+    failed = False
+    for mode, server_nice, client_nice in [("shared", 0, 0), ("deployed", 10, 19)]:
+        times, uses, latencies, errors, elapsed = loaded_scans(a, data, base_store, server_nice, client_nice)
+        lat = sorted(latencies)
+        p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else float("nan")
+        report[mode] = {
+            "server_nice": server_nice,
+            "client_nice": client_nice,
+            "requests": len(lat),
+            "requests_per_s": round(len(lat) / max(elapsed, 1e-9), 1),
+            "p50_ms": round(p(0.50), 1),
+            "p99_ms": round(p(0.99), 1),
+            "errors": len(errors),
+            "first_errors": errors[:3],
+            "scan_loaded_server_s": [round(t, 2) for t in times],
+            "scan_slowdown_median": round(statistics.median(times) / idle_time, 3),
+            "scan_loaded_server_use": uses,
+        }
+        failed |= bool(errors)
+    print(json.dumps(report, indent=1))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

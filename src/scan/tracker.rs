@@ -145,6 +145,10 @@ pub struct PlotTracker {
     /// acquisition, never continued or revived, and their ground flagged again only where a new break
     /// starts after the flag's last sighting. Empty without reviews: the lifecycle is then unchanged.
     pub dismissed: std::collections::BTreeSet<String>,
+    /// Its flags an analyst reviewed as `confirmed` (latest review): they stay open until their ground is
+    /// restored (mostly green or covered again, on [`RESOLVE_AFTER`] clear acquisitions in a row), even
+    /// when the scan no longer sees the event (works that stopped, a building the scan lost sight of).
+    pub confirmed: std::collections::BTreeSet<String>,
 }
 
 /// A plot's observation record, kept in the store between scans.
@@ -223,6 +227,7 @@ impl PlotTracker {
             days: Vec::new(),
             record: PlotRecord::default(),
             dismissed: std::collections::BTreeSet::new(),
+            confirmed: std::collections::BTreeSet::new(),
         }
     }
 
@@ -345,6 +350,16 @@ impl PlotTracker {
                     >= SEEN_FRACTION * flag.footprint.len() as f64;
                 if !seen {
                     continue;
+                }
+                if self.confirmed.contains(&flag.flag_id) {
+                    let restored = flag.footprint.iter().filter(|p| outcome.is_restored(**p as usize)).count() as f64
+                        >= SEEN_FRACTION * flag.footprint.len() as f64;
+                    if !restored {
+                        // A confirmed violation whose ground is not restored is still one.
+                        flag.absent = 0;
+                        flag.evidence["held_open_by_review"] = json!("confirmed");
+                        continue;
+                    }
                 }
                 flag.absent = flag.absent.saturating_add(1);
                 if flag.absent < RESOLVE_AFTER {
@@ -794,6 +809,8 @@ pub struct PixelOutcome {
     pub len: usize,
     /// One bit per pixel: seen clear (a class other than nodata and unknown).
     pub clear: Vec<u64>,
+    /// One bit per pixel: its ground, as the pixel's history has it, is green or covered (restored).
+    pub restored: Vec<u64>,
     /// The pixels with an event bit, in pixel order.
     pub events: Vec<EventPixel>,
     /// Sums for the plot's day summary.
@@ -810,6 +827,11 @@ impl PixelOutcome {
         self.clear[i / 64] >> (i % 64) & 1 != 0
     }
 
+    /// Whether pixel `i` of the block is green or covered, as its history has it.
+    pub fn is_restored(&self, i: usize) -> bool {
+        self.restored.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 != 0)
+    }
+
     /// The clear share of the plot's pixels, as the observation gives it.
     pub fn clear_fraction(&self) -> f32 {
         self.sums.clear_pixels as f32 / self.sums.plot_pixels.max(1) as f32
@@ -819,16 +841,19 @@ impl PixelOutcome {
     pub fn join(&mut self, next: PixelOutcome) {
         debug_assert_eq!(next.first_pixel as usize, self.first_pixel as usize + self.len);
         for i in 0..next.len {
-            if next.is_clear(i) {
-                let j = self.len + i;
-                if j / 64 >= self.clear.len() {
-                    self.clear.resize(j / 64 + 1, 0);
+            let j = self.len + i;
+            for (bits, set) in [(&mut self.clear, next.is_clear(i)), (&mut self.restored, next.is_restored(i))] {
+                if set {
+                    if j / 64 >= bits.len() {
+                        bits.resize(j / 64 + 1, 0);
+                    }
+                    bits[j / 64] |= 1 << (j % 64);
                 }
-                self.clear[j / 64] |= 1 << (j % 64);
             }
         }
         self.len += next.len;
         self.clear.resize(self.len.div_ceil(64), 0);
+        self.restored.resize(self.len.div_ceil(64), 0);
         self.events.extend(next.events);
         self.sums.add(&next.sums);
         self.inside_scene |= next.inside_scene;
@@ -921,6 +946,13 @@ pub fn observe_pixels(
             }
         }
     }
+    let mut restored = vec![0u64; n.div_ceil(64)];
+    for (i, s) in state.iter().enumerate() {
+        // The class the pixel's history settled on (one odd look does not restore ground).
+        if matches!(LandClass::from_u8(s.class_last as u8), LandClass::Vegetation | LandClass::Covered) {
+            restored[i / 64] |= 1 << (i % 64);
+        }
+    }
     let events = bits
         .iter()
         .zip(state.iter())
@@ -932,6 +964,7 @@ pub fn observe_pixels(
         first_pixel: block.first_pixel,
         len: n,
         clear,
+        restored,
         events,
         sums,
         inside_scene: obs.inside_scene,

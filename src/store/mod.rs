@@ -581,6 +581,17 @@ impl StoreWriter<'_> {
     /// Flags whose latest review is `false_alarm` (`jingtu review`, `jingtu serve`): the scan neither
     /// continues nor revives them, and flags again only ground beyond them or with a new break.
     pub fn dismissed_flags(&self) -> Result<std::collections::BTreeSet<String>> {
+        self.flags_reviewed_as(reviews::Outcome::FalseAlarm)
+    }
+
+    /// Flags whose latest review is `confirmed`: a violation found in the field stays open until its
+    /// ground is restored (green or covered again), not only while the scan still sees the event.
+    pub fn confirmed_flags(&self) -> Result<std::collections::BTreeSet<String>> {
+        self.flags_reviewed_as(reviews::Outcome::Confirmed)
+    }
+
+    /// Flags whose latest review has `outcome`.
+    fn flags_reviewed_as(&self, outcome: reviews::Outcome) -> Result<std::collections::BTreeSet<String>> {
         let mut stmt = self
             .txn
             .prepare(
@@ -589,7 +600,7 @@ impl StoreWriter<'_> {
             )
             .map_err(|e| self.fail(e))?;
         let ids = stmt
-            .query_map([reviews::Outcome::FalseAlarm.name()], |r| r.get(0))
+            .query_map([outcome.name()], |r| r.get(0))
             .map_err(|e| self.fail(e))?
             .collect::<rusqlite::Result<_>>()
             .map_err(|e| self.fail(e))?;

@@ -326,6 +326,7 @@ pub fn run_scan_keeping_store(
     let iso = |day: i32| from_day_number(day).map(|d| d.to_string()).unwrap_or_default();
     let writer = store.begin()?;
     let dismissed = writer.dismissed_flags()?;
+    let confirmed = writer.confirmed_flags()?;
     let mut results: Vec<Option<ScannedPlot>> = (0..windows.len()).map(|_| None).collect();
     let mut restore_warnings: Vec<Option<String>> = vec![None; windows.len()];
     let mut failed = vec![false; processed.len()];
@@ -346,12 +347,11 @@ pub fn run_scan_keeping_store(
                 if restore(&writer, &mut tracker, &stored, by_rows, &mut restore_warnings[i])? && by_rows {
                     stored_by_rows = Some(stored.state);
                 }
-                tracker.dismissed = tracker
-                    .flags
-                    .iter()
-                    .filter(|f| dismissed.contains(&f.flag_id))
-                    .map(|f| f.flag_id.clone())
-                    .collect();
+                let reviewed = |ids: &std::collections::BTreeSet<String>| {
+                    tracker.flags.iter().filter(|f| ids.contains(&f.flag_id)).map(|f| f.flag_id.clone()).collect()
+                };
+                tracker.dismissed = reviewed(&dismissed);
+                tracker.confirmed = reviewed(&confirmed);
             }
             trackers.push(tracker);
         }
