@@ -8,7 +8,7 @@ same scan with the server idle. Standard library only.
 
 Two ways of sharing the machine are measured:
 - `shared`: server, clients and scan at the same priority, all on this machine's cores;
-- `deployed`: the server at the priority the systemd unit gives it (`Nice=10`, deploy/jingtu-serve.service)
+- `deployed`: the server at the priority the systemd unit gives it (`Nice=19`, deploy/jingtu-serve.service)
   and the clients at the lowest (they stand in for registry services on other machines, whose CPU a
   deployment does not share); the scan at normal priority, as the monthly job runs.
 Each scan is run `--repeat` times (median).
@@ -165,7 +165,7 @@ def main():
     report = {"clients": a.clients, "repeat": a.repeat, "load_before": os.getloadavg()[0],
               "scan_idle_server_s": [round(t, 2) for t in idle_times], "scan_idle_server_use": idle_uses}
     failed = False
-    for mode, server_nice, client_nice in [("shared", 0, 0), ("deployed", 10, 19)]:
+    for mode, server_nice, client_nice in [("shared", 0, 0), ("deployed", 19, 19)]:
         times, uses, latencies, errors, elapsed = loaded_scans(a, data, base_store, server_nice, client_nice)
         lat = sorted(latencies)
         p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else float("nan")
