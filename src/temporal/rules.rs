@@ -123,7 +123,10 @@ pub fn class_of_bands(b: &[f32; BANDS], rules: &ClassRules) -> LandClass {
 const SEGMENT_MIN_RELATIVE_SPREAD: f32 = 0.1;
 
 /// True for the pairs of classes that thresholds, not spectra, tell apart: bare soil and built ground
-/// (NDTI, redness), green nets and winter grass (green over red with a low NDVI and little NIR).
+/// (NDTI, redness), green nets and winter grass (green over red with a low NDVI and little NIR), nets and
+/// built ground (a black net and asphalt are both dark and flat, where the soil's clay absorption in
+/// SWIR, the only difference, is within the noise; blue and white nets against blue steel and white
+/// coatings by the same SWIR slopes).
 #[inline]
 fn confusable(a: LandClass, b: LandClass) -> bool {
     matches!(
@@ -132,6 +135,8 @@ fn confusable(a: LandClass, b: LandClass) -> bool {
             | (LandClass::Built, LandClass::BareSoil)
             | (LandClass::Vegetation, LandClass::Covered)
             | (LandClass::Covered, LandClass::Vegetation)
+            | (LandClass::Covered, LandClass::Built)
+            | (LandClass::Built, LandClass::Covered)
     )
 }
 

@@ -54,7 +54,7 @@ fn scan_seed(seed: u64) -> Score {
 }
 
 #[test]
-#[ignore = "below the 0.95 bar on this landscape: over 10 seeds construction P 0.53 R 0.87, earthworks P 0.98 R 0.80, idle_bare P 0.93 R 0.88, permitted P 0.97 R 0.80 (worst seeds lower); run with --include-ignored to measure it"]
+#[ignore = "below the 0.95 bar on this landscape: over 10 seeds construction P 0.55 R 0.87, earthworks P 0.98 R 0.80, idle_bare P 0.93 R 0.88, permitted P 0.97 R 0.80 (worst seeds lower); run with --include-ignored to measure it"]
 fn scan_meets_the_bar_on_ten_seeds_of_the_independent_landscape() {
     let started = std::time::Instant::now();
     // LANDSCAPE_SEEDS=3,7 looks at chosen seeds only (the bar still applies to them).

@@ -129,6 +129,29 @@ fn soil_read_as_built_in_one_hazy_month_is_still_the_same_soil() {
     assert_eq!(px.s.class_last, LandClass::Built as u32);
 }
 
+#[test]
+fn a_black_net_read_as_built_in_a_noisy_month_is_still_the_net() {
+    let mut px = Pixel1::new();
+    // A black HDPE net with a fifth of soil showing through: dark and flat, the soil's clay absorption
+    // (NDTI about 0.07) just above the rules' 0.04.
+    let net = [0.048, 0.058, 0.068, 0.084, 0.108, 0.094];
+    assert_eq!(class_of_bands(&net, &px.rules), LandClass::Covered);
+    for m in 1..=4 {
+        px.see_exactly(day(2024, m), net.map(|v| v * (1.0 + 0.01 * m as f32)));
+    }
+    // SWIR noise on so dark a pixel hides the clay absorption: the rules call it built (asphalt).
+    let noisy = [0.049, 0.059, 0.069, 0.085, 0.104, 0.098];
+    assert_eq!(class_of_bands(&noisy, &px.rules), LandClass::Built);
+    px.see_exactly(day(2024, 5), noisy);
+    px.see_exactly(day(2024, 6), [0.048, 0.058, 0.068, 0.085, 0.105, 0.099]);
+    assert_eq!(px.s.class_last, LandClass::Covered as u32, "the same net");
+    assert_eq!(px.s.built_since, i32::MIN, "no construction");
+    // A concrete slab where the net was is a change of spectrum, not only of class.
+    px.see_exactly(day(2024, 7), CONCRETE);
+    px.see_exactly(day(2024, 8), [0.201, 0.22, 0.24, 0.27, 0.30, 0.27]);
+    assert_eq!(px.s.class_last, LandClass::Built as u32);
+}
+
 /// One 3 x 1 window: a white roof in the middle, soil around it; the quality band saw no cloud.
 fn white_roof_window() -> RawObservation {
     let white = [0.52, 0.55, 0.56, 0.58, 0.48, 0.40];
