@@ -36,7 +36,7 @@ fn main() -> ExitCode {
     );
     for (kind, count) in jingtu::jobs::api::count_by_kind(&outcome.flags) {
         let area: f64 = outcome.flags.iter().filter(|f| f.kind.name() == kind).map(|f| f.area_m2).sum();
-        println!("  {kind:<14} {count:>4} flags {area:>12.0} m2");
+        println!("  {kind:<16} {count:>4} flags {area:>12.0} m2");
     }
     ExitCode::SUCCESS
 }

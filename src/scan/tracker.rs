@@ -146,7 +146,7 @@ pub struct PlotTracker {
     /// starts after the flag's last sighting. Empty without reviews: the lifecycle is then unchanged.
     pub dismissed: std::collections::BTreeSet<String>,
     /// Its flags an analyst reviewed as `confirmed` (latest review): they stay open until their ground is
-    /// restored (mostly green or covered again, on [`RESOLVE_AFTER`] clear acquisitions in a row), even
+    /// restored (mostly green or covered again, on `RESOLVE_AFTER` clear acquisitions in a row), even
     /// when the scan no longer sees the event (works that stopped, a building the scan lost sight of).
     pub confirmed: std::collections::BTreeSet<String>,
 }
