@@ -25,6 +25,31 @@
 //! | synthetic scenes with known truth (fixtures, demo) | [`synth`] |
 //! | the command line; the HTTP API | [`cli`], [`serve`] |
 //!
+//! # Library use
+//!
+//! The jobs the command line runs are called from Rust through [`ChangeJob`] and [`ScanJob`]; their
+//! outcomes hold the flags (and, for a change, the change raster with its grid) in memory, and write the
+//! files the command line writes only when asked:
+//!
+//! ```no_run
+//! # fn main() -> jingtu::Result<()> {
+//! use jingtu::{BackendChoice, ChangeJob, ScanJob};
+//!
+//! let change = ChangeJob::new("before.tif", "after.tif").backend(BackendChoice::Cpu).run()?;
+//! for flag in &change.flags {
+//!     println!("{} {:.0} m2", flag.kind.name(), flag.area_m2);
+//! }
+//! change.write("flags.gpkg")?; // what `jingtu change before.tif after.tif --out flags.gpkg` writes
+//!
+//! let scan = ScanJob::new("plots.gpkg", "scenes/").store("store.gpkg").run()?;
+//! println!("{} flags, {} changed by this scan", scan.flags.len(), scan.summary.flags_changed);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! `cargo run --release --example change_two_files` and `--example scan_registry` run both on
+//! synthetic data.
+//!
 //! # Layers
 //!
 //! A module uses its own layer and those below, never one above, and no two modules use each other
@@ -78,4 +103,9 @@ pub mod synth;
 pub mod temporal;
 pub mod vectorize;
 
+pub use compute::{Backend, BackendChoice};
 pub use error::{Error, Result};
+pub use flags::{Flag, FlagKind, FlagSet, FlagStatus};
+pub use jobs::api::{ChangeJob, ScanJob, ScanOutcome};
+pub use jobs::change::{ChangeOutcome, ChangeSummary};
+pub use jobs::scan::ScanSummary;

@@ -9,7 +9,11 @@
 //! | [`scan`] | `jingtu scan`, `jingtu demo` | plot registry, scenes, the store | the store, flags |
 //! | [`drone`] | `jingtu drone` | two flights' surface models and orthomosaics | flags, height raster |
 //! | [`report`] | `jingtu report`, after `jingtu scan` | the store, the scanned imagery | HTML report, quicklooks |
+//!
+//! [`api`] is the same jobs for a Rust caller: [`api::ChangeJob`] and [`api::ScanJob`] hand the flags back in
+//! memory and write them only when asked.
 
+pub mod api;
 pub mod change;
 pub mod drone;
 pub mod report;

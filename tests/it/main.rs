@@ -13,6 +13,7 @@ mod backend;
 mod change;
 mod cli;
 mod drone;
+mod examples;
 mod golden_outputs;
 mod layers;
 mod outputs;

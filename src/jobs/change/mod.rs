@@ -16,7 +16,7 @@ use crate::compute::Backend;
 use crate::error::{Error, Result};
 use crate::export::raster::write_codes;
 use crate::export::{RunFiles, VectorFormat, write_flags};
-use crate::flags::{FlagSet, stable_id};
+use crate::flags::{Flag, FlagSet, stable_id};
 use crate::io::plots::{PlotFields, PlotRegistry};
 use crate::io::{BandSelection, Raster};
 use crate::progress::Progress;
@@ -86,6 +86,77 @@ pub struct ChangeSummary {
 pub fn run_change(backend: &dyn Backend, req: &ChangeRequest, progress: &dyn Progress) -> Result<ChangeSummary> {
     let format = crate::export::resolve_format(&req.out, req.format)?;
     check_outputs(req, format)?;
+    // Without a change raster the streaming path need not mark nodata in the codes: nobody sees them.
+    let outcome = compute(backend, req, req.change_raster.is_some(), progress)?;
+    progress.stage("writing");
+    let outputs = outcome.write_outputs(&req.out, format, req.change_raster.as_deref(), req.overwrite)?;
+    Ok(ChangeSummary { outputs, ..outcome.summary })
+}
+
+/// What the `change` job found, in memory: the flags and the change raster, before anything is written.
+#[derive(Debug, Clone)]
+pub struct ChangeOutcome {
+    /// What was found; `outputs` is empty until written.
+    pub summary: ChangeSummary,
+    /// The flags, in the order `jingtu change` writes them.
+    pub flags: Vec<Flag>,
+    /// The change raster: one [`ChangeCode`] per pixel of `grid`, as `--change-raster` writes it.
+    pub codes: Array2<u8>,
+    /// The analysis grid: size, geotransform and CRS (WKT, empty for pixel grids).
+    pub grid: Grid,
+}
+
+impl ChangeOutcome {
+    /// Writes the flags as `jingtu change --out PATH` does (the format from the extension); refuses an
+    /// existing file.
+    pub fn write(&self, path: impl AsRef<Path>) -> Result<PathBuf> {
+        self.write_to(path, None, false)
+    }
+
+    /// Writes the flags in `format` (else from the extension), replacing an existing file when `overwrite`.
+    pub fn write_to(&self, path: impl AsRef<Path>, format: Option<VectorFormat>, overwrite: bool) -> Result<PathBuf> {
+        let path = path.as_ref();
+        let format = crate::export::resolve_format(path, format)?;
+        write_flags(path, format, &self.flag_set(), overwrite)?;
+        Ok(path.to_path_buf())
+    }
+
+    /// Writes the change raster as `jingtu change --change-raster PATH` does.
+    pub fn write_change_raster(&self, path: impl AsRef<Path>, overwrite: bool) -> Result<PathBuf> {
+        let path = path.as_ref();
+        write_codes(path, &self.grid, self.codes.view(), &CHANGE_PALETTE, overwrite)?;
+        Ok(path.to_path_buf())
+    }
+
+    /// The flags with their CRS, as the writers take them.
+    pub fn flag_set(&self) -> FlagSet {
+        FlagSet { flags: self.flags.clone(), crs_wkt: self.grid.crs_wkt.clone() }
+    }
+
+    /// Writes the flags (and the change raster when asked for) of either path of the job.
+    fn write_outputs(
+        &self,
+        out: &Path,
+        format: VectorFormat,
+        change_raster: Option<&Path>,
+        overwrite: bool,
+    ) -> Result<Vec<PathBuf>> {
+        let mut outputs = vec![self.write_to(out, Some(format), overwrite)?];
+        if let Some(path) = change_raster {
+            outputs.push(self.write_change_raster(path, overwrite)?);
+        }
+        Ok(outputs)
+    }
+}
+
+/// Computes the job's flags and change raster in memory; reads `req`'s inputs and settings, not its
+/// outputs. With `full_codes` false, the streaming path may leave nodata unmarked in the codes.
+pub(crate) fn compute(
+    backend: &dyn Backend,
+    req: &ChangeRequest,
+    full_codes: bool,
+    progress: &dyn Progress,
+) -> Result<ChangeOutcome> {
     progress.stage("reading inputs");
     let before = Raster::open(&req.before)?;
     let after = Raster::open(&req.after)?;
@@ -130,7 +201,7 @@ pub fn run_change(backend: &dyn Backend, req: &ChangeRequest, progress: &dyn Pro
     let streamed = if rgb_bands { None } else { stream::plan(&req.options, &before, &after, &grid) };
     if let Some(plan) = streamed {
         let inputs = stream::Inputs { before, after, map_before, map_after, grid, georeferenced, warnings };
-        return stream::run(backend, req, format, plan, inputs, progress);
+        return stream::run(backend, req, full_codes, plan, inputs, progress);
     }
     progress.stage("aligning");
     let mut stack_before = read_on_grid(&before, &map_before, &grid, resampling_for(&before, &grid))?;
@@ -223,12 +294,10 @@ pub fn run_change(backend: &dyn Backend, req: &ChangeRequest, progress: &dyn Pro
         region_keys: &region_keys,
     };
     let flags = flags_from_detection(&detection, &grid, &ctx)?;
-    progress.stage("writing");
-    let written = write_outputs(req, format, flags, &grid, detection.codes.view())?;
     let changed_pixels = detection.codes.iter().filter(|c| **c != 0 && **c != ChangeCode::NoData as u8).count();
-    Ok(ChangeSummary {
+    let summary = ChangeSummary {
         method: if rgb_only { "rgb" } else { "multispectral" }.to_string(),
-        grid,
+        grid: grid.clone(),
         georeferenced,
         valid_pixels: detection.valid_pixels,
         changed_pixels,
@@ -236,41 +305,22 @@ pub fn run_change(backend: &dyn Backend, req: &ChangeRequest, progress: &dyn Pro
         otsu_rms: detection.otsu_threshold,
         min_error_rms: detection.min_error_threshold,
         invariant_fraction: detection.normalization.invariant_fraction,
-        flags_by_kind: written.flags_by_kind,
-        flags: written.flags,
-        outputs: written.outputs,
+        flags_by_kind: count_by_kind(&flags),
+        flags: flags.len(),
+        outputs: Vec::new(),
         backend: backend.name(),
         warnings,
-    })
+    };
+    Ok(ChangeOutcome { summary, flags, codes: detection.codes, grid })
 }
 
-/// What `write_outputs` wrote.
-pub(crate) struct Written {
-    pub flags_by_kind: BTreeMap<String, usize>,
-    pub flags: usize,
-    pub outputs: Vec<PathBuf>,
-}
-
-/// Writes the flags (and the change raster when asked for) of either path of the job.
-pub(crate) fn write_outputs(
-    req: &ChangeRequest,
-    format: VectorFormat,
-    flags: Vec<crate::flags::Flag>,
-    grid: &Grid,
-    codes: ndarray::ArrayView2<u8>,
-) -> Result<Written> {
-    let mut flags_by_kind = BTreeMap::new();
-    for f in &flags {
-        *flags_by_kind.entry(f.kind.name().to_string()).or_insert(0) += 1;
+/// Flags by kind name.
+pub(crate) fn count_by_kind(flags: &[Flag]) -> BTreeMap<String, usize> {
+    let mut by_kind = BTreeMap::new();
+    for f in flags {
+        *by_kind.entry(f.kind.name().to_string()).or_insert(0) += 1;
     }
-    let count = flags.len();
-    write_flags(&req.out, format, &FlagSet { flags, crs_wkt: grid.crs_wkt.clone() }, req.overwrite)?;
-    let mut outputs = vec![req.out.clone()];
-    if let Some(path) = &req.change_raster {
-        write_codes(path, grid, codes, &CHANGE_PALETTE, req.overwrite)?;
-        outputs.push(path.clone());
-    }
-    Ok(Written { flags_by_kind, flags: count, outputs })
+    by_kind
 }
 
 fn scale(backend: &dyn Backend, stack: &mut BandStack, map: &crate::io::BandMap) -> Result<()> {

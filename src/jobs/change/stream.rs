@@ -41,7 +41,7 @@ use gdal::Metadata;
 use ndarray::{Array2, Array3, ArrayView2, Axis, Zip, s};
 use rayon::prelude::*;
 
-use super::{ChangeRequest, ChangeSummary, write_outputs};
+use super::{ChangeOutcome, ChangeRequest, ChangeSummary, count_by_kind};
 use crate::align::window_of;
 use crate::change::dark_object::{BINS as DARK_BINS, haze_offset};
 use crate::change::evidence::{FlagContext, RegionStats, SceneRef, flags_from_regions};
@@ -52,7 +52,6 @@ use crate::change::{ChangeCode, ChangeOptions, absorb_halo, change_kind};
 use crate::compute::Backend;
 use crate::compute::moments::{BLOCK, PairMoments, block_moments};
 use crate::error::{Error, Result};
-use crate::export::VectorFormat;
 use crate::flags::stable_id;
 use crate::io::plots::PlotRegistry;
 use crate::io::raster::mark_not_data;
@@ -121,11 +120,11 @@ type Piece = (Array2<f32>, (f32, f32), Array2<u8>, Array2<u8>, Vec<(u64, u8, u8,
 pub fn run(
     backend: &dyn Backend,
     req: &ChangeRequest,
-    format: VectorFormat,
+    full_codes: bool,
     plan: Plan,
     inputs: Inputs,
     progress: &dyn Progress,
-) -> Result<ChangeSummary> {
+) -> Result<ChangeOutcome> {
     let _cache = CacheLimit::at_most(GDAL_CACHE_BYTES);
     let clock = std::time::Instant::now();
     let lap = |what: &str| log::debug!("streaming change: {what} done at {:.2} s", clock.elapsed().as_secs_f64());
@@ -411,8 +410,8 @@ pub fn run(
         p.keys = k;
     }
     // The final codes: the groups' keys, nodata where the statistic is (the change raster shows it).
-    match (&coded, &req.change_raster) {
-        (Some(pixels), None) => {
+    match (&coded, full_codes) {
+        (Some(pixels), false) => {
             let flat = codes.as_slice_mut().expect("standard layout");
             for p in pixels {
                 flat[*p] = 0;
@@ -524,12 +523,9 @@ pub fn run(
         region_keys: &no_keys,
     };
     let flags = flags_from_regions(&stats, polygons, &grid, &ctx, threshold);
-    progress.stage("writing");
-    let written = write_outputs(req, format, flags, &grid, codes.view())?;
-    lap("writing");
-    Ok(ChangeSummary {
+    let summary = ChangeSummary {
         method: "multispectral".to_string(),
-        grid,
+        grid: grid.clone(),
         georeferenced,
         valid_pixels: counts.both,
         changed_pixels,
@@ -537,12 +533,13 @@ pub fn run(
         otsu_rms: otsu_threshold,
         min_error_rms: min_error_threshold,
         invariant_fraction: report.invariant_fraction,
-        flags_by_kind: written.flags_by_kind,
-        flags: written.flags,
-        outputs: written.outputs,
+        flags_by_kind: count_by_kind(&flags),
+        flags: flags.len(),
+        outputs: Vec::new(),
         backend: backend.name(),
         warnings,
-    })
+    };
+    Ok(ChangeOutcome { summary, flags, codes, grid })
 }
 
 /// How pixel values are held between decoding and processing.

@@ -165,6 +165,16 @@ pub fn run_scan_keeping_store(
     req: &ScanRequest,
     progress: &dyn Progress,
 ) -> Result<(ScanSummary, Store)> {
+    scan(backend, req, progress).map(|(summary, store, _)| (summary, store))
+}
+
+/// Runs a scan; hands back, beside the summary and the store, the flags of this scan (every plot's flags
+/// as the committed store holds them after it, sorted by id: what `--out` writes) with their CRS.
+pub(crate) fn scan(
+    backend: &dyn Backend,
+    req: &ScanRequest,
+    progress: &dyn Progress,
+) -> Result<(ScanSummary, Store, FlagSet)> {
     let started_at = crate::store::gpkg_datetime(chrono::Utc::now());
     let out_format = req.out.as_ref().map(|o| crate::export::resolve_format(o, req.format)).transpose()?;
     if let Some(out) = &req.out {
@@ -538,11 +548,12 @@ pub fn run_scan_keeping_store(
     }
 
     let mut outputs = Vec::new();
+    let mut flags: Vec<Flag> = plot_flags.into_iter().flatten().collect();
+    flags.sort_by(|a, b| a.flag_id.cmp(&b.flag_id));
+    let flag_set = FlagSet { flags, crs_wkt: frame.crs_wkt.clone() };
     if let (Some(out), Some(format)) = (&req.out, out_format) {
         progress.stage("writing flags");
-        let mut flags: Vec<Flag> = plot_flags.into_iter().flatten().collect();
-        flags.sort_by(|a, b| a.flag_id.cmp(&b.flag_id));
-        write_flags(out, format, &FlagSet { flags, crs_wkt: frame.crs_wkt.clone() }, req.overwrite)?;
+        write_flags(out, format, &flag_set, req.overwrite)?;
         outputs.push(out.clone());
     }
     if let Some(p) = &req.store {
@@ -574,7 +585,7 @@ pub fn run_scan_keeping_store(
         report: None,
         reads,
     };
-    Ok((summary, store))
+    Ok((summary, store, flag_set))
 }
 
 /// Refuses a scan whose store or `--out` is one of its inputs (the registry, the catalogue, a scene's
